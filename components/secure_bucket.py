@@ -1,0 +1,204 @@
+"""SecureBucket: an S3 bucket with every control our data needs, so no caller can forget one.
+
+Creates the bucket plus its ownership controls (ACLs off), SSE-KMS with a bucket key, versioning,
+all four public-access blocks, a bucket policy that denies any request not made over TLS (plus any
+statements the caller adds), access logging, a lifecycle, and, where asked, object lock in
+compliance mode. Backup, audit and access-log buckets are all SecureBuckets.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.tagging import require_tags, with_purpose
+
+OBJECT_LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
+# Callers' policy statements may name the bucket before it exists; this string stands for its ARN.
+BUCKET_ARN = "${BucketArn}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecureBucketArgs:
+    """Inputs of a SecureBucket; every default is the secure choice."""
+
+    purpose: str
+    """Stable role of the bucket (`database-backups`, `audit-logs`, ...), written to the Purpose tag."""
+    tags: dict[str, str]
+    """Required tags (see components.tagging)."""
+    kms_key_arn: Optional[pulumi.Input[str]] = None
+    """Customer-managed key for SSE-KMS. Required unless `sse_s3_for_log_delivery` is set."""
+    sse_s3_for_log_delivery: bool = False
+    """INSECURE opt-in: SSE-S3 instead of a customer key. Only for a server-access-log target, which
+    S3 log delivery cannot write with SSE-KMS. Flagged by policy `s3-bucket-encrypted-with-cmk`."""
+    access_log_bucket: Optional[pulumi.Input[str]] = None
+    """Bucket that receives this bucket's server access logs. Required unless this is that bucket."""
+    is_access_log_target: bool = False
+    """This bucket receives other buckets' access logs (so it does not log to itself)."""
+    expire_after_days: int = 30
+    """Lifecycle: current objects expire after this many days (noncurrent versions too)."""
+    object_lock_days: Optional[int] = None
+    """Default object-lock retention in days; `None` leaves object lock off."""
+    object_lock_mode: str = "COMPLIANCE"
+    """COMPLIANCE: not even the root user can shorten retention. GOVERNANCE allows privileged override."""
+    extra_policy_statements: Sequence[pulumi.Input[dict[str, Any]]] = field(default_factory=tuple)
+    """Statements appended to the bucket policy after the TLS-only deny (e.g. CloudTrail's writes);
+    the string `BUCKET_ARN` anywhere in them is replaced by the bucket's ARN."""
+    force_destroy: bool = False
+    """Never true for data buckets: destroying the stack must not empty a bucket of backups."""
+
+    def __post_init__(self) -> None:
+        require_tags("SecureBucketArgs.tags", self.tags)
+        if self.kms_key_arn is None and not self.sse_s3_for_log_delivery:
+            raise ValueError(
+                "SecureBucketArgs.kms_key_arn: required (a customer-managed KMS key); "
+                "only an access-log target may set sse_s3_for_log_delivery=True instead"
+            )
+        if self.sse_s3_for_log_delivery and not self.is_access_log_target:
+            raise ValueError(
+                "SecureBucketArgs.sse_s3_for_log_delivery: allowed only with is_access_log_target=True"
+            )
+        if self.access_log_bucket is None and not self.is_access_log_target:
+            raise ValueError(
+                "SecureBucketArgs.access_log_bucket: required; every bucket logs its access "
+                "(set is_access_log_target=True only for the log bucket itself)"
+            )
+        if self.expire_after_days < 1:
+            raise ValueError(f"SecureBucketArgs.expire_after_days = {self.expire_after_days}: must be >= 1")
+        if self.object_lock_mode not in OBJECT_LOCK_MODES:
+            raise ValueError(
+                f"SecureBucketArgs.object_lock_mode = {self.object_lock_mode!r}: must be one of "
+                + ", ".join(OBJECT_LOCK_MODES)
+            )
+        if self.object_lock_days is not None and not 1 <= self.object_lock_days <= self.expire_after_days:
+            raise ValueError(
+                f"SecureBucketArgs.object_lock_days = {self.object_lock_days}: must be between 1 and "
+                f"expire_after_days ({self.expire_after_days}), or objects outlive their lifecycle"
+            )
+
+
+class SecureBucket(pulumi.ComponentResource):
+    """An S3 bucket that is encrypted, private, versioned, TLS-only, logged and expiring."""
+
+    bucket: aws.s3.Bucket
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    policy: aws.s3.BucketPolicy
+    """Services that write here (CloudTrail) must depend on the policy that admits them."""
+
+    def __init__(self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("tradesense:storage:SecureBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = with_purpose(args.tags, args.purpose)
+
+        self.bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket_prefix=f"{args.tags['Project']}-{args.tags['Stack']}-{args.purpose}-"[:37],
+            object_lock_enabled=args.object_lock_days is not None,
+            force_destroy=args.force_destroy,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=not args.force_destroy),
+        )
+        bucket_id = self.bucket.id
+
+        ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket_id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket_id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        if args.sse_s3_for_log_delivery:
+            sse_default: dict[str, Any] = {"sse_algorithm": "AES256"}
+        else:
+            sse_default = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket_id,
+            rules=[{
+                "apply_server_side_encryption_by_default": sse_default,
+                "bucket_key_enabled": not args.sse_s3_for_log_delivery,
+            }],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket_id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        if args.object_lock_days is not None:
+            aws.s3.BucketObjectLockConfiguration(
+                f"{name}-object-lock",
+                bucket=bucket_id,
+                object_lock_enabled="Enabled",
+                rule={"default_retention": {"mode": args.object_lock_mode, "days": args.object_lock_days}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket_id,
+            rules=[{
+                "id": f"expire-after-{args.expire_after_days}-days",
+                "status": "Enabled",
+                "filter": {},
+                "expiration": {"days": args.expire_after_days},
+                "noncurrent_version_expiration": {"noncurrent_days": args.expire_after_days},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            }],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+        )
+        if not args.is_access_log_target:
+            aws.s3.BucketLogging(
+                f"{name}-access-logging",
+                bucket=bucket_id,
+                target_bucket=args.access_log_bucket,
+                target_prefix=f"s3/{args.purpose}/",
+                opts=child,
+            )
+        self.policy = aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket_id,
+            policy=pulumi.Output.all(
+                arn=self.bucket.arn, extra=list(args.extra_policy_statements)
+            ).apply(lambda v: json.dumps(_policy(v["arn"], v["extra"], args.is_access_log_target))),
+            # The public-access block must exist first, or a permissive policy could slip in between.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access, ownership]),
+        )
+
+        self.bucket_name = self.bucket.bucket
+        self.bucket_arn = self.bucket.arn
+        self.register_outputs({"bucketName": self.bucket_name, "bucketArn": self.bucket_arn})
+
+
+def _policy(bucket_arn: str, extra: list[dict[str, Any]], is_log_target: bool) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [{
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }]
+    if is_log_target:
+        statements.append({
+            "Sid": "AllowS3ServerAccessLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/s3/*",
+        })
+    extra = json.loads(json.dumps(list(extra)).replace(BUCKET_ARN, bucket_arn))
+    return {"Version": "2012-10-17", "Statement": statements + extra}
