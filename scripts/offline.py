@@ -53,6 +53,7 @@ class Capture:
     region: str
     resources: list[CapturedResource]
     outputs: dict[str, Any]
+    stack_urn: str = ""
 
     def of_type(self, type_: str) -> list[CapturedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -362,7 +363,7 @@ def run_program(
 
         root = get_root_resource()
         outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
-        return Capture(project, stack, region, monitor.captured, outputs)
+        return Capture(project, stack, region, monitor.captured, outputs, monitor.stack_urn)
 
     return contextvars.Context().run(run)
 
