@@ -198,13 +198,18 @@ def main(argv: Optional[list[str]] = None, stdout: TextIO = sys.stdout) -> int:
     parser.add_argument("--stack", default="prod", help="stack name: reads Pulumi.<stack>.yaml (default prod)")
     parser.add_argument("--out", type=Path, default=Path("build/prod"), help="directory for preview.json")
     parser.add_argument("--verbose", action="store_true", help="list every resource, not counts per type")
+    parser.add_argument("--project-dir", type=Path, default=REPO_ROOT,
+                        help="directory holding Pulumi.yaml and Pulumi.<stack>.yaml (default: this repo)")
     args = parser.parse_args(argv)
+    import pulumi
+
     try:
-        config = read_stack_config(args.stack)
+        config = read_stack_config(args.stack, args.project_dir)
         started = time.perf_counter_ns()
-        capture = run_stack(args.stack, config=config)
+        capture = run_stack(args.stack, args.project_dir, config=config)
         duration = time.perf_counter_ns() - started
-    except ConfigError as error:
+    except (ConfigError, pulumi.RunError) as error:
+        # A config mistake is one line and exit 2; nothing is written.
         print(f"error: {error}", file=sys.stderr)
         return 2
     path = write_preview(capture, args.out, config, duration)
