@@ -10,6 +10,7 @@ points to. Everything runs in a fresh `contextvars.Context`, so two runs never s
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import hashlib
 import json
@@ -264,10 +265,28 @@ class RealisticMocks(pulumi_mocks.Mocks):
             arn = f"arn:aws:ssm:{region}:{self.account}:parameter{physical if str(physical).startswith('/') else '/' + str(physical)}"
         elif type_ == "aws:budgets/budget:Budget":
             arn = f"arn:aws:budgets::{self.account}:budget/{physical}"
+        elif type_ == "aws:acm/certificate:Certificate":
+            id_ = _uuid(*seed)
+            arn = f"arn:aws:acm:{region}:{self.account}:certificate/{id_}"
+            # DNS validation: one CNAME per name on the certificate, as ACM returns them.
+            domains = [inputs.get("domainName", ""), *inputs.get("subjectAlternativeNames", [])]
+            outputs["domainValidationOptions"] = [{
+                "domainName": domain,
+                "resourceRecordName": f"_{_digest(*seed, domain, length=32)}.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{_digest(*seed, domain, 'value', length=32)}.acm-validations.aws.",
+            } for domain in domains]
+        elif type_ == "aws:route53/record:Record":
+            id_ = f"{inputs.get('zoneId', '')}_{inputs.get('name', '')}_{inputs.get('type', '')}"
+            outputs["fqdn"] = str(inputs.get("name", "")).rstrip(".")
         elif type_.startswith("random:"):
             # Generated secrets: a stand-in value of the requested length, never a real secret.
             length = int(inputs.get("length", 32))
             outputs["result"] = ("offline-" + _digest(*seed, length=64))[:length]
+            if kind == "RandomBytes":
+                raw = hashlib.sha256("/".join(seed).encode()).digest() * (length // 32 + 1)
+                outputs["base64"] = base64.b64encode(raw[:length]).decode()
+                outputs["hex"] = raw[:length].hex()
             id_ = "none"
         outputs.setdefault("arn", arn)
         if "name" not in inputs and not type_.startswith("random:"):
