@@ -144,7 +144,9 @@ class ServiceSecrets(pulumi.ComponentResource):
                 f"{name}-{flag.lower().replace('_', '-')}",
                 name=parameter_name,
                 type="String",
-                value="true" if args.features[flag] else "false",
+                # Flags are not secrets: insecure_value keeps a flip visible in previews and reviews
+                # (pulumi-aws marks `value` secret unconditionally).
+                insecure_value="true" if args.features[flag] else "false",
                 description=f"{args.service} feature flag {flag}",
                 tags=tags,
                 opts=child,

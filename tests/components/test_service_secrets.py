@@ -37,8 +37,8 @@ def statement(cap, sid):
 
 
 def flag_values(cap):
-    # pulumi-aws always marks a Parameter's value secret; flags are plain text inside the wrapper.
-    return {p.inputs["name"]: unwrap_secrets(p.inputs["value"]) for p in cap.of_type(PARAMETER)}
+    # Flags travel as insecure_value: in clear, so reviewers see a flip in the preview.
+    return {p.inputs["name"]: p.inputs["insecureValue"] for p in cap.of_type(PARAMETER)}
 
 
 def secrets_by_key(cap):
