@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from components.keys import TOPIC_PUBLISHERS
 from components.tagging import require_tags, with_purpose
-from stacks.settings import _EMAIL
+from stacks.settings import EMAIL_PATTERN
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +35,7 @@ class AlertTopicArgs:
 
     def __post_init__(self) -> None:
         require_tags("AlertTopicArgs.tags", self.tags)
-        if not _EMAIL.match(self.email):
+        if not EMAIL_PATTERN.match(self.email):
             raise ValueError(
                 f"AlertTopicArgs.email = {self.email!r}: must be an email address like oncall@example.com"
             )

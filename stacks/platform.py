@@ -79,6 +79,7 @@ def build(settings: Settings) -> dict[str, Any]:
         region=settings.region,
         logs_kms_key_arn=keys.logs_key_arn,
         flow_log_retention_days=settings.log_retention_days,
+        account_id=account_id,
         tags=tags,
     ))
     alerts = AlertTopic("alerts", AlertTopicArgs(
