@@ -128,6 +128,8 @@ class RealisticMocks(pulumi_mocks.Mocks):
     def __init__(self, region: str, account_id: str = ACCOUNT_ID) -> None:
         self.region = region
         self.account = account_id
+        # Resources created through an explicit provider (the DR region) get ARNs in its region.
+        self._provider_regions: dict[str, Optional[str]] = {}
 
     # -- invokes --------------------------------------------------------------------------
     def call(self, args: pulumi_mocks.MockCallArgs):
@@ -156,11 +158,14 @@ class RealisticMocks(pulumi_mocks.Mocks):
         inputs = dict(args.inputs)
         type_ = args.typ
         if type_.startswith("pulumi:providers:"):
-            return _uuid(type_, args.name), inputs
+            provider_id = _uuid(type_, args.name)
+            self._provider_regions[provider_id] = inputs.get("region")
+            return provider_id, inputs
         module, _, kind = type_.partition(":")[2].partition("/")
         kind = kind.split(":")[-1]
         physical = inputs.get("name") or f"{args.name}-{_digest(type_, args.name, length=7)}"
-        region = inputs.get("region") or self.region
+        provider_id = (args.provider or "").rsplit("::", 1)[-1]
+        region = inputs.get("region") or self._provider_regions.get(provider_id) or self.region
         seed = (type_, args.name)
         outputs: dict[str, Any] = {}
         arn = f"arn:aws:{module}:{region}:{self.account}:{kind.lower()}/{physical}"
