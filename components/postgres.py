@@ -15,7 +15,9 @@ Pool mapping: the seed application kept `pool_min_connections` warm and at most
     max_connections_percent      = ceil(pool_max_connections / max_connections * 100)
     max_idle_connections_percent = ceil(pool_min_connections / max_connections * 100)
 With the defaults (20 min, 40 max, max_connections 100) that is 40% and 20%. Rounding up never
-gives the proxy fewer connections than the application had.
+gives the proxy fewer connections than the application had. The Args refuse a pool that is not
+1-100% of max_connections (and a minimum above the maximum); a minimum of 0 gives 0% idle, which
+RDS Proxy accepts: it then closes idle connections.
 
 Each database stands alone: nothing here depends on another service's database, so the platform's
 databases are created, changed and replaced in parallel.
@@ -31,8 +33,9 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import require_tags
-from stacks.settings import LOG_RETENTION_VALUES, DatabaseSettings
+from stacks.settings import DatabaseSettings
 
 PORT = 5432
 MASTER_USERNAME = "tradesense_admin"
@@ -134,11 +137,7 @@ class PostgresDatabaseArgs:
             raise ValueError(
                 f"PostgresDatabaseArgs.backup_retention_days = {self.backup_retention_days}: must be 30..35"
             )
-        if self.log_retention_days not in LOG_RETENTION_VALUES:
-            raise ValueError(
-                f"PostgresDatabaseArgs.log_retention_days = {self.log_retention_days}: must be one of "
-                + ", ".join(map(str, LOG_RETENTION_VALUES))
-            )
+        require_log_retention("PostgresDatabaseArgs.log_retention_days", self.log_retention_days)
         if not _valid_pi_retention(self.performance_insights_retention_days):
             raise ValueError(
                 "PostgresDatabaseArgs.performance_insights_retention_days = "
@@ -215,22 +214,28 @@ class PostgresDatabase(pulumi.ComponentResource):
             opts=child,
         )
         log_groups = [
-            aws.cloudwatch.LogGroup(
+            encrypted_log_group(
                 f"{name}-log-{export}",
-                name=f"/aws/rds/instance/{args.identifier}/{export}",
-                kms_key_id=args.logs_kms_key_arn,
-                retention_in_days=args.log_retention_days,
+                log_group_name=f"/aws/rds/instance/{args.identifier}/{export}",
+                kms_key_arn=args.logs_kms_key_arn,
+                retention_days=args.log_retention_days,
                 tags=tags,
-                opts=child,
+                parent=self,
             )
             for export in LOG_EXPORTS
         ]
-        monitoring_role = aws.iam.Role(
-            f"{name}-monitoring-role",
-            description=f"Enhanced monitoring of {args.identifier}",
-            assume_role_policy=_trust_policy("monitoring.rds.amazonaws.com", args.account_id),
-            tags=tags,
-            opts=child,
+
+        def service_role(suffix: str, service_principal: str, description: str) -> aws.iam.Role:
+            return aws.iam.Role(
+                f"{name}-{suffix}",
+                description=description,
+                assume_role_policy=_trust_policy(service_principal, args.account_id),
+                tags=tags,
+                opts=child,
+            )
+
+        monitoring_role = service_role(
+            "monitoring-role", "monitoring.rds.amazonaws.com", f"Enhanced monitoring of {args.identifier}"
         )
         monitoring_attachment = aws.iam.RolePolicyAttachment(
             f"{name}-monitoring-policy",
@@ -239,53 +244,33 @@ class PostgresDatabase(pulumi.ComponentResource):
             opts=child,
         )
 
-        db_sg = aws.ec2.SecurityGroup(
-            f"{name}-db-sg",
-            description=f"{args.identifier}: PostgreSQL from its RDS Proxy only",
-            vpc_id=args.vpc_id,
-            tags=tags,
-            opts=child,
+        def security_group(suffix: str, description: str) -> aws.ec2.SecurityGroup:
+            return aws.ec2.SecurityGroup(
+                f"{name}-{suffix}", description=description, vpc_id=args.vpc_id, tags=tags, opts=child
+            )
+
+        db_sg = security_group("db-sg", f"{args.identifier}: PostgreSQL from its RDS Proxy only")
+        proxy_sg = security_group(
+            "proxy-sg", f"{args.identifier} proxy: PostgreSQL from the {args.service} workloads only"
         )
-        proxy_sg = aws.ec2.SecurityGroup(
-            f"{name}-proxy-sg",
-            description=f"{args.identifier} proxy: PostgreSQL from the {args.service} workloads only",
-            vpc_id=args.vpc_id,
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-db-from-proxy",
-            security_group_id=db_sg.id,
-            referenced_security_group_id=proxy_sg.id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="PostgreSQL from the RDS Proxy",
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-proxy-from-clients",
-            security_group_id=proxy_sg.id,
-            referenced_security_group_id=args.client_security_group_id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description=f"PostgreSQL from the {args.service} workloads",
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-proxy-to-db",
-            security_group_id=proxy_sg.id,
-            referenced_security_group_id=db_sg.id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="PostgreSQL to the database",
-            tags=tags,
-            opts=child,
-        )
+        # The only three paths: workloads -> proxy -> database, each on 5432 and named by SG.
+        for rule, suffix, group, peer, description in (
+            (aws.vpc.SecurityGroupIngressRule, "db-from-proxy", db_sg, proxy_sg.id, "PostgreSQL from the RDS Proxy"),
+            (aws.vpc.SecurityGroupIngressRule, "proxy-from-clients", proxy_sg, args.client_security_group_id,
+             f"PostgreSQL from the {args.service} workloads"),
+            (aws.vpc.SecurityGroupEgressRule, "proxy-to-db", proxy_sg, db_sg.id, "PostgreSQL to the database"),
+        ):
+            rule(
+                f"{name}-{suffix}",
+                security_group_id=group.id,
+                referenced_security_group_id=peer,
+                ip_protocol="tcp",
+                from_port=PORT,
+                to_port=PORT,
+                description=description,
+                tags=tags,
+                opts=child,
+            )
 
         instance = aws.rds.Instance(
             f"{name}-instance",
@@ -332,12 +317,8 @@ class PostgresDatabase(pulumi.ComponentResource):
         )
         master_secret_arn = instance.master_user_secrets[0].secret_arn
 
-        proxy_role = aws.iam.Role(
-            f"{name}-proxy-role",
-            description=f"RDS Proxy of {args.identifier}: reads the master secret only",
-            assume_role_policy=_trust_policy("rds.amazonaws.com", args.account_id),
-            tags=tags,
-            opts=child,
+        proxy_role = service_role(
+            "proxy-role", "rds.amazonaws.com", f"RDS Proxy of {args.identifier}: reads the master secret only"
         )
         proxy_role_policy = aws.iam.RolePolicy(
             f"{name}-proxy-secret-access",

@@ -1,8 +1,11 @@
 import json
+
 import pytest
+from pulumi.runtime.sync_await import _sync_await
 
 from components.postgres import PostgresDatabase, PostgresDatabaseArgs
 from stacks.settings import DatabaseSettings
+from tests.components.windows import daily_and_weekly_windows_overlap
 
 DATA_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
 SECRETS_KEY = "arn:aws:kms:us-east-1:123456789012:key/22222222-2222-2222-2222-222222222222"
@@ -64,10 +67,7 @@ def test_defaults_are_the_secure_posture(run_pulumi, tags):
 
 def test_backup_and_maintenance_windows_do_not_overlap(run_pulumi, tags):
     i = run_pulumi(build(tags)).one(INSTANCE).inputs
-    backup_start, backup_end = (int(t[:2]) * 60 + int(t[3:]) for t in i["backupWindow"].split("-"))
-    # "sun:05:00-sun:06:00": the backup window is daily, so compare times of day only.
-    m_start, m_end = (int(w[4:6]) * 60 + int(w[7:]) for w in i["maintenanceWindow"].split("-"))
-    assert backup_end <= m_start or m_end <= backup_start
+    assert not daily_and_weekly_windows_overlap(i["backupWindow"], i["maintenanceWindow"])
 
 
 def test_parameter_group_enforces_tls_timeouts_and_logging(run_pulumi, tags):
@@ -229,8 +229,6 @@ def test_outputs_resolve_to_the_resources(run_pulumi, tags):
         "proxy_security_group_id": sg_named(cap, "-proxy-sg").id,
         "parameter_group_name": "tradesense-test-market-data-postgres16",
     }
-    from pulumi.runtime.sync_await import _sync_await
-
     for attribute, value in expected.items():
         assert _sync_await(getattr(db, attribute).future()) == value, attribute
 
@@ -278,6 +276,7 @@ def test_two_databases_do_not_wait_on_each_other(run_pulumi, tags):
         ({"database": DatabaseSettings(engine_version="13.4")}, "engine_version = '13.4'"),
         ({"database": DatabaseSettings(engine_version="latest")}, "engine_version = 'latest'"),
         ({"database": DatabaseSettings(pool_max_connections=150)}, "pool_max_connections = 150"),
+        ({"database": DatabaseSettings(pool_min_connections=0, pool_max_connections=0)}, "pool_max_connections = 0"),
         ({"database": DatabaseSettings(pool_min_connections=50)}, "pool_min_connections = 50"),
     ],
 )
@@ -294,3 +293,9 @@ def test_missing_tags_are_rejected(tags):
 
 def test_the_longest_identifier_is_accepted(tags):
     assert make_args(tags, identifier="a" * 63).identifier == "a" * 63
+
+
+def test_a_pool_without_warm_connections_maps_to_zero_idle_percent():
+    from components.postgres import pool_percentages
+
+    assert pool_percentages(DatabaseSettings(pool_min_connections=0)) == (40, 0)
