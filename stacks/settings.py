@@ -368,7 +368,7 @@ def _redis(key: str, value: Any) -> RedisSettings:
                     k, v, pattern=re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$"), what="a node type like cache.r7g.large"
                 ),
                 "engineVersion": lambda k, v: _str(
-                    k, v, pattern=re.compile(r"^[67]\.\d+$"), what="a Redis OSS version 6.x or 7.x"
+                    k, v, pattern=re.compile(r"^7\.\d+$"), what="a Redis OSS 7.x version (required transit encryption needs 7.0.5+)"
                 ),
                 "replicasPerShard": lambda k, v: _int(k, v, minimum=1, maximum=5),
                 "snapshotRetentionDays": lambda k, v: _int(k, v, minimum=1, maximum=35),
