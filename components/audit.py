@@ -61,7 +61,7 @@ CIS_CONTROLS: tuple[CisControl, ...] = (
                "($.eventName = StartLogging) || ($.eventName = StopLogging) }"),
     CisControl("4.6", "ConsoleAuthenticationFailures", "management console authentication failures",
                '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }'),
-    CisControl("4.7", "CmkDisabledOrScheduledForDeletion", "disabling or scheduled deletion of customer-managed keys",
+    CisControl("4.7", "CmkDisabledOrScheduledForDeletion", "disabling or scheduled deletion of CMKs",
                "{($.eventSource = kms.amazonaws.com) && (($.eventName=DisableKey)||($.eventName=ScheduleKeyDeletion)) }"),
     CisControl("4.8", "S3BucketPolicyChanges", "S3 bucket policy changes",
                "{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || "
