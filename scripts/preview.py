@@ -77,9 +77,9 @@ def _state(capture: Capture, resource: CapturedResource) -> dict[str, Any]:
         "parent": resource.parent,
         "protect": resource.protect,
         "external": False,
-        "dependencies": resource.dependencies,
+        "dependencies": sorted(resource.dependencies),
         "provider": _provider_ref(capture, resource),
-        "propertyDependencies": resource.property_dependencies,
+        "propertyDependencies": {k: sorted(v) for k, v in sorted(resource.property_dependencies.items())},
     }
 
 
@@ -109,7 +109,7 @@ def preview_document(capture: Capture, config: Mapping[str, Any] | None = None, 
                 "propertyDependencies": {},
             },
         })
-    for resource in capture.resources:
+    for resource in engine_order(capture.resources):
         steps.append({
             "op": "create",
             "urn": resource.urn,
@@ -124,6 +124,30 @@ def preview_document(capture: Capture, config: Mapping[str, Any] | None = None, 
         "changeSummary": {"create": len(steps)},
         "diagnostics": [],
     }
+
+
+def engine_order(resources: list[CapturedResource]) -> list[CapturedResource]:
+    """A stable order the engine could have used: parents and dependencies first, ties by URN.
+
+    Registration order depends on asyncio scheduling; a fixed order makes two previews of the
+    same program byte-identical, so a diff between them shows only real changes.
+    """
+    by_urn = {r.urn: r for r in resources}
+    done: set[str] = set()
+    ordered: list[CapturedResource] = []
+
+    def visit(resource: CapturedResource) -> None:
+        if resource.urn in done:
+            return
+        done.add(resource.urn)
+        for urn in sorted({resource.parent, *resource.dependencies}):
+            if urn in by_urn:
+                visit(by_urn[urn])
+        ordered.append(resource)
+
+    for resource in sorted(resources, key=lambda r: r.urn):
+        visit(resource)
+    return ordered
 
 
 # ---------------------------------------------------------------------------------------------

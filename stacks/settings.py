@@ -455,8 +455,9 @@ def parse_settings(config: Mapping[str, Any], *, project: str, stack: str) -> Se
 
 
 def _decode(value: Any) -> Any:
-    """Structured config reaches a Pulumi program as JSON text; plain values stay as they are."""
-    if isinstance(value, str) and value[:1] in "[{":
+    """The engine passes every config value as text (objects as JSON, `30` as "30"); decode it so
+    the file and the engine yield the same values and messages."""
+    if isinstance(value, str) and (value[:1] in "[{" or re.fullmatch(r"-?\d+|true|false", value)):
         try:
             return json.loads(value)
         except json.JSONDecodeError:

@@ -52,9 +52,10 @@ def test_resources_of_an_explicit_provider_live_in_its_region():
 
 def test_runs_are_deterministic_and_isolated():
     first, second = run(), run()
-    assert [r.urn for r in first.resources] == [r.urn for r in second.resources]
-    assert [r.outputs.get("arn") for r in first.resources] == [r.outputs.get("arn") for r in second.resources]
-    assert len(second.resources) == len(first.resources)
+    # Registration order is up to asyncio, as under the real engine; the set and values are not.
+    assert sorted((r.urn, r.outputs.get("arn")) for r in first.resources) == sorted(
+        (r.urn, r.outputs.get("arn")) for r in second.resources)
+    assert len(first.resources) == 6
 
 
 def test_secret_exports_stay_masked():

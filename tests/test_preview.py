@@ -82,3 +82,11 @@ def test_cli_config_error_is_one_line_exit_2_and_writes_nothing(tmp_path):
     assert result.returncode == 2
     assert result.stderr == "error: tradesense:backupRetentionDays = 7: must be at least 30\n"
     assert not out.exists()
+
+
+def test_two_previews_of_the_same_program_are_identical(prod_preview):
+    from scripts.preview import preview_document, run_stack
+    from stacks.settings import read_stack_config
+
+    again = preview_document(run_stack("prod"), read_stack_config("prod"), 0)
+    assert json.dumps(again) == json.dumps(prod_preview)
