@@ -32,5 +32,9 @@ test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m scripts.bench
 
+## docs: regenerate the component reference from the source
+docs: $(VENV)/.installed
+	$(PY) -m scripts.component_docs
+
 clean:
 	rm -rf build
