@@ -180,7 +180,8 @@ class RealisticMocks(pulumi_mocks.Mocks):
             outputs["targetKeyArn"] = inputs.get("targetKeyId")
         elif type_.startswith("aws:s3/"):
             if kind in ("Bucket", "BucketV2"):
-                bucket = inputs.get("bucket") or f"{args.name}-{_digest(*seed, length=8)}"
+                prefix = inputs.get("bucketPrefix") or f"{args.name}-"
+                bucket = inputs.get("bucket") or f"{prefix}{_digest(*seed, length=26)}"[:63]
                 id_, arn = bucket, f"arn:aws:s3:::{bucket}"
                 outputs.update(bucket=bucket, bucketDomainName=f"{bucket}.s3.amazonaws.com",
                                bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com")
