@@ -19,8 +19,8 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
-from stacks.settings import LOG_RETENTION_VALUES
 
 # The CIDR is cut into 2 * MAX_AZS equal blocks: app subnets first, data subnets after. Adding an AZ
 # later takes the next free block of each tier and never moves an existing subnet.
@@ -75,11 +75,7 @@ class NetworkArgs:
         services = list(self.service_names)
         if not services or len(set(services)) != len(services):
             raise ValueError(f"NetworkArgs.service_names = {services}: must be non-empty and unique")
-        if self.flow_log_retention_days not in LOG_RETENTION_VALUES:
-            raise ValueError(
-                f"NetworkArgs.flow_log_retention_days = {self.flow_log_retention_days}: must be one of "
-                f"{', '.join(map(str, LOG_RETENTION_VALUES))} (at least a year, as CloudWatch Logs accepts)"
-            )
+        require_log_retention("NetworkArgs.flow_log_retention_days", self.flow_log_retention_days)
         endpoints = list(self.interface_endpoint_services)
         if (
             len(set(endpoints)) != len(endpoints)
@@ -210,14 +206,14 @@ class Network(pulumi.ComponentResource):
     def _flow_log(self, name: str, vpc_id: pulumi.Output[str], args: NetworkArgs) -> aws.cloudwatch.LogGroup:
         child = pulumi.ResourceOptions(parent=self)
         tags = with_purpose(args.tags, "vpc-flow-logs")
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-flow-logs",
-            name=f"/tradesense/{args.tags['Stack']}/vpc-flow-logs",
-            kms_key_id=args.logs_kms_key_arn,
-            retention_in_days=args.flow_log_retention_days,
-            deletion_protection_enabled=True,
+            log_group_name=f"/tradesense/{args.tags['Stack']}/vpc-flow-logs",
+            kms_key_arn=args.logs_kms_key_arn,
+            retention_days=args.flow_log_retention_days,
             tags=tags,
-            opts=child,
+            parent=self,
+            deletion_protection=True,
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
