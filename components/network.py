@@ -11,7 +11,6 @@ with egress only to the VPC on HTTPS, PostgreSQL and Redis; services add their o
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy, policy_document
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
 
@@ -218,8 +218,8 @@ class Network(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
             description="VPC flow logs delivery into the flow-log group only",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(_flow_log_trust(account, args.region))
+            assume_role_policy=assume_role_policy(
+                {"Service": "vpc-flow-logs.amazonaws.com"}, _flow_log_trust_condition(args)
             ),
             tags=tags,
             opts=child,
@@ -227,15 +227,12 @@ class Network(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-flow-logs-delivery",
             role=role.id,
-            policy=log_group.arn.apply(lambda arn: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Sid": "DeliverToTheFlowLogGroup",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    "Resource": [arn, f"{arn}:*"],
-                }],
-            })),
+            policy=policy_document([{
+                "Sid": "DeliverToTheFlowLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [log_group.arn, pulumi.Output.concat(log_group.arn, ":*")],
+            }]),
             opts=child,
         )
         aws.ec2.FlowLog(
@@ -275,15 +272,13 @@ class Network(pulumi.ComponentResource):
         return group.id
 
 
-def _flow_log_trust(account: Optional[str], region: str) -> dict[str, Any]:
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-        "Action": "sts:AssumeRole",
+def _flow_log_trust_condition(args: NetworkArgs) -> Optional[dict[str, Any]]:
+    """Only this account's flow logs may use the role; None (no condition) without an account_id."""
+    if not args.account_id:
+        return None
+    return {
+        "StringEquals": {"aws:SourceAccount": args.account_id},
+        "ArnLike": {"aws:SourceArn": pulumi.Output.format(
+            "arn:aws:ec2:{0}:{1}:vpc-flow-log/*", args.region, args.account_id
+        )},
     }
-    if account:
-        statement["Condition"] = {
-            "StringEquals": {"aws:SourceAccount": account},
-            "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{region}:{account}:vpc-flow-log/*"},
-        }
-    return {"Version": "2012-10-17", "Statement": [statement]}

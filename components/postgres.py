@@ -33,6 +33,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy, policy_document
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import require_tags
 from stacks.settings import DatabaseSettings
@@ -229,7 +230,9 @@ class PostgresDatabase(pulumi.ComponentResource):
             return aws.iam.Role(
                 f"{name}-{suffix}",
                 description=description,
-                assume_role_policy=_trust_policy(service_principal, args.account_id),
+                assume_role_policy=assume_role_policy(
+                    {"Service": service_principal}, {"StringEquals": {"aws:SourceAccount": args.account_id}}
+                ),
                 tags=tags,
                 opts=child,
             )
@@ -323,26 +326,23 @@ class PostgresDatabase(pulumi.ComponentResource):
         proxy_role_policy = aws.iam.RolePolicy(
             f"{name}-proxy-secret-access",
             role=proxy_role.id,
-            policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "ReadMasterSecret",
-                        "Effect": "Allow",
-                        "Action": "secretsmanager:GetSecretValue",
-                        "Resource": master_secret_arn,
+            policy=policy_document([
+                {
+                    "Sid": "ReadMasterSecret",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": master_secret_arn,
+                },
+                {
+                    "Sid": "DecryptMasterSecretViaSecretsManager",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": args.secrets_kms_key_arn,
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
                     },
-                    {
-                        "Sid": "DecryptMasterSecretViaSecretsManager",
-                        "Effect": "Allow",
-                        "Action": "kms:Decrypt",
-                        "Resource": args.secrets_kms_key_arn,
-                        "Condition": {
-                            "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
-                        },
-                    },
-                ],
-            }),
+                },
+            ]),
             opts=child,
         )
         proxy = aws.rds.Proxy(
@@ -426,14 +426,3 @@ def _parameters(db: DatabaseSettings) -> list[dict[str, str]]:
         param("max_connections", db.max_connections, reboot=True),
     ]
 
-
-def _trust_policy(service_principal: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
-    return pulumi.Output.json_dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": service_principal},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }],
-    })
