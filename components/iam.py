@@ -11,9 +11,16 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 
 
-def policy_document(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[str]:
-    """A policy JSON; statements may hold Outputs anywhere (ARNs not known until deploy)."""
-    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+def policy_document(
+    statements: Sequence[Mapping[str, Any]], policy_id: Optional[str] = None
+) -> pulumi.Output[str]:
+    """A policy JSON; statements may hold Outputs anywhere (ARNs not known until deploy).
+    `policy_id` sets the optional top-level Id (KMS key policies name their purpose with it)."""
+    document: dict[str, Any] = {"Version": "2012-10-17"}
+    if policy_id is not None:
+        document["Id"] = policy_id
+    document["Statement"] = list(statements)
+    return pulumi.Output.json_dumps(document)
 
 
 def assume_role_policy(
