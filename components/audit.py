@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document
+from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.secure_bucket import BUCKET_ARN, SecureBucket, SecureBucketArgs
 from components.tagging import require_tags, with_purpose
@@ -195,23 +195,19 @@ class AuditTrail(pulumi.ComponentResource):
             # The searchable copy of the audit record; losing it blinds the CIS alarms.
             protect=True,
         )
-        role = aws.iam.Role(
+        role, delivery = role_with_policy(
             f"{name}-delivery-role",
-            description="CloudTrail delivers the audit trail's events to its CloudWatch log group as this role",
-            assume_role_policy=assume_role_policy({"Service": "cloudtrail.amazonaws.com"}),
-            tags=args.tags,
-            opts=child,
-        )
-        delivery = aws.iam.RolePolicy(
             f"{name}-delivery",
-            role=role.name,
+            description="CloudTrail delivers the audit trail's events to its CloudWatch log group as this role",
+            trust_policy=assume_role_policy({"Service": "cloudtrail.amazonaws.com"}),
             policy=policy_document([{
                 "Sid": "WriteTrailEventsToItsLogGroupOnly",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": pulumi.Output.concat(log_group.arn, ":log-stream:*"),
             }]),
-            opts=child,
+            tags=args.tags,
+            parent=self,
         )
 
         selector: dict = {"read_write_type": "All", "include_management_events": True}

@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document
+from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
 
@@ -204,7 +204,6 @@ class Network(pulumi.ComponentResource):
         return table.id, subnet_ids
 
     def _flow_log(self, name: str, vpc_id: pulumi.Output[str], args: NetworkArgs) -> aws.cloudwatch.LogGroup:
-        child = pulumi.ResourceOptions(parent=self)
         tags = with_purpose(args.tags, "vpc-flow-logs")
         log_group = encrypted_log_group(
             f"{name}-flow-logs",
@@ -215,25 +214,21 @@ class Network(pulumi.ComponentResource):
             parent=self,
             deletion_protection=True,
         )
-        role = aws.iam.Role(
+        role, policy = role_with_policy(
             f"{name}-flow-logs-role",
+            f"{name}-flow-logs-delivery",
             description="VPC flow logs delivery into the flow-log group only",
-            assume_role_policy=assume_role_policy(
+            trust_policy=assume_role_policy(
                 {"Service": "vpc-flow-logs.amazonaws.com"}, _flow_log_trust_condition(args)
             ),
-            tags=tags,
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-flow-logs-delivery",
-            role=role.id,
             policy=policy_document([{
                 "Sid": "DeliverToTheFlowLogGroup",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                 "Resource": [log_group.arn, pulumi.Output.concat(log_group.arn, ":*")],
             }]),
-            opts=child,
+            tags=tags,
+            parent=self,
         )
         aws.ec2.FlowLog(
             f"{name}-flow-log",

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.iam import assume_role_policy, policy_document
+from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.tagging import for_service, require_tags
 from stacks.settings import FEATURE_FLAGS
 
@@ -152,21 +152,16 @@ class ServiceSecrets(pulumi.ComponentResource):
                 opts=child,
             )
 
-        role = aws.iam.Role(
+        db_user = args.db_user or args.service.replace("-", "_")
+        role, _ = role_with_policy(
             f"{name}-role",
+            f"{name}-read-own-secrets",
             description=f"Workloads of {args.service} ({args.stack}): reads only its own secrets and flags",
-            assume_role_policy=assume_role_policy(
+            trust_policy=assume_role_policy(
                 {"Service": args.workload_principal},
                 # Confused-deputy guard: only tasks of this account may assume the role.
                 {"StringEquals": {"aws:SourceAccount": args.account_id}},
             ),
-            tags=tags,
-            opts=child,
-        )
-        db_user = args.db_user or args.service.replace("-", "_")
-        aws.iam.RolePolicy(
-            f"{name}-read-own-secrets",
-            role=role.id,
             policy=pulumi.Output.all(
                 secrets=[*self.secret_arns.values(), *args.extra_secret_arns],
                 key=args.secrets_kms_key_arn,
@@ -176,7 +171,8 @@ class ServiceSecrets(pulumi.ComponentResource):
                 secret_arns=v["secrets"], key_arn=v["key"], account=v["account"], region=args.region,
                 path=path, proxy_arn=v["proxy"], db_user=db_user,
             ))),
-            opts=child,
+            tags=tags,
+            parent=self,
         )
 
         self.role_arn = role.arn
