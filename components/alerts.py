@@ -8,13 +8,13 @@ noise, so no other principal is admitted by the topic itself.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import policy_document
 from components.keys import TOPIC_PUBLISHERS
 from components.tagging import require_tags, with_purpose
 from stacks.settings import EMAIL_PATTERN
@@ -60,9 +60,7 @@ class AlertTopic(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-policy",
             arn=topic.arn,
-            policy=pulumi.Output.all(arn=topic.arn, account=args.account_id).apply(
-                lambda v: json.dumps(topic_policy(v["arn"], v["account"]))
-            ),
+            policy=topic_policy(topic.arn, args.account_id),
             opts=child,
         )
         aws.sns.TopicSubscription(
@@ -78,25 +76,22 @@ class AlertTopic(pulumi.ComponentResource):
         self.register_outputs({"topicArn": self.topic_arn, "topicName": self.topic_name})
 
 
-def topic_policy(topic_arn: str, account: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AllowThisAccountsMonitoringToPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": list(TOPIC_PUBLISHERS)},
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-            },
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": ["sns:Publish", "sns:Subscribe"],
-                "Resource": topic_arn,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-        ],
-    }
+def topic_policy(topic_arn: pulumi.Input[str], account: pulumi.Input[str]) -> pulumi.Output[str]:
+    return policy_document([
+        {
+            "Sid": "AllowThisAccountsMonitoringToPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": list(TOPIC_PUBLISHERS)},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        },
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["sns:Publish", "sns:Subscribe"],
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    ])

@@ -16,10 +16,11 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document
+from components.iam import assume_role_policy, policy_document, role_with_policy
+from components.log_groups import encrypted_log_group, require_log_retention
 from components.secure_bucket import BUCKET_ARN, SecureBucket, SecureBucketArgs
 from components.tagging import require_tags, with_purpose
-from stacks.settings import LOG_RETENTION_VALUES, MIN_LOG_RETENTION_DAYS
+from stacks.settings import MIN_LOG_RETENTION_DAYS
 
 SECURITY_NAMESPACE = "TradeSense/Security"
 # CloudTrail's rule: 3-128 letters, digits, . _ -; starting and ending with a letter or digit.
@@ -120,12 +121,7 @@ class AuditTrailArgs:
 
     def __post_init__(self) -> None:
         require_tags("AuditTrailArgs.tags", self.tags)
-        if self.log_retention_days not in LOG_RETENTION_VALUES:
-            raise ValueError(
-                f"AuditTrailArgs.log_retention_days = {self.log_retention_days}: must be at least "
-                f"{MIN_LOG_RETENTION_DAYS} and one CloudWatch Logs accepts: "
-                + ", ".join(map(str, LOG_RETENTION_VALUES))
-            )
+        require_log_retention("AuditTrailArgs.log_retention_days", self.log_retention_days)
         if not _TRAIL_NAME.match(self.trail_name) or re.search(r"[._-]{2}", self.trail_name):
             raise ValueError(
                 f"AuditTrailArgs.trail_name = {self.trail_name!r}: must be 3-128 letters, digits, '.', '_' "
@@ -189,32 +185,29 @@ class AuditTrail(pulumi.ComponentResource):
             opts=child,
         )
 
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-log-group",
-            name=f"/{args.tags['Project']}/{args.tags['Stack']}/cloudtrail",
-            kms_key_id=args.logs_kms_key_arn,
-            retention_in_days=args.log_retention_days,
+            log_group_name=f"/{args.tags['Project']}/{args.tags['Stack']}/cloudtrail",
+            kms_key_arn=args.logs_kms_key_arn,
+            retention_days=args.log_retention_days,
             tags=args.tags,
+            parent=self,
             # The searchable copy of the audit record; losing it blinds the CIS alarms.
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            protect=True,
         )
-        role = aws.iam.Role(
+        role, delivery = role_with_policy(
             f"{name}-delivery-role",
-            description="CloudTrail delivers the audit trail's events to its CloudWatch log group as this role",
-            assume_role_policy=assume_role_policy({"Service": "cloudtrail.amazonaws.com"}),
-            tags=args.tags,
-            opts=child,
-        )
-        delivery = aws.iam.RolePolicy(
             f"{name}-delivery",
-            role=role.name,
+            description="CloudTrail delivers the audit trail's events to its CloudWatch log group as this role",
+            trust_policy=assume_role_policy({"Service": "cloudtrail.amazonaws.com"}),
             policy=policy_document([{
                 "Sid": "WriteTrailEventsToItsLogGroupOnly",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": pulumi.Output.concat(log_group.arn, ":log-stream:*"),
             }]),
-            opts=child,
+            tags=args.tags,
+            parent=self,
         )
 
         selector: dict = {"read_write_type": "All", "include_management_events": True}

@@ -16,8 +16,9 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
-from stacks.settings import LOG_RETENTION_VALUES, MIN_LOG_RETENTION_DAYS, WAF_MIN_LIMIT, WAF_WINDOWS, RateLimit
+from stacks.settings import MIN_LOG_RETENTION_DAYS, WAF_MIN_LIMIT, WAF_WINDOWS, RateLimit
 
 CLOUDFRONT_REGION = "us-east-1"
 # AWS managed CloudFront policies: no caching (every API answer is per user) and every viewer
@@ -89,11 +90,7 @@ class EdgeFirewallArgs:
             raise ValueError(f"EdgeFirewallArgs.api_path_prefix = {self.api_path_prefix!r}: must start with /")
         _check_rate_limit("login_rate_limit", self.login_rate_limit)
         _check_rate_limit("api_rate_limit", self.api_rate_limit)
-        if self.log_retention_days not in LOG_RETENTION_VALUES:
-            raise ValueError(
-                f"EdgeFirewallArgs.log_retention_days = {self.log_retention_days}: must be at least "
-                f"{MIN_LOG_RETENTION_DAYS} and one of {', '.join(map(str, LOG_RETENTION_VALUES))}"
-            )
+        require_log_retention("EdgeFirewallArgs.log_retention_days", self.log_retention_days)
         key = self.logs_kms_key_arn
         if isinstance(key, str) and key.startswith("arn:") and key.split(":")[3] != CLOUDFRONT_REGION:
             raise ValueError(
@@ -146,14 +143,15 @@ class EdgeFirewall(pulumi.ComponentResource):
             opts=child,
         )
 
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-waf-logs",
             # WAF delivers only to log groups whose name starts with aws-waf-logs-.
-            name=f"aws-waf-logs-{tags['Stack']}-edge",
-            kms_key_id=args.logs_kms_key_arn,
-            retention_in_days=args.log_retention_days,
+            log_group_name=f"aws-waf-logs-{tags['Stack']}-edge",
+            kms_key_arn=args.logs_kms_key_arn,
+            retention_days=args.log_retention_days,
             tags=tags,
-            opts=child,
+            parent=self,
+            provider=args.provider,
         )
         aws.wafv2.WebAclLoggingConfiguration(
             f"{name}-waf-logging",

@@ -9,7 +9,6 @@ domain's data. With a DR region, a second `backups` key there encrypts the copie
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -17,6 +16,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import policy_document
 from components.tagging import require_tags, with_purpose
 
 PURPOSES = ("data", "backups", "secrets", "logs")
@@ -116,7 +116,7 @@ class PlatformKeys(pulumi.ComponentResource):
             # Explicit: KMS must refuse a policy that would lock the account out of its own key.
             bypass_policy_lockout_safety_check=False,
             policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(key_policy(purpose, account, region))
+                lambda account: key_policy(purpose, account, region)
             ),
             tags=with_purpose(args.tags, suffix),
             opts=pulumi.ResourceOptions(parent=self, protect=True, provider=provider),
@@ -130,7 +130,7 @@ class PlatformKeys(pulumi.ComponentResource):
         return key.arn
 
 
-def key_policy(purpose: str, account: str, region: str) -> dict[str, Any]:
+def key_policy(purpose: str, account: str, region: str) -> pulumi.Output[str]:
     """The key policy for one purpose: the account's IAM in control, plus the services that need it.
 
     Only the `logs` key admits service principals; the other keys are used by services acting for an
@@ -147,7 +147,7 @@ def key_policy(purpose: str, account: str, region: str) -> dict[str, Any]:
     }]
     if purpose == "logs":
         statements += _logs_statements(account, region)
-    return {"Version": "2012-10-17", "Id": f"tradesense-{purpose}", "Statement": statements}
+    return policy_document(statements, policy_id=f"tradesense-{purpose}")
 
 
 def _logs_statements(account: str, region: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document
+from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.tagging import for_service, require_tags
 from stacks.settings import DatadogSettings
 
@@ -296,29 +296,25 @@ class Monitoring(pulumi.ComponentResource):
 
     def _datadog_role(self, name: str, args: MonitoringArgs) -> aws.iam.Role:
         """Read-only access for Datadog's account, usable only with our external id."""
-        role = aws.iam.Role(
+        role, _ = role_with_policy(
             f"{name}-datadog",
+            f"{name}-datadog-read",
             description="Datadog's AWS integration reads metrics, logs and configuration (read-only)",
-            assume_role_policy=assume_role_policy(
+            trust_policy=assume_role_policy(
                 {"AWS": f"arn:aws:iam::{args.datadog.account_id}:root"},
                 {"StringEquals": {"sts:ExternalId": args.datadog.external_id}},
             ),
+            # These read actions support no resource-level scoping, hence "*" resources.
+            policy=policy_document([
+                {"Sid": "DatadogReadOnly", "Effect": "Allow", "Action": list(DATADOG_READ_ACTIONS), "Resource": "*"}
+            ]),
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            parent=self,
         )
         aws.iam.RolePolicyAttachment(
             f"{name}-datadog-security-audit",
             role=role.name,
             policy_arn=SECURITY_AUDIT_POLICY_ARN,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-datadog-read",
-            role=role.name,
-            # These read actions support no resource-level scoping, hence "*" resources.
-            policy=policy_document([
-                {"Sid": "DatadogReadOnly", "Effect": "Allow", "Action": list(DATADOG_READ_ACTIONS), "Resource": "*"}
-            ]),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return role

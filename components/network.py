@@ -11,7 +11,6 @@ with egress only to the VPC on HTTPS, PostgreSQL and Redis; services add their o
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -19,8 +18,9 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy, policy_document, role_with_policy
+from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
-from stacks.settings import LOG_RETENTION_VALUES
 
 # The CIDR is cut into 2 * MAX_AZS equal blocks: app subnets first, data subnets after. Adding an AZ
 # later takes the next free block of each tier and never moves an existing subnet.
@@ -75,11 +75,7 @@ class NetworkArgs:
         services = list(self.service_names)
         if not services or len(set(services)) != len(services):
             raise ValueError(f"NetworkArgs.service_names = {services}: must be non-empty and unique")
-        if self.flow_log_retention_days not in LOG_RETENTION_VALUES:
-            raise ValueError(
-                f"NetworkArgs.flow_log_retention_days = {self.flow_log_retention_days}: must be one of "
-                f"{', '.join(map(str, LOG_RETENTION_VALUES))} (at least a year, as CloudWatch Logs accepts)"
-            )
+        require_log_retention("NetworkArgs.flow_log_retention_days", self.flow_log_retention_days)
         endpoints = list(self.interface_endpoint_services)
         if (
             len(set(endpoints)) != len(endpoints)
@@ -208,39 +204,31 @@ class Network(pulumi.ComponentResource):
         return table.id, subnet_ids
 
     def _flow_log(self, name: str, vpc_id: pulumi.Output[str], args: NetworkArgs) -> aws.cloudwatch.LogGroup:
-        child = pulumi.ResourceOptions(parent=self)
         tags = with_purpose(args.tags, "vpc-flow-logs")
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-flow-logs",
-            name=f"/tradesense/{args.tags['Stack']}/vpc-flow-logs",
-            kms_key_id=args.logs_kms_key_arn,
-            retention_in_days=args.flow_log_retention_days,
-            deletion_protection_enabled=True,
+            log_group_name=f"/tradesense/{args.tags['Stack']}/vpc-flow-logs",
+            kms_key_arn=args.logs_kms_key_arn,
+            retention_days=args.flow_log_retention_days,
             tags=tags,
-            opts=child,
+            parent=self,
+            deletion_protection=True,
         )
-        role = aws.iam.Role(
+        role, policy = role_with_policy(
             f"{name}-flow-logs-role",
-            description="VPC flow logs delivery into the flow-log group only",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(_flow_log_trust(account, args.region))
-            ),
-            tags=tags,
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
             f"{name}-flow-logs-delivery",
-            role=role.id,
-            policy=log_group.arn.apply(lambda arn: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Sid": "DeliverToTheFlowLogGroup",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    "Resource": [arn, f"{arn}:*"],
-                }],
-            })),
-            opts=child,
+            description="VPC flow logs delivery into the flow-log group only",
+            trust_policy=assume_role_policy(
+                {"Service": "vpc-flow-logs.amazonaws.com"}, _flow_log_trust_condition(args)
+            ),
+            policy=policy_document([{
+                "Sid": "DeliverToTheFlowLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [log_group.arn, pulumi.Output.concat(log_group.arn, ":*")],
+            }]),
+            tags=tags,
+            parent=self,
         )
         aws.ec2.FlowLog(
             f"{name}-flow-log",
@@ -279,15 +267,13 @@ class Network(pulumi.ComponentResource):
         return group.id
 
 
-def _flow_log_trust(account: Optional[str], region: str) -> dict[str, Any]:
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-        "Action": "sts:AssumeRole",
+def _flow_log_trust_condition(args: NetworkArgs) -> Optional[dict[str, Any]]:
+    """Only this account's flow logs may use the role; None (no condition) without an account_id."""
+    if not args.account_id:
+        return None
+    return {
+        "StringEquals": {"aws:SourceAccount": args.account_id},
+        "ArnLike": {"aws:SourceArn": pulumi.Output.format(
+            "arn:aws:ec2:{0}:{1}:vpc-flow-log/*", args.region, args.account_id
+        )},
     }
-    if account:
-        statement["Condition"] = {
-            "StringEquals": {"aws:SourceAccount": account},
-            "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{region}:{account}:vpc-flow-log/*"},
-        }
-    return {"Version": "2012-10-17", "Statement": [statement]}

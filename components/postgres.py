@@ -33,6 +33,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import require_tags
 from stacks.settings import DatabaseSettings
@@ -225,17 +226,17 @@ class PostgresDatabase(pulumi.ComponentResource):
             for export in LOG_EXPORTS
         ]
 
-        def service_role(suffix: str, service_principal: str, description: str) -> aws.iam.Role:
-            return aws.iam.Role(
-                f"{name}-{suffix}",
-                description=description,
-                assume_role_policy=_trust_policy(service_principal, args.account_id),
-                tags=tags,
-                opts=child,
+        def trust(service_principal: str) -> pulumi.Output[str]:
+            return assume_role_policy(
+                {"Service": service_principal}, {"StringEquals": {"aws:SourceAccount": args.account_id}}
             )
 
-        monitoring_role = service_role(
-            "monitoring-role", "monitoring.rds.amazonaws.com", f"Enhanced monitoring of {args.identifier}"
+        monitoring_role = aws.iam.Role(
+            f"{name}-monitoring-role",
+            description=f"Enhanced monitoring of {args.identifier}",
+            assume_role_policy=trust("monitoring.rds.amazonaws.com"),
+            tags=tags,
+            opts=child,
         )
         monitoring_attachment = aws.iam.RolePolicyAttachment(
             f"{name}-monitoring-policy",
@@ -317,33 +318,30 @@ class PostgresDatabase(pulumi.ComponentResource):
         )
         master_secret_arn = instance.master_user_secrets[0].secret_arn
 
-        proxy_role = service_role(
-            "proxy-role", "rds.amazonaws.com", f"RDS Proxy of {args.identifier}: reads the master secret only"
-        )
-        proxy_role_policy = aws.iam.RolePolicy(
+        proxy_role, proxy_role_policy = role_with_policy(
+            f"{name}-proxy-role",
             f"{name}-proxy-secret-access",
-            role=proxy_role.id,
-            policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "ReadMasterSecret",
-                        "Effect": "Allow",
-                        "Action": "secretsmanager:GetSecretValue",
-                        "Resource": master_secret_arn,
+            description=f"RDS Proxy of {args.identifier}: reads the master secret only",
+            trust_policy=trust("rds.amazonaws.com"),
+            policy=policy_document([
+                {
+                    "Sid": "ReadMasterSecret",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": master_secret_arn,
+                },
+                {
+                    "Sid": "DecryptMasterSecretViaSecretsManager",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": args.secrets_kms_key_arn,
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
                     },
-                    {
-                        "Sid": "DecryptMasterSecretViaSecretsManager",
-                        "Effect": "Allow",
-                        "Action": "kms:Decrypt",
-                        "Resource": args.secrets_kms_key_arn,
-                        "Condition": {
-                            "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
-                        },
-                    },
-                ],
-            }),
-            opts=child,
+                },
+            ]),
+            tags=tags,
+            parent=self,
         )
         proxy = aws.rds.Proxy(
             f"{name}-proxy",
@@ -426,14 +424,3 @@ def _parameters(db: DatabaseSettings) -> list[dict[str, str]]:
         param("max_connections", db.max_connections, reboot=True),
     ]
 
-
-def _trust_policy(service_principal: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
-    return pulumi.Output.json_dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": service_principal},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }],
-    })

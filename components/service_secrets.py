@@ -10,7 +10,6 @@ so one compromised service cannot read another's keys.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
@@ -19,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.tagging import for_service, require_tags
 from stacks.settings import FEATURE_FLAGS
 
@@ -152,29 +152,27 @@ class ServiceSecrets(pulumi.ComponentResource):
                 opts=child,
             )
 
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"Workloads of {args.service} ({args.stack}): reads only its own secrets and flags",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(_trust_policy(args.workload_principal, account))
-            ),
-            tags=tags,
-            opts=child,
-        )
         db_user = args.db_user or args.service.replace("-", "_")
-        aws.iam.RolePolicy(
+        role, _ = role_with_policy(
+            f"{name}-role",
             f"{name}-read-own-secrets",
-            role=role.id,
+            description=f"Workloads of {args.service} ({args.stack}): reads only its own secrets and flags",
+            trust_policy=assume_role_policy(
+                {"Service": args.workload_principal},
+                # Confused-deputy guard: only tasks of this account may assume the role.
+                {"StringEquals": {"aws:SourceAccount": args.account_id}},
+            ),
             policy=pulumi.Output.all(
                 secrets=[*self.secret_arns.values(), *args.extra_secret_arns],
                 key=args.secrets_kms_key_arn,
                 account=args.account_id,
                 proxy=args.proxy_arn,
-            ).apply(lambda v: json.dumps(_access_policy(
+            ).apply(lambda v: policy_document(_access_statements(
                 secret_arns=v["secrets"], key_arn=v["key"], account=v["account"], region=args.region,
                 path=path, proxy_arn=v["proxy"], db_user=db_user,
             ))),
-            opts=child,
+            tags=tags,
+            parent=self,
         )
 
         self.role_arn = role.arn
@@ -187,18 +185,8 @@ class ServiceSecrets(pulumi.ComponentResource):
         })
 
 
-def _trust_policy(principal: str, account: str) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow",
-        "Principal": {"Service": principal},
-        "Action": "sts:AssumeRole",
-        # Confused-deputy guard: only tasks of this account may assume the role.
-        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-    }]}
-
-
-def _access_policy(*, secret_arns: list[str], key_arn: str, account: str, region: str, path: str,
-                   proxy_arn: Optional[str], db_user: str) -> dict[str, Any]:
+def _access_statements(*, secret_arns: list[str], key_arn: str, account: str, region: str, path: str,
+                       proxy_arn: Optional[str], db_user: str) -> list[dict[str, Any]]:
     parameters = f"arn:aws:ssm:{region}:{account}:parameter/{path}"
     statements: list[dict[str, Any]] = [
         {
@@ -235,4 +223,4 @@ def _access_policy(*, secret_arns: list[str], key_arn: str, account: str, region
             "Action": "rds-db:connect",
             "Resource": f"arn:aws:rds-db:{region}:{account}:dbuser:{proxy_resource_id}/{db_user}",
         })
-    return {"Version": "2012-10-17", "Statement": statements}
+    return statements
