@@ -1,6 +1,6 @@
 """Offline preview: what `pulumi preview` would create for a stack, with no CLI, cloud or network.
 
-Runs the real program (stacks/platform.py, with the stack's Pulumi.<stack>.yaml as config) under the
+Runs the real program (stacks/program.py, with the stack's Pulumi.<stack>.yaml as config) under the
 mock engine of scripts/offline.py, prints the resource tree grouped by service and component with
 counts per type, and writes DIR/preview.json in the shape of `pulumi preview --json`, secrets masked.
 
@@ -34,7 +34,7 @@ PROVIDER_VERSIONS = {"aws": "7_51_1", "random": "4_21_4"}
 
 def run_stack(stack: str, root: Path = REPO_ROOT, config: Optional[Mapping[str, Any]] = None) -> Capture:
     """Run the platform program for a stack offline. `config` replaces the file's config (tests)."""
-    from stacks.platform import main
+    from stacks.program import main
 
     values = dict(read_stack_config(stack, root) if config is None else config)
     return run_program(main, project=project_name(root), stack=stack, config=values)
