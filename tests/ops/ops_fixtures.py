@@ -32,7 +32,8 @@ def tags(settings: Settings, service: str, purpose: Optional[str] = None) -> lis
         "Environment": settings.environment,
         "Owner": settings.owner,
         "DataClassification": settings.data_classification,
-        "Compliance": ",".join(settings.compliance),
+        # AWS tag values may not contain commas (S3 refuses them), so the frameworks are space-separated.
+        "Compliance": " ".join(settings.compliance),
     }
     if purpose:
         values["Purpose"] = purpose
