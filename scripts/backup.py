@@ -51,9 +51,9 @@ def select_services(settings: Settings, wanted: Optional[str]) -> list[ServiceSe
     if wanted is None:
         return list(settings.database_services)
     if wanted not in settings.services:
-        raise UsageError(f"--service = {wanted!r}: not a service of stack {settings.stack}; services with a database: {', '.join(with_db)}")
+        raise UsageError(f"service = {wanted!r}: not a service of stack {settings.stack}; services with a database: {', '.join(with_db)}")
     if wanted not in with_db:
-        raise UsageError(f"--service = {wanted!r}: has no database; services with a database: {', '.join(with_db)}")
+        raise UsageError(f"service = {wanted!r}: has no database; services with a database: {', '.join(with_db)}")
     return [settings.services[wanted]]
 
 
