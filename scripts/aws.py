@@ -71,7 +71,9 @@ class Aws:
     def config(self, region: str) -> Config:
         return Config(
             region_name=region,
-            retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+            # total_max_attempts counts the first call too (botocore's `max_attempts` key counts only
+            # retries); it is what AWS_MAX_ATTEMPTS means everywhere else.
+            retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             connect_timeout=5,
             read_timeout=60,
             user_agent_extra="tradesense-ops",
@@ -147,6 +149,7 @@ class Discovery:
         self.aws = aws
         self.project = project
         self.stack = stack
+        self._kms_tags: dict[str, dict[str, dict[str, str]]] = {}
 
     def matches(self, tags: Mapping[str, str], **wanted: str) -> bool:
         want = {"Project": self.project, "Stack": self.stack, **wanted}
@@ -260,17 +263,21 @@ class Discovery:
 
     def kms_key(self, purpose: str, region: Optional[str] = None) -> Optional[dict]:
         """The stack's customer-managed key tagged Purpose=<purpose> in a region, if any."""
-        kms = self.aws.client("kms", region)
-        for page in kms.get_paginator("list_keys").paginate():
-            for key in page.get("Keys", []):
-                try:
-                    tags = tags_of(kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags"))
-                except ClientError as exc:
-                    if error_code(exc) == "AccessDeniedException":
-                        continue
-                    raise
-                if self.matches(tags, Purpose=purpose):
-                    return kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+        region = region or self.aws.region
+        if region not in self._kms_tags:
+            kms = self.aws.client("kms", region)
+            found: dict[str, dict[str, str]] = {}
+            for page in kms.get_paginator("list_keys").paginate():
+                for key in page.get("Keys", []):
+                    try:
+                        found[key["KeyId"]] = tags_of(kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags"))
+                    except ClientError as exc:
+                        if error_code(exc) != "AccessDeniedException":
+                            raise
+            self._kms_tags[region] = found
+        for key_id, tags in self._kms_tags[region].items():
+            if self.matches(tags, Purpose=purpose):
+                return self.aws.client("kms", region).describe_key(KeyId=key_id)["KeyMetadata"]
         return None
 
 

@@ -94,7 +94,8 @@ class Backup:
         self.args = args
         self.found = Discovery(aws, settings.project, settings.stack)
         self.now = dt.datetime.now(dt.timezone.utc)
-        self.stamp = self.now.strftime("%Y%m%d-%H%M%S")
+        # Milliseconds too, so two runs in the same second never collide on a snapshot name.
+        self.stamp = self.now.strftime("%Y%m%d-%H%M%S-") + f"{self.now.microsecond // 1000:03d}"
 
     # -- preflight: everything shared by all databases, checked before anything is created ----
     def preflight(self) -> None:

@@ -215,7 +215,7 @@ class Restore:
         for key in keys:
             stamp = key[len(prefix):].split("/", 1)[0]
             try:
-                taken = dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc)
+                taken = dt.datetime.strptime(stamp[:15], "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc)
             except ValueError:
                 continue
             if earliest <= taken <= when:

@@ -25,7 +25,8 @@ from stacks.settings import Settings
 
 def _parameters(rds: Any, group: str) -> dict[str, dict]:
     params: dict[str, dict] = {}
-    for page in rds.get_paginator("describe_db_parameters").paginate(DBParameterGroupName=group):
+    # Source=user: only the values set on the group, which is where these settings must live.
+    for page in rds.get_paginator("describe_db_parameters").paginate(DBParameterGroupName=group, Source="user"):
         for p in page["Parameters"]:
             params[p["ParameterName"]] = p
     return params
