@@ -38,7 +38,8 @@ def base_tags(
         "Environment": environment,
         "Owner": owner,
         "DataClassification": data_classification,
-        "Compliance": ",".join(compliance),
+        # Space-separated: S3 (object and bucket tags) and other services reject commas in values.
+        "Compliance": " ".join(compliance),
     }
 
 

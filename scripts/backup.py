@@ -106,10 +106,10 @@ class Backup:
         self.instances = self.found.db_instances()
         self.dr_key: Optional[str] = None
         if self.settings.dr_region:
-            key = self.found.kms_key(expect.KEY_PURPOSE_BACKUPS, self.settings.dr_region)
+            key = self.found.kms_key(expect.KEY_PURPOSE_BACKUPS_DR, self.settings.dr_region)
             if key is None:
                 raise OpsError(
-                    f"no KMS key tagged Purpose=backups for stack {self.settings.stack} in DR region "
+                    f"no KMS key tagged Purpose={expect.KEY_PURPOSE_BACKUPS_DR} for stack {self.settings.stack} in DR region "
                     f"{self.settings.dr_region}; an encrypted snapshot cannot be copied there without one"
                 )
             self.dr_key = key["Arn"]

@@ -11,6 +11,8 @@ stack asks for) come from `stacks.settings`; these constants are the floors and 
 
 from __future__ import annotations
 
+from components.tagging import REQUIRED_TAG_KEYS
+
 # RDS PostgreSQL
 MIN_BACKUP_RETENTION_DAYS = 30            # automated backups kept at least this long (PITR window)
 FORCE_SSL = "1"                           # rds.force_ssl in the instance's custom parameter group
@@ -41,6 +43,8 @@ KEY_PURPOSE_DATA = "data"
 KEY_PURPOSE_BACKUPS = "backups"
 KEY_PURPOSE_SECRETS = "secrets"
 KEY_PURPOSE_LOGS = "logs"
+# The backups key PlatformKeys creates in the DR region (snapshot copies are encrypted with it).
+KEY_PURPOSE_BACKUPS_DR = "backups-dr"
 
-# Tags every taggable resource carries
-REQUIRED_TAGS = ("Project", "Stack", "Service", "Environment", "Owner", "DataClassification", "Compliance")
+# The tags every taggable resource carries: the program's own list.
+REQUIRED_TAGS = REQUIRED_TAG_KEYS

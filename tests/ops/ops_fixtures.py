@@ -72,7 +72,7 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: Optional[d
     if settings.dr_region:
         dr_key = d.client("kms", settings.dr_region).create_key(
             Description="tradesense backups (DR)",
-            Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in tags(settings, "platform", "backups")],
+            Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in tags(settings, "platform", "backups-dr")],
         )["KeyMetadata"]
         d.keys["dr-backups"] = dr_key["Arn"]
 

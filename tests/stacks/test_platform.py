@@ -106,7 +106,7 @@ def test_every_taggable_resource_carries_the_required_tags(prod_capture):
         tags = resource.inputs.get("tags") or {}
         missing = [k for k in REQUIRED_TAG_KEYS if not tags.get(k)]
         assert not missing, f"{resource.urn} lacks {missing}"
-        assert tags["Stack"] == "prod" and tags["Compliance"] == "pci,sox,gdpr"
+        assert tags["Stack"] == "prod" and tags["Compliance"] == "pci sox gdpr"
 
 
 def test_exports_give_deployments_what_they_need(prod_capture):
