@@ -153,18 +153,27 @@ def make_gate(environ: Mapping[str, str] = os.environ) -> Gate:
     )
 
 
+PACK_ARGS = dict(
+    enforcement_level=EnforcementLevel.MANDATORY,
+    description="TradeSense security and compliance gate",
+    display_name="TradeSense security",
+    provider="aws",
+    tags=["pci-dss", "soc2", "gdpr", "cis", "fsbp"],
+)
+
+
 def serve() -> None:
+    """Serve the pack. TRADESENSE_POLICY_STOCK=1 uses the SDK's PolicyPack unchanged (tests compare
+    the two); otherwise the type-indexed servicer in `fastpack` answers the same protocol."""
     try:
         gate = make_gate()
     except waiver_module.WaiverError as exc:
         sys.stderr.write(f"policy pack {PACK_NAME} refuses to start: {exc}\n")
         raise SystemExit(2) from None
-    PolicyPack(
-        name=PACK_NAME,
-        policies=build_policies(gate),
-        enforcement_level=EnforcementLevel.MANDATORY,
-        description="TradeSense security and compliance gate",
-        display_name="TradeSense security",
-        provider="aws",
-        tags=["pci-dss", "soc2", "gdpr", "cis", "fsbp"],
-    )
+    policies = build_policies(gate)
+    if os.environ.get("TRADESENSE_POLICY_STOCK") == "1":
+        PolicyPack(name=PACK_NAME, policies=policies, **PACK_ARGS)
+    else:
+        from tradesense_policies.fastpack import serve_indexed
+
+        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, **PACK_ARGS)

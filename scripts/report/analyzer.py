@@ -138,19 +138,25 @@ def _run(stub, pb, stack_input: StackInput, preview: bool) -> AnalysisResult:
             result.not_applicable[(skipped.policy_name, urn)] = skipped.reason
 
     analyzed = [r for r in stack_input.resources if r.analyzed]
-    for resource in analyzed:
-        collect(stub.Analyze(pb.AnalyzeRequest(
+    # All requests in flight at once (the engine, too, analyses resources as they register).
+    pending = [
+        (resource.urn, stub.Analyze.future(pb.AnalyzeRequest(
             type=resource.type, urn=resource.urn, name=resource.name,
             properties=_struct(resource.inputs), options=_options(pb, resource),
-        )), resource.urn)
-    collect(stub.AnalyzeStack(pb.AnalyzeStackRequest(resources=[
+        )))
+        for resource in analyzed
+    ]
+    stack_future = stub.AnalyzeStack.future(pb.AnalyzeStackRequest(resources=[
         pb.AnalyzerResource(
             type=r.type, urn=r.urn, name=r.name, properties=_struct(r.state), options=_options(pb, r),
             parent=r.parent, dependencies=r.dependencies,
             propertyDependencies={k: pb.AnalyzerPropertyDependencies(urns=v) for k, v in r.property_dependencies.items()},
         )
         for r in stack_input.resources
-    ])), "")
+    ]))
+    for urn, future in pending:
+        collect(future.result(), urn)
+    collect(stack_future.result(), "")
     return result
 
 
