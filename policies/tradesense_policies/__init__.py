@@ -1,0 +1,1 @@
+"""TradeSense CrossGuard policies: the registry, the rules by domain, waivers and the pack."""

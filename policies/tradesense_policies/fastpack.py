@@ -1,0 +1,136 @@
+"""The SDK's Analyzer servicer, indexed: same protocol, same policies, same results, less work.
+
+pulumi-policy 1.21 converts a resource's properties from protobuf once per policy: for every
+resource, every one of our 46 resource policies pays the conversion although each applies to a few
+types only, and `AnalyzeStack` converts the whole stack once per stack policy. On the prod stack
+that is ~20,000 conversions and ~2 s. This servicer runs only the resource policies whose declared
+types include the resource's type (the others would return at once anyway, see pack.py), and
+converts the stack's resources once for all stack policies. Everything else (GetAnalyzerInfo,
+Configure, diagnostics, not-applicable reasons, unknown handling) is the SDK's own code.
+`TRADESENSE_POLICY_STOCK=1` serves through the SDK's PolicyPack instead; a test checks both agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from concurrent import futures
+from inspect import isawaitable
+from typing import Any, Mapping, Sequence
+
+import grpc
+from google.protobuf import json_format
+from pulumi.runtime.proto import analyzer_pb2 as proto
+from pulumi.runtime.proto import analyzer_pb2_grpc
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.policy import (
+    _GRPC_CHANNEL_OPTIONS,
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+    _NotApplicableError,
+    _PolicyAnalyzerServicer,
+)
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+_PRIVATE = "_PolicyAnalyzerServicer__"
+
+
+class IndexedServicer(_PolicyAnalyzerServicer):
+    def __init__(self, name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any):
+        super().__init__(name, "0.0.1", policies, kwargs.pop("enforcement_level"), None,
+                         kwargs.get("description"), kwargs.get("display_name"), None,
+                         kwargs.get("provider"), kwargs.get("tags"), None)
+        self._all = policies
+        self._by_type: dict[str, list] = {}
+        for policy in policies:
+            if isinstance(policy, ResourceValidationPolicy):
+                for type_ in types_by_policy[policy.name]:
+                    self._by_type.setdefault(type_, []).append(policy)
+        self._lock = threading.Lock()
+
+    def Analyze(self, request, context):
+        # The SDK's Analyze, over the policies that apply to this type only.
+        with self._lock:
+            setattr(self, _PRIVATE + "policies", self._by_type.get(request.type, []))
+            try:
+                return super().Analyze(request, context)
+            finally:
+                setattr(self, _PRIVATE + "policies", self._all)
+
+    def GetAnalyzerInfo(self, request, context):
+        with self._lock:
+            return super().GetAnalyzerInfo(request, context)
+
+    def AnalyzeStack(self, request, _context):
+        with self._lock:
+            return self._analyze_stack(request)
+
+    def _analyze_stack(self, request):
+        """The SDK's AnalyzeStack, with the resources converted once instead of once per policy."""
+        self._configure_runtime_settings()
+        response = proto.AnalyzeResponse()
+        pack = getattr(self, _PRIVATE + "policy_pack_name")
+        version = getattr(self, _PRIVATE + "policy_pack_version")
+        resources, by_urn, links = [], {}, []
+        for r in request.resources:
+            props = unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(r.properties)))
+            resource = PolicyResource(r.type, props, r.urn, r.name, self._get_resource_options(r),
+                                      self._get_provider_resource(r), None, [], {})
+            resources.append(resource)
+            by_urn[r.urn] = resource
+            links.append((resource, r.parent, list(r.dependencies),
+                          {k: list(v.urns) for k, v in r.propertyDependencies.items()}))
+        for resource, parent, dependencies, property_dependencies in links:
+            if parent in by_urn:
+                resource.parent = by_urn[parent]
+            resource.dependencies.extend(by_urn[d] for d in dependencies if d in by_urn)
+            for key, urns in property_dependencies.items():
+                resource.property_dependencies[key] = [by_urn[d] for d in urns if d in by_urn]
+
+        for policy in self._all:
+            level = self._get_enforcement_level(policy)
+            if level == EnforcementLevel.DISABLED or not isinstance(policy, StackValidationPolicy):
+                continue
+            if level == EnforcementLevel.REMEDIATE:
+                level = EnforcementLevel.MANDATORY
+            report = self._create_report_violation(response, policy.name, policy.description, level, policy.severity)
+            args = StackValidationArgs(resources, self._get_policy_config(policy.name),
+                                       getattr(self, _PRIVATE + "stack_tags"))
+            try:
+                result = policy.validate(args, report)
+                if isawaitable(result):
+                    loop = asyncio.new_event_loop()
+                    loop.run_until_complete(asyncio.Task(result, loop=loop))
+                    loop.close()
+            except UnknownValueError as e:
+                response.diagnostics.append(proto.AnalyzeDiagnostic(
+                    policyName=policy.name, policyPackName=pack, policyPackVersion=version,
+                    message=(f"can't run policy '{policy.name}' from policy pack "
+                             f"'{pack}@v{version}' during preview: {e.message}"),
+                    urn="", description=policy.description,
+                    enforcementLevel=self._map_enforcement_level(EnforcementLevel.ADVISORY),
+                ))
+            except _NotApplicableError as e:
+                response.not_applicable.append(proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or ""))
+        return response
+
+
+def serve_indexed(name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any) -> None:
+    """Serve like PolicyPack does: a local port printed on stdout, then block."""
+    servicer = IndexedServicer(name, policies, types_by_policy, **kwargs)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=_GRPC_CHANNEL_OPTIONS)
+    analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, server)
+    port = server.add_insecure_port(address="127.0.0.1:0")
+    server.start()
+    sys.stdout.buffer.write(f"{port}\n".encode())
+    sys.stdout.buffer.flush()
+    try:
+        while True:
+            time.sleep(86400)
+    except KeyboardInterrupt:
+        server.stop(0)

@@ -1,0 +1,162 @@
+"""What rules see: plain resource inputs (camelCase, as the engine sends them) and small helpers.
+
+Rules never touch pulumi-policy's proxies: the pack unwraps them into plain dicts, so an unknown
+value is just its sentinel string here, and `get_path` turns it into `Unknown` on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping, Optional
+
+from tradesense_policies.registry import Unknown
+
+# The engine's sentinels for values not known until deploy (pulumi_policy.proxy uses the same).
+UNKNOWN_SENTINELS = frozenset({
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    "030794c1-ac77-496b-92df-f27374a8bd58",
+    "e48ece36-62e2-4504-bad9-02848725956a",
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+})
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+_MISSING = object()
+
+
+def is_unknown(value: Any) -> bool:
+    return isinstance(value, str) and value in UNKNOWN_SENTINELS
+
+
+def get_path(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    """`props` at a dotted path (`viewerCertificate.minimumProtocolVersion`); Unknown if unknown."""
+    value: Any = props
+    for part in path.split("."):
+        if is_unknown(value):
+            raise Unknown(path)
+        if isinstance(value, list) and part.isdigit():
+            index = int(part)
+            value = value[index] if index < len(value) else _MISSING
+        elif isinstance(value, Mapping):
+            value = value.get(part, _MISSING)
+        else:
+            value = _MISSING
+        if value is _MISSING:
+            return default
+    if is_unknown(value):
+        raise Unknown(path)
+    return value
+
+
+def evidence(props: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """The values at each path for auditors: lists are flattened, unknowns shown as such."""
+    result: dict[str, Any] = {}
+    for path in paths:
+        values = _collect(props, path.split("."))
+        result[path] = None if not values else values[0] if len(values) == 1 else values
+    return result
+
+
+def _collect(value: Any, parts: list[str]) -> list[Any]:
+    if is_unknown(value):
+        return ["(unknown until deploy)"]
+    if not parts:
+        return [value]
+    if isinstance(value, list):
+        return [v for item in value for v in _collect(item, parts)]
+    if isinstance(value, Mapping) and parts[0] in value:
+        return _collect(value[parts[0]], parts[1:])
+    return []
+
+
+def as_bool(value: Any) -> bool:
+    """Booleans may arrive as strings from some providers' inputs ("true")."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def as_number(value: Any) -> Optional[float]:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def policy_document(value: Any) -> dict[str, Any]:
+    """An IAM/bucket policy input (JSON text or object) as a dict; {} when not parseable."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = document.get("Statement", [])
+    return [s for s in (found if isinstance(found, list) else [found]) if isinstance(s, dict)]
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def tags_of(props: Mapping[str, Any]) -> dict[str, Any]:
+    tags = props.get("tags")
+    return dict(tags) if isinstance(tags, Mapping) else {}
+
+
+@dataclass
+class Resource:
+    """One resource as a rule sees it."""
+
+    type: str
+    urn: str
+    name: str
+    props: dict[str, Any]
+    parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+
+    def get(self, path: str, default: Any = None) -> Any:
+        return get_path(self.props, path, default)
+
+    def depends_through(self, prop: str, target: "Resource") -> bool:
+        """Whether input `prop` was computed from `target` (the engine records this)."""
+        return target.urn in self.property_dependencies.get(prop, ())
+
+
+class Stack:
+    """All resources of one stack, indexed by type, for rules that join resources."""
+
+    def __init__(self, resources: Iterable[Resource]) -> None:
+        self.resources = list(resources)
+        self._by_type: dict[str, list[Resource]] = {}
+        for resource in self.resources:
+            self._by_type.setdefault(resource.type, []).append(resource)
+
+    def of_type(self, *types: str) -> list[Resource]:
+        return [r for t in types for r in self._by_type.get(t, ())]
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+
+def refers_to(source: Resource, prop: str, value: Any, target: Resource, *target_keys: str) -> bool:
+    """Whether `value` (from `source.props[prop]`) names `target`: by property dependency, or by
+    equality with one of the target's identifying inputs/outputs (`arn`, `name`, `id`, ...)."""
+    if source.depends_through(prop, target):
+        return True
+    if value in (None, "") or is_unknown(value):
+        return False
+    for key in target_keys:
+        candidate = target.props.get(key)
+        if candidate not in (None, "") and not is_unknown(candidate) and candidate == value:
+            return True
+    return False

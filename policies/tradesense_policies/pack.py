@@ -1,0 +1,179 @@
+"""Turn the registry into CrossGuard policies and serve them (what `pulumi preview --policy-pack` runs).
+
+Under the CLI the pack applies waivers itself: a violation covered by an active waiver is not
+reported, one covered only by an expired waiver is reported with a note saying so. The offline
+report starts the pack with TRADESENSE_POLICY_RAW=1 to receive every violation and applies the very
+same waiver module, so it can list waived results for auditors.
+
+Environment: TRADESENSE_WAIVERS (another waivers file), TRADESENSE_WAIVER_TODAY (YYYY-MM-DD),
+TRADESENSE_POLICY_RAW=1 (report everything; the report marks waivers itself).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Iterable, Mapping
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyComplianceFramework,
+    PolicyPack,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+from tradesense_policies import waivers as waiver_module
+from tradesense_policies.model import UNKNOWN, Resource, Stack
+from tradesense_policies.registry import NotApplicable, Rule, Unknown, all_rules
+
+PACK_NAME = "tradesense-security"
+_SEVERITY = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.HIGH, "critical": Severity.CRITICAL}
+_ENFORCEMENT = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY}
+Report = Callable[[str, Any], None]
+
+
+def plain(value: Any) -> Any:
+    """pulumi-policy's unknown-checking proxies as plain dicts/lists (unknowns stay sentinels)."""
+    if isinstance(value, Mapping):
+        target = value["__target"] if _is_proxy(value) else value
+        return {k: plain(v) for k, v in target.items()}
+    if isinstance(value, (list, tuple)) or _is_proxy(value):
+        target = value["__target"] if _is_proxy(value) else value
+        return [plain(v) for v in target]
+    return value
+
+
+def _is_proxy(value: Any) -> bool:
+    return type(value).__module__ == "pulumi_policy.proxy"
+
+
+def messages(outcome: Any) -> list[str]:
+    if not outcome:
+        return []
+    if isinstance(outcome, str):
+        return [outcome]
+    return [str(m) for m in outcome if m]
+
+
+class Gate:
+    """Reports a violation unless an active waiver covers it (only when `suppress`)."""
+
+    def __init__(self, waivers: Iterable[waiver_module.Waiver], today, suppress: bool) -> None:
+        self.waivers = list(waivers)
+        self.today = today
+        self.suppress = suppress
+
+    def __call__(self, rule_id: str, urn: str, message: str, report: Report) -> None:
+        if self.suppress:
+            active, expired = waiver_module.match(self.waivers, rule_id, urn, self.today)
+            if active:
+                return
+            if expired:
+                message = f"{message}\n{waiver_module.expired_note(expired)}"
+        report(message, urn or None)
+
+
+def _resource_validate(rule: Rule, gate: Gate):
+    types = frozenset(rule.resource_types)
+
+    def validate(args, report_violation):
+        if args.resource_type not in types:  # CrossGuard calls every policy for every resource
+            return
+        props = plain(args.props)
+        resource = Resource(args.resource_type, args.urn, args.name, props)
+        try:
+            outcome = rule.check(props, resource)
+        except NotApplicable as exc:
+            args.not_applicable(exc.reason)
+        except Unknown as exc:
+            raise UnknownValueError(UNKNOWN, exc.path.split(".")) from None
+        for message in messages(outcome):
+            gate(rule.name, args.urn, message, report_violation)
+
+    return validate
+
+
+def to_stack(resources: Iterable[Any]) -> Stack:
+    return Stack(
+        Resource(
+            r.resource_type, r.urn, r.name, plain(r.props),
+            parent=r.parent.urn if r.parent is not None else "",
+            dependencies=[d.urn for d in r.dependencies],
+            property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
+        )
+        for r in resources
+    )
+
+
+def _stack_validate(rule: Rule, gate: Gate):
+    def validate(args, report_violation):
+        stack = to_stack(args.resources)
+        try:
+            violations = list(rule.check(stack))
+        except NotApplicable as exc:
+            args.not_applicable(exc.reason)
+        except Unknown as exc:
+            raise UnknownValueError(UNKNOWN, exc.path.split(".")) from None
+        for urn, message in violations:
+            gate(rule.name, urn, message, report_violation)
+
+    return validate
+
+
+def build_policies(gate: Gate) -> list:
+    policies = []
+    for rule in all_rules().values():
+        first_framework, first_control = rule.compliance[0]
+        meta = dict(
+            name=rule.name,
+            description=rule.description,
+            enforcement_level=_ENFORCEMENT[rule.enforcement],
+            severity=_SEVERITY[rule.severity],
+            framework=PolicyComplianceFramework(name=first_framework, reference=first_control),
+            tags=[rule.domain] + rule.tags,
+            remediation_steps=rule.remediation,
+            url=rule.url,
+        )
+        if rule.kind == "resource":
+            policies.append(ResourceValidationPolicy(validate=_resource_validate(rule, gate), **meta))
+        else:
+            policies.append(StackValidationPolicy(validate=_stack_validate(rule, gate), **meta))
+    return policies
+
+
+def make_gate(environ: Mapping[str, str] = os.environ) -> Gate:
+    """The waivers in force; raises WaiverError (the pack refuses to start) on a malformed file."""
+    return Gate(
+        waiver_module.load(environ.get("TRADESENSE_WAIVERS") or None),
+        waiver_module.today_from_env(dict(environ)),
+        suppress=environ.get("TRADESENSE_POLICY_RAW") != "1",
+    )
+
+
+PACK_ARGS = dict(
+    enforcement_level=EnforcementLevel.MANDATORY,
+    description="TradeSense security and compliance gate",
+    display_name="TradeSense security",
+    provider="aws",
+    tags=["pci-dss", "soc2", "gdpr", "cis", "fsbp"],
+)
+
+
+def serve() -> None:
+    """Serve the pack. TRADESENSE_POLICY_STOCK=1 uses the SDK's PolicyPack unchanged (tests compare
+    the two); otherwise the type-indexed servicer in `fastpack` answers the same protocol."""
+    try:
+        gate = make_gate()
+    except waiver_module.WaiverError as exc:
+        sys.stderr.write(f"policy pack {PACK_NAME} refuses to start: {exc}\n")
+        raise SystemExit(2) from None
+    policies = build_policies(gate)
+    if os.environ.get("TRADESENSE_POLICY_STOCK") == "1":
+        PolicyPack(name=PACK_NAME, policies=policies, **PACK_ARGS)
+    else:
+        from tradesense_policies.fastpack import serve_indexed
+
+        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, **PACK_ARGS)

@@ -1,0 +1,118 @@
+"""Monitoring: every data store alarms to the on-call topic; logs are kept long enough."""
+
+from __future__ import annotations
+
+from tradesense_policies import types as t
+from tradesense_policies.model import as_list, as_number, get_path, is_unknown, refers_to, tags_of
+from tradesense_policies.registry import FSBP, PCI, SOC2, Unknown, resource_rule, stack_rule
+
+MONITORED = ((SOC2, "CC7.2"), (PCI, "10.7.2"), (SOC2, "A1.1"))
+MIN_LOG_RETENTION_DAYS = 365
+# CloudWatch dimension naming each monitored resource, and the input holding its value.
+DIMENSIONS = {
+    t.RDS_INSTANCE: (("DBInstanceIdentifier",), "identifier"),
+    t.RDS_PROXY: (("ProxyName", "DBProxyName"), "name"),
+    t.REPLICATION_GROUP: (("ReplicationGroupId", "CacheClusterId"), "replicationGroupId"),
+}
+
+
+def alert_topics(stack):
+    """The on-call topics: those whose Purpose tag or name says alert; else every topic."""
+    topics = stack.of_type(t.SNS_TOPIC)
+    alerting = [tp for tp in topics
+                if "alert" in str(tags_of(tp.props).get("Purpose", "")).lower() or "alert" in tp.name.lower()]
+    return alerting or topics
+
+
+def notifies(alarm, topics) -> bool:
+    actions = as_list(alarm.props.get("alarmActions"))
+    if any(alarm.depends_through("alarmActions", topic) for topic in topics):
+        return True
+    return any(refers_to(alarm, "alarmActions", action, topic, "arn", "id") for action in actions for topic in topics)
+
+
+def _alarm_dimensions(alarm) -> list[dict]:
+    found = [alarm.props.get("dimensions") or {}]
+    for query in as_list(alarm.props.get("metricQueries")):
+        if isinstance(query, dict):
+            found.append(((query.get("metric") or {}).get("dimensions")) or {})
+    return [d for d in found if isinstance(d, dict)]
+
+
+def watches(alarm, resource) -> bool:
+    names, key = DIMENSIONS[resource.type]
+    if any(resource.urn in urns for urns in alarm.property_dependencies.values()):
+        return True
+    value = resource.props.get(key) or (resource.props.get("name") if key != "name" else None)
+    if not value or is_unknown(value):
+        return False
+    for dims in _alarm_dimensions(alarm):
+        for name in names:
+            seen = dims.get(name)
+            if seen and not is_unknown(seen) and (seen == value or str(seen).startswith(f"{value}-")):
+                return True
+    return False
+
+
+@stack_rule(
+    name="data-stores-have-alarms",
+    description="Every database, RDS Proxy and cache has at least one alarm that notifies the alert topic.",
+    resource_types=tuple(DIMENSIONS),
+    severity="high",
+    remediation="Create the component's CloudWatch alarms (dimensions naming the resource) with alarm_actions "
+                "set to the alerts topic ARN.",
+    url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html",
+    compliance=MONITORED + ((FSBP, "CloudWatch.15"),),
+    evidence=("identifier", "name", "replicationGroupId"),
+)
+def data_stores_have_alarms(stack):
+    alarms = stack.of_type(t.METRIC_ALARM)
+    topics = alert_topics(stack)
+    for resource in stack.of_type(*DIMENSIONS):
+        watching = [a for a in alarms if watches(a, resource)]
+        if any(notifies(a, topics) for a in watching):
+            continue
+        if any(is_unknown(a.props.get("alarmActions")) for a in watching):
+            raise Unknown(f"{resource.name} alarms' alarmActions")
+        yield resource.urn, (f"{resource.name}: {len(watching)} alarm(s), none notifying the alert topic" if watching
+                             else f"{resource.name}: no CloudWatch alarm watches it")
+
+
+@stack_rule(
+    name="alarms-notify-alert-topic",
+    description="Every CloudWatch alarm sends its ALARM state to the alert topic (no silent alarms).",
+    resource_types=(t.METRIC_ALARM,),
+    severity="medium",
+    remediation="Set alarm_actions (and ok_actions) to the alerts topic ARN.",
+    url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html",
+    compliance=MONITORED + ((FSBP, "CloudWatch.15"),),
+    evidence=("alarmActions", "actionsEnabled"),
+)
+def alarms_notify_alert_topic(stack):
+    topics = alert_topics(stack)
+    for alarm in stack.of_type(t.METRIC_ALARM):
+        if alarm.props.get("actionsEnabled") is False:
+            yield alarm.urn, f"alarm {alarm.name} has actionsEnabled = false"
+            continue
+        if notifies(alarm, topics):
+            continue
+        if is_unknown(alarm.props.get("alarmActions")):
+            raise Unknown(f"{alarm.name}.alarmActions")
+        yield alarm.urn, f"alarm {alarm.name} notifies no alert topic (alarmActions = {alarm.props.get('alarmActions')})"
+
+
+@resource_rule(
+    name="log-group-retention",
+    description=f"CloudWatch log groups keep events at least {MIN_LOG_RETENTION_DAYS} days (never-expire also passes).",
+    resource_types=(t.LOG_GROUP,),
+    severity="medium",
+    remediation="Set retention_in_days to tradesense:logRetentionDays (365 or more).",
+    url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/Working-with-log-groups-and-streams.html",
+    compliance=((PCI, "10.5.1"), (SOC2, "CC7.2"), (FSBP, "CloudWatch.16")),
+    evidence=("retentionInDays",),
+)
+def log_group_retention(props, resource):
+    days = as_number(get_path(props, "retentionInDays"))
+    if days and days < MIN_LOG_RETENTION_DAYS:
+        return f"retentionInDays = {days:g}: must be at least {MIN_LOG_RETENTION_DAYS}"
+    return None

@@ -1,0 +1,78 @@
+"""Waivers: valid, expired, malformed; honoured the same way by the pack (CLI) and the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from scripts.findings import Finding
+from scripts.report.evaluate import apply_waivers
+from tradesense_policies import waivers
+from tradesense_policies.pack import Gate
+
+URN = "urn:pulumi:prod::tradesense::tradesense:storage:SecureBucket$aws:s3/bucket:Bucket::audit-bucket"
+VALID = {"policy": "rds-backup-retention", "resources": ["audit-*"], "reason": "migration window",
+         "approved_by": "ciso@tradesense.io", "expires": "2026-03-31"}
+
+
+def fail(rule_id="rds-backup-retention", urn=URN, source="policy"):
+    return Finding(source=source, rule_id=rule_id, title="t", urn=urn, resource_type="x", status="fail", message="bad")
+
+
+def test_committed_waivers_are_valid_and_reasoned():
+    loaded = waivers.load()
+    assert loaded and all(w.reason and w.approved_by and w.expires for w in loaded)
+
+
+def test_valid_waiver_matches_by_name_or_urn_pattern():
+    (by_name,) = waivers.parse({"waivers": [VALID]})
+    (by_urn,) = waivers.parse({"waivers": [{**VALID, "resources": ["urn:pulumi:prod::*::audit-bucket"]}]})
+    today = dt.date(2026, 1, 1)
+    for waiver in (by_name, by_urn):
+        assert waivers.match([waiver], "rds-backup-retention", URN, today) == (waiver, None)
+        assert waivers.match([waiver], "rds-final-snapshot", URN, today) == (None, None)
+
+
+def test_expired_waiver_no_longer_waives_and_says_so():
+    (waiver,) = waivers.parse({"waivers": [VALID]})
+    assert waivers.match([waiver], "rds-backup-retention", URN, dt.date(2026, 3, 31))[0] is waiver  # last day
+    assert waivers.match([waiver], "rds-backup-retention", URN, dt.date(2026, 4, 1)) == (None, waiver)
+    (after,) = apply_waivers([fail()], [waiver], dt.date(2026, 4, 1))
+    assert after.status == "fail" and "expired on 2026-03-31" in after.message
+    assert after.waiver["status"] == "expired"
+
+
+@pytest.mark.parametrize("field, value, error", [
+    ("reason", None, "field 'reason' is missing"),
+    ("reason", "  ", "field 'reason' is missing"),
+    ("expires", None, "without an expiry date"),
+    ("expires", "next year", "not a date"),
+    ("approved_by", None, "field 'approved_by'"),
+    ("resources", [], "field 'resources'"),
+])
+def test_malformed_waiver_is_rejected_naming_entry_and_field(field, value, error):
+    entry = {**VALID, field: value}
+    if value is None:
+        del entry[field]
+    with pytest.raises(waivers.WaiverError, match=error) as info:
+        waivers.parse({"waivers": [VALID, entry]})
+    assert "waiver #2 (rds-backup-retention)" in str(info.value)
+
+
+def test_checkov_ids_are_waived_with_the_same_rules():
+    (waiver,) = waivers.parse({"waivers": [{**VALID, "policy": "CKV_AWS_16"}]})
+    result = apply_waivers([fail("CKV_AWS_16", source="checkov"), fail()], [waiver], dt.date(2026, 1, 1))
+    assert [f.status for f in result] == ["waived", "fail"]
+    assert result[0].waiver["approved_by"] == "ciso@tradesense.io"
+
+
+def test_cli_gate_suppresses_active_and_annotates_expired():
+    (waiver,) = waivers.parse({"waivers": [VALID]})
+    reported = []
+    Gate([waiver], dt.date(2026, 1, 1), suppress=True)("rds-backup-retention", URN, "bad", lambda m, u: reported.append(m))
+    assert reported == []
+    Gate([waiver], dt.date(2026, 5, 1), suppress=True)("rds-backup-retention", URN, "bad", lambda m, u: reported.append(m))
+    assert len(reported) == 1 and "expired on 2026-03-31" in reported[0]
+    Gate([waiver], dt.date(2026, 1, 1), suppress=False)("rds-backup-retention", URN, "bad", lambda m, u: reported.append(m))
+    assert reported[-1] == "bad"
