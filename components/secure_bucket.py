@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import policy_document
 from components.tagging import require_tags, with_purpose
 
 OBJECT_LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
@@ -173,7 +174,9 @@ class SecureBucket(pulumi.ComponentResource):
             bucket=bucket_id,
             policy=pulumi.Output.all(
                 arn=self.bucket.arn, extra=list(args.extra_policy_statements)
-            ).apply(lambda v: json.dumps(_policy(v["arn"], v["extra"], args.is_access_log_target))),
+            ).apply(lambda v: policy_document(
+                _policy_statements(v["arn"], v["extra"], args.is_access_log_target)
+            )),
             # The public-access block must exist first, or a permissive policy could slip in between.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access, ownership]),
         )
@@ -183,7 +186,7 @@ class SecureBucket(pulumi.ComponentResource):
         self.register_outputs({"bucketName": self.bucket_name, "bucketArn": self.bucket_arn})
 
 
-def _policy(bucket_arn: str, extra: list[dict[str, Any]], is_log_target: bool) -> dict[str, Any]:
+def _policy_statements(bucket_arn: str, extra: list[dict[str, Any]], is_log_target: bool) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = [{
         "Sid": "DenyInsecureTransport",
         "Effect": "Deny",
@@ -201,4 +204,4 @@ def _policy(bucket_arn: str, extra: list[dict[str, Any]], is_log_target: bool) -
             "Resource": f"{bucket_arn}/s3/*",
         })
     extra = json.loads(json.dumps(list(extra)).replace(BUCKET_ARN, bucket_arn))
-    return {"Version": "2012-10-17", "Statement": statements + extra}
+    return statements + extra

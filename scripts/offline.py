@@ -10,6 +10,7 @@ points to. Everything runs in a fresh `contextvars.Context`, so two runs never s
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import hashlib
 import json
@@ -53,6 +54,7 @@ class Capture:
     region: str
     resources: list[CapturedResource]
     outputs: dict[str, Any]
+    stack_urn: str = ""
 
     def of_type(self, type_: str) -> list[CapturedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -126,6 +128,8 @@ class RealisticMocks(pulumi_mocks.Mocks):
     def __init__(self, region: str, account_id: str = ACCOUNT_ID) -> None:
         self.region = region
         self.account = account_id
+        # Resources created through an explicit provider (the DR region) get ARNs in its region.
+        self._provider_regions: dict[str, Optional[str]] = {}
 
     # -- invokes --------------------------------------------------------------------------
     def call(self, args: pulumi_mocks.MockCallArgs):
@@ -154,11 +158,14 @@ class RealisticMocks(pulumi_mocks.Mocks):
         inputs = dict(args.inputs)
         type_ = args.typ
         if type_.startswith("pulumi:providers:"):
-            return _uuid(type_, args.name), inputs
+            provider_id = _uuid(type_, args.name)
+            self._provider_regions[provider_id] = inputs.get("region")
+            return provider_id, inputs
         module, _, kind = type_.partition(":")[2].partition("/")
         kind = kind.split(":")[-1]
         physical = inputs.get("name") or f"{args.name}-{_digest(type_, args.name, length=7)}"
-        region = inputs.get("region") or self.region
+        provider_id = (args.provider or "").rsplit("::", 1)[-1]
+        region = inputs.get("region") or self._provider_regions.get(provider_id) or self.region
         seed = (type_, args.name)
         outputs: dict[str, Any] = {}
         arn = f"arn:aws:{module}:{region}:{self.account}:{kind.lower()}/{physical}"
@@ -173,7 +180,8 @@ class RealisticMocks(pulumi_mocks.Mocks):
             outputs["targetKeyArn"] = inputs.get("targetKeyId")
         elif type_.startswith("aws:s3/"):
             if kind in ("Bucket", "BucketV2"):
-                bucket = inputs.get("bucket") or f"{args.name}-{_digest(*seed, length=8)}"
+                prefix = inputs.get("bucketPrefix") or f"{args.name}-"
+                bucket = inputs.get("bucket") or f"{prefix}{_digest(*seed, length=26)}"[:63]
                 id_, arn = bucket, f"arn:aws:s3:::{bucket}"
                 outputs.update(bucket=bucket, bucketDomainName=f"{bucket}.s3.amazonaws.com",
                                bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com")
@@ -263,10 +271,28 @@ class RealisticMocks(pulumi_mocks.Mocks):
             arn = f"arn:aws:ssm:{region}:{self.account}:parameter{physical if str(physical).startswith('/') else '/' + str(physical)}"
         elif type_ == "aws:budgets/budget:Budget":
             arn = f"arn:aws:budgets::{self.account}:budget/{physical}"
+        elif type_ == "aws:acm/certificate:Certificate":
+            id_ = _uuid(*seed)
+            arn = f"arn:aws:acm:{region}:{self.account}:certificate/{id_}"
+            # DNS validation: one CNAME per name on the certificate, as ACM returns them.
+            domains = [inputs.get("domainName", ""), *inputs.get("subjectAlternativeNames", [])]
+            outputs["domainValidationOptions"] = [{
+                "domainName": domain,
+                "resourceRecordName": f"_{_digest(*seed, domain, length=32)}.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{_digest(*seed, domain, 'value', length=32)}.acm-validations.aws.",
+            } for domain in domains]
+        elif type_ == "aws:route53/record:Record":
+            id_ = f"{inputs.get('zoneId', '')}_{inputs.get('name', '')}_{inputs.get('type', '')}"
+            outputs["fqdn"] = str(inputs.get("name", "")).rstrip(".")
         elif type_.startswith("random:"):
             # Generated secrets: a stand-in value of the requested length, never a real secret.
             length = int(inputs.get("length", 32))
             outputs["result"] = ("offline-" + _digest(*seed, length=64))[:length]
+            if kind == "RandomBytes":
+                raw = hashlib.sha256("/".join(seed).encode()).digest() * (length // 32 + 1)
+                outputs["base64"] = base64.b64encode(raw[:length]).decode()
+                outputs["hex"] = raw[:length].hex()
             id_ = "none"
         outputs.setdefault("arn", arn)
         if "name" not in inputs and not type_.startswith("random:"):
@@ -362,7 +388,7 @@ def run_program(
 
         root = get_root_resource()
         outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
-        return Capture(project, stack, region, monitor.captured, outputs)
+        return Capture(project, stack, region, monitor.captured, outputs, monitor.stack_urn)
 
     return contextvars.Context().run(run)
 

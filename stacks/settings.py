@@ -29,9 +29,9 @@ MIN_LOG_RETENTION_DAYS = 365
 LOG_RETENTION_VALUES = (365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 SERVICE_TIERS = ("edge", "internal")
 FEATURE_FLAGS = ("ENABLE_SECURITY_HEADERS", "ENABLE_RATE_LIMITING", "ENABLE_AUDIT_LOGGING")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
 
 
@@ -368,7 +368,7 @@ def _redis(key: str, value: Any) -> RedisSettings:
                     k, v, pattern=re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$"), what="a node type like cache.r7g.large"
                 ),
                 "engineVersion": lambda k, v: _str(
-                    k, v, pattern=re.compile(r"^[67]\.\d+$"), what="a Redis OSS version 6.x or 7.x"
+                    k, v, pattern=re.compile(r"^7\.\d+$"), what="a Redis OSS 7.x version (required transit encryption needs 7.0.5+)"
                 ),
                 "replicasPerShard": lambda k, v: _int(k, v, minimum=1, maximum=5),
                 "snapshotRetentionDays": lambda k, v: _int(k, v, minimum=1, maximum=35),
@@ -413,9 +413,9 @@ _TOP_LEVEL: dict[str, tuple[Callable[[str, Any], Any], bool]] = {
         ),
         True,
     ),
-    "alertEmail": (lambda k, v: _str(k, v, pattern=_EMAIL, what="an email address like oncall@example.com"), True),
+    "alertEmail": (lambda k, v: _str(k, v, pattern=EMAIL_PATTERN, what="an email address like oncall@example.com"), True),
     "monthlyBudgetUsd": (lambda k, v: _int(k, v, minimum=1), True),
-    "drRegion": (lambda k, v: _str(k, v, pattern=_REGION, what="an AWS region like us-west-2"), False),
+    "drRegion": (lambda k, v: _str(k, v, pattern=REGION_PATTERN, what="an AWS region like us-west-2"), False),
     "backupRetentionDays": (lambda k, v: _int(k, v, minimum=MIN_BACKUP_RETENTION_DAYS, maximum=35), False),
     "logRetentionDays": (_log_retention, False),
     "network": (_network, False),
@@ -448,15 +448,16 @@ def parse_settings(config: Mapping[str, Any], *, project: str, stack: str) -> Se
         elif required:
             raise ConfigError(f"{prefix}{name} is not set: it is required (see Pulumi.prod.yaml)")
     region = _decode(config.get("aws:region"))
-    _str("aws:region", region, pattern=_REGION, what="an AWS region like us-east-1")
+    _str("aws:region", region, pattern=REGION_PATTERN, what="an AWS region like us-east-1")
     if fields.get("dr_region") == region:
         raise _fail(prefix + "drRegion", region, "must differ from aws:region")
     return Settings(project=project, stack=stack, region=region, **fields)
 
 
 def _decode(value: Any) -> Any:
-    """Structured config reaches a Pulumi program as JSON text; plain values stay as they are."""
-    if isinstance(value, str) and value[:1] in "[{":
+    """The engine passes every config value as text (objects as JSON, `30` as "30"); decode it so
+    the file and the engine yield the same values and messages."""
+    if isinstance(value, str) and (value[:1] in "[{" or re.fullmatch(r"-?\d+|true|false", value)):
         try:
             return json.loads(value)
         except json.JSONDecodeError:

@@ -41,3 +41,33 @@ def run_pulumi() -> Callable[..., Capture]:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def prod_capture() -> Capture:
+    """The prod stack, run once per session under the mock engine (read-only for tests)."""
+    from scripts.preview import run_stack
+
+    return run_stack("prod")
+
+
+@pytest.fixture(scope="session")
+def prod_preview(prod_capture, tmp_path_factory) -> dict[str, Any]:
+    """prod's preview.json document, as `python -m scripts.preview` writes it."""
+    import json
+
+    from scripts.preview import write_preview
+    from stacks.settings import read_stack_config
+
+    out = tmp_path_factory.mktemp("prod-preview")
+    path = write_preview(prod_capture, out, read_stack_config("prod"), 0)
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def prod_preview_path(prod_preview, tmp_path_factory):
+    import json
+
+    path = tmp_path_factory.mktemp("prod-preview-file") / "preview.json"
+    path.write_text(json.dumps(prod_preview))
+    return path

@@ -1,0 +1,193 @@
+"""PlatformKeys: one customer-managed KMS key per purpose, so one domain's mistake stays in that domain.
+
+Creates four symmetric keys with yearly rotation, each with an alias and a policy of its own:
+`data` (RDS, Performance Insights, ElastiCache), `backups` (backup bucket, AWS Backup vault),
+`secrets` (Secrets Manager, RDS master secrets) and `logs` (CloudWatch Logs, CloudTrail, the alert
+topic, VPC flow logs). A leaked grant or a wrong statement on one key cannot decrypt another
+domain's data. With a DR region, a second `backups` key there encrypts the copied recovery points.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import policy_document
+from components.tagging import require_tags, with_purpose
+
+PURPOSES = ("data", "backups", "secrets", "logs")
+DR_PURPOSE = "backups-dr"
+# KMS alias names: letters, digits, '/', '_' and '-'; the `aws/` prefix is reserved for AWS.
+_ALIAS = re.compile(r"^[A-Za-z0-9/_-]{1,200}$")
+# Services that publish to the alert topic; SNS needs the topic key on their behalf.
+TOPIC_PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformKeysArgs:
+    """Inputs of PlatformKeys; every default is the secure choice."""
+
+    account_id: pulumi.Input[str]
+    """Account that owns the keys: its root principal administers them through IAM."""
+    region: str
+    """Region of the keys; CloudWatch Logs' regional principal is named after it."""
+    tags: dict[str, str]
+    """Required tags (see components.tagging); each key adds its Purpose."""
+    alias_prefix: str
+    """Alias stem, e.g. `tradesense-prod`: keys become `alias/<prefix>-<purpose>`."""
+    deletion_window_days: int = 30
+    """Days a scheduled deletion can still be cancelled (7..30); the longest is the safest."""
+    dr_region: Optional[str] = None
+    """Disaster-recovery region; a `backups` key is created there for copied recovery points."""
+    dr_provider: Optional[pulumi.ProviderResource] = None
+    """AWS provider for `dr_region`; required exactly when dr_region is set."""
+
+    def __post_init__(self) -> None:
+        require_tags("PlatformKeysArgs.tags", self.tags)
+        if not 7 <= self.deletion_window_days <= 30:
+            raise ValueError(
+                f"PlatformKeysArgs.deletion_window_days = {self.deletion_window_days}: must be between 7 and 30"
+            )
+        if not self.alias_prefix or not _ALIAS.match(self.alias_prefix) or self.alias_prefix.startswith("aws"):
+            raise ValueError(
+                f"PlatformKeysArgs.alias_prefix = {self.alias_prefix!r}: required; letters, digits, "
+                "'/', '_' and '-' only, not starting with 'aws' (reserved for AWS-managed keys)"
+            )
+        if (self.dr_region is None) != (self.dr_provider is None):
+            raise ValueError(
+                f"PlatformKeysArgs.dr_region = {self.dr_region!r}: dr_region and dr_provider must be "
+                "given together (the provider is what places the DR key in that region)"
+            )
+        if self.dr_region is not None and self.dr_region == self.region:
+            raise ValueError(
+                f"PlatformKeysArgs.dr_region = {self.dr_region!r}: must differ from region"
+            )
+
+
+class PlatformKeys(pulumi.ComponentResource):
+    """Customer-managed KMS keys separated by purpose, each rotated yearly and protected."""
+
+    data_key_arn: pulumi.Output[str]
+    backups_key_arn: pulumi.Output[str]
+    secrets_key_arn: pulumi.Output[str]
+    logs_key_arn: pulumi.Output[str]
+    dr_backups_key_arn: Optional[pulumi.Output[str]]
+    key_arns: dict[str, pulumi.Output[str]]
+    """The primary region's keys by purpose (`data`, `backups`, `secrets`, `logs`); the DR key is
+    only in dr_backups_key_arn, so nothing iterating this dict wires a key from the wrong region."""
+
+    def __init__(self, name: str, args: PlatformKeysArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("tradesense:security:PlatformKeys", name, None, opts)
+
+        self.key_arns = {
+            purpose: self._key(name, args, purpose, purpose, args.region, None) for purpose in PURPOSES
+        }
+        self.dr_backups_key_arn = None
+        if args.dr_region is not None:
+            self.dr_backups_key_arn = self._key(name, args, DR_PURPOSE, "backups", args.dr_region, args.dr_provider)
+
+        self.data_key_arn = self.key_arns["data"]
+        self.backups_key_arn = self.key_arns["backups"]
+        self.secrets_key_arn = self.key_arns["secrets"]
+        self.logs_key_arn = self.key_arns["logs"]
+        self.register_outputs({"keyArns": self.key_arns, "drBackupsKeyArn": self.dr_backups_key_arn})
+
+    def _key(
+        self,
+        name: str,
+        args: PlatformKeysArgs,
+        suffix: str,
+        purpose: str,
+        region: str,
+        provider: Optional[pulumi.ProviderResource],
+    ) -> pulumi.Output[str]:
+        key = aws.kms.Key(
+            f"{name}-{suffix}",
+            description=f"TradeSense {suffix}: only {purpose} data is encrypted under this key",
+            key_usage="ENCRYPT_DECRYPT",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            deletion_window_in_days=args.deletion_window_days,
+            # Explicit: KMS must refuse a policy that would lock the account out of its own key.
+            bypass_policy_lockout_safety_check=False,
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: key_policy(purpose, account, region)
+            ),
+            tags=with_purpose(args.tags, suffix),
+            opts=pulumi.ResourceOptions(parent=self, protect=True, provider=provider),
+        )
+        aws.kms.Alias(
+            f"{name}-{suffix}-alias",
+            name=f"alias/{args.alias_prefix}-{suffix}",
+            target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        return key.arn
+
+
+def key_policy(purpose: str, account: str, region: str) -> pulumi.Output[str]:
+    """The key policy for one purpose: the account's IAM in control, plus the services that need it.
+
+    Only the `logs` key admits service principals; the other keys are used by services acting for an
+    IAM principal (kms:ViaService, grants), which the account statement already allows.
+    """
+    statements: list[dict[str, Any]] = [{
+        # AWS's default statement: IAM policies decide who uses the key, and the key can never be
+        # orphaned by a policy that names no administrator.
+        "Sid": "EnableIamPolicies",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }]
+    if purpose == "logs":
+        statements += _logs_statements(account, region)
+    return policy_document(statements, policy_id=f"tradesense-{purpose}")
+
+
+def _logs_statements(account: str, region: str) -> list[dict[str, Any]]:
+    source_account = {"StringEquals": {"aws:SourceAccount": account}}
+    return [
+        {
+            "Sid": "AllowCloudWatchLogsForThisAccountsLogGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"}
+            },
+        },
+        {
+            "Sid": "AllowCloudTrailToEncryptThisAccountsTrails",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{account}:trail/*"},
+                **source_account,
+            },
+        },
+        {
+            "Sid": "AllowCloudTrailToDescribeKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": source_account,
+        },
+        {
+            "Sid": "AllowAlertPublishersToUseTheEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": list(TOPIC_PUBLISHERS)},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": source_account,
+        },
+    ]

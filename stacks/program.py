@@ -1,0 +1,233 @@
+"""The TradeSense data and security plane, composed from components for one stack's settings.
+
+Order matters only where data flows: keys and network first, then everything that uses them. The
+databases, their proxies and the cache depend on keys and network alone, never on one another, so
+the engine creates them in parallel and one slow database does not hold up the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alerts import AlertTopic, AlertTopicArgs
+from components.audit import AuditTrail, AuditTrailArgs
+from components.backups import BackupStorage, BackupStorageArgs
+from components.edge import EdgeFirewall, EdgeFirewallArgs
+from components.keys import PlatformKeys, PlatformKeysArgs
+from components.monitoring import DatabaseWatch, Monitoring, MonitoringArgs
+from components.network import Network, NetworkArgs
+from components.postgres import PostgresDatabase, PostgresDatabaseArgs
+from components.redis import RedisCache, RedisCacheArgs
+from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.service_secrets import ServiceSecrets, ServiceSecretsArgs
+from components.tagging import base_tags, for_service
+from stacks.settings import ConfigError, Settings, load_pulumi_settings
+
+# CloudFront-scoped WAF ACLs, their log groups and CloudFront certificates exist only in us-east-1.
+EDGE_REGION = "us-east-1"
+
+
+def main() -> None:
+    """The program `pulumi up` runs (stacks/__main__.py) and the offline preview runs alike."""
+    try:
+        settings = load_pulumi_settings()
+    except ConfigError as error:
+        # RunError ends the program with just the message: a config mistake is not a crash.
+        raise pulumi.RunError(str(error)) from None
+    build(settings)
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    """Declare every resource for `settings`; returns (and exports) what deployments need."""
+    if settings.region != EDGE_REGION:
+        raise pulumi.RunError(
+            f"aws:region = {settings.region!r}: this program deploys the CloudFront edge with the "
+            f"stack's logs key, so the stack must be in {EDGE_REGION}"
+        )
+    account_id = aws.get_caller_identity().account_id
+    zones = aws.get_availability_zones(state="available").names[: settings.network.az_count]
+    prefix = f"{settings.project}-{settings.stack}"
+    tags = base_tags(
+        project=settings.project,
+        stack=settings.stack,
+        environment=settings.environment,
+        owner=settings.owner,
+        data_classification=settings.data_classification,
+        compliance=settings.compliance,
+    )
+    dr_provider = (
+        aws.Provider("dr", region=settings.dr_region)
+        if settings.dr_region
+        else None
+    )
+
+    keys = PlatformKeys("keys", PlatformKeysArgs(
+        account_id=account_id,
+        region=settings.region,
+        alias_prefix=prefix,
+        dr_region=settings.dr_region,
+        dr_provider=dr_provider,
+        tags=tags,
+    ))
+    network = Network("network", NetworkArgs(
+        cidr=settings.network.cidr,
+        availability_zones=zones,
+        service_names=list(settings.services),
+        region=settings.region,
+        logs_kms_key_arn=keys.logs_key_arn,
+        flow_log_retention_days=settings.log_retention_days,
+        account_id=account_id,
+        tags=tags,
+    ))
+    alerts = AlertTopic("alerts", AlertTopicArgs(
+        email=settings.alert_email, kms_key_arn=keys.logs_key_arn, account_id=account_id, tags=tags,
+    ))
+    access_logs = SecureBucket("access-logs", SecureBucketArgs(
+        purpose="access-logs",
+        is_access_log_target=True,
+        sse_s3_for_log_delivery=True,
+        expire_after_days=settings.log_retention_days,
+        tags=tags,
+    ))
+
+    databases = {
+        service.name: PostgresDatabase(f"{service.name}-db", PostgresDatabaseArgs(
+            service=service.name,
+            identifier=f"{prefix}-{service.name}",
+            database=service.database,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.data_subnet_ids,
+            client_security_group_id=network.service_security_group_ids[service.name],
+            data_kms_key_arn=keys.data_key_arn,
+            secrets_kms_key_arn=keys.secrets_key_arn,
+            logs_kms_key_arn=keys.logs_key_arn,
+            account_id=account_id,
+            region=settings.region,
+            backup_retention_days=settings.backup_retention_days,
+            log_retention_days=settings.log_retention_days,
+            tags=for_service(tags, service.name),
+        ))
+        for service in settings.database_services
+    }
+    cache = RedisCache("cache", RedisCacheArgs(
+        settings=settings.redis,
+        replication_group_id=prefix,
+        service_names=list(settings.services),
+        vpc_id=network.vpc_id,
+        subnet_ids=network.data_subnet_ids,
+        client_security_group_ids=network.service_security_group_ids,
+        data_kms_key_arn=keys.data_key_arn,
+        secrets_kms_key_arn=keys.secrets_key_arn,
+        logs_kms_key_arn=keys.logs_key_arn,
+        log_retention_days=settings.log_retention_days,
+        stack=settings.stack,
+        tags=tags,
+    ))
+    backups = BackupStorage("backups", BackupStorageArgs(
+        database_arns={name: db.instance_arn for name, db in databases.items()},
+        backups_kms_key_arn=keys.backups_key_arn,
+        access_log_bucket=access_logs.bucket_name,
+        retention_days=settings.backup_retention_days,
+        dr_provider=dr_provider,
+        dr_kms_key_arn=keys.dr_backups_key_arn,
+        tags=tags,
+    ))
+    edge_service = next(s.name for s in settings.services.values() if s.tier == "edge")
+    edge = EdgeFirewall("edge", EdgeFirewallArgs(
+        origin_domain=settings.edge.origin_domain,
+        public_hostname=settings.edge.public_hostname,
+        hosted_zone_id=settings.edge.hosted_zone_id,
+        login_paths=settings.edge.login_paths,
+        login_rate_limit=settings.edge.login_rate_limit,
+        api_rate_limit=settings.edge.api_rate_limit,
+        logs_kms_key_arn=keys.logs_key_arn,
+        log_retention_days=settings.log_retention_days,
+        tags=for_service(tags, edge_service),
+    ))
+    secrets = {
+        name: ServiceSecrets(f"{name}-secrets", ServiceSecretsArgs(
+            service=name,
+            stack=settings.stack,
+            secrets_kms_key_arn=keys.secrets_key_arn,
+            features=service.features,
+            account_id=account_id,
+            region=settings.region,
+            proxy_arn=databases[name].proxy_arn if name in databases else None,
+            extra_secret_arns=[cache.user_secret_arns[name]],
+            tags=for_service(tags, name),
+        ))
+        for name, service in settings.services.items()
+    }
+    Monitoring("monitoring", MonitoringArgs(
+        alarm_topic_arn=alerts.topic_arn,
+        databases={
+            name: DatabaseWatch(
+                identifier=db.identifier,
+                proxy_name=db.proxy_name,
+                max_connections=settings.services[name].database.max_connections,
+            )
+            for name, db in databases.items()
+        },
+        cache_replication_group_id=cache.replication_group_id,
+        cache_member_cluster_ids=cache.member_cluster_ids,
+        web_acl_name=edge.web_acl_name,
+        service_names=list(settings.services),
+        region=settings.region,
+        monthly_budget_usd=settings.monthly_budget_usd,
+        budget_email=settings.alert_email,
+        datadog=settings.datadog,
+        account_id=account_id,
+        tags=tags,
+    ))
+    audit = AuditTrail("audit", AuditTrailArgs(
+        logs_kms_key_arn=keys.logs_key_arn,
+        access_log_bucket=access_logs.bucket_name,
+        alarm_topic_arn=alerts.topic_arn,
+        log_retention_days=settings.log_retention_days,
+        account_id=account_id,
+        region=settings.region,
+        trail_name=f"{prefix}-audit",
+        data_event_bucket_arns=[backups.bucket_arn],
+        tags=tags,
+    ))
+
+    outputs: dict[str, Any] = {
+        "vpcId": network.vpc_id,
+        "alertTopicArn": alerts.topic_arn,
+        "cache": {
+            "primaryEndpoint": cache.primary_endpoint,
+            "readerEndpoint": cache.reader_endpoint,
+            "port": cache.port,
+        },
+        "edge": {
+            "webAclArn": edge.web_acl_arn,
+            "distributionDomainName": edge.distribution_domain_name,
+            "publicHostname": settings.edge.public_hostname,
+        },
+        "backups": {
+            "bucket": backups.bucket_name,
+            "vaultArn": backups.vault_arn,
+            "drVaultArn": backups.dr_vault_arn,
+        },
+        "audit": {"trailArn": audit.trail_arn, "bucket": audit.bucket_name},
+        "services": {
+            name: {
+                "roleArn": secrets[name].role_arn,
+                "securityGroupId": network.service_security_group_ids[name],
+                "secretArns": secrets[name].secret_arns,
+                "cacheSecretArn": cache.user_secret_arns[name],
+                **({
+                    "proxyEndpoint": databases[name].proxy_endpoint,
+                    "databaseIdentifier": databases[name].identifier,
+                    "masterSecretArn": databases[name].master_secret_arn,
+                } if name in databases else {}),
+            }
+            for name in settings.services
+        },
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs

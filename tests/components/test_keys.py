@@ -1,0 +1,174 @@
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from components.keys import PURPOSES, PlatformKeys, PlatformKeysArgs
+
+ACCOUNT = "123456789012"
+KEY = "aws:kms/key:Key"
+ALIAS = "aws:kms/alias:Alias"
+
+
+def build(tags, with_dr=False, **overrides):
+    def program():
+        args = dict(account_id=ACCOUNT, region="us-east-1", tags=tags, alias_prefix="tradesense-test")
+        if with_dr:
+            args.update(dr_region="us-west-2", dr_provider=aws.Provider("dr", region="us-west-2"))
+        args.update(overrides)
+        keys = PlatformKeys("keys", PlatformKeysArgs(**args))
+        for purpose, arn in keys.key_arns.items():
+            pulumi.export(f"keyArns.{purpose}", arn)
+        for purpose in PURPOSES:
+            pulumi.export(f"{purpose}_key_arn", getattr(keys, f"{purpose}_key_arn"))
+        pulumi.export("dr_backups_key_arn", keys.dr_backups_key_arn)
+        return keys
+
+    return program
+
+
+def policy(key):
+    return json.loads(key.inputs["policy"])
+
+
+def test_defaults_four_rotated_protected_keys_with_aliases(run_pulumi, tags):
+    cap = run_pulumi(build(tags))
+    keys = {k.name: k for k in cap.of_type(KEY)}
+    assert sorted(keys) == sorted(f"keys-{p}" for p in PURPOSES)
+    for purpose in PURPOSES:
+        key = keys[f"keys-{purpose}"]
+        assert key.protect is True
+        assert key.inputs["enableKeyRotation"] is True
+        assert key.inputs["rotationPeriodInDays"] == 365
+        assert key.inputs["deletionWindowInDays"] == 30
+        assert key.inputs["bypassPolicyLockoutSafetyCheck"] is False
+        assert key.inputs["keyUsage"] == "ENCRYPT_DECRYPT"
+        assert key.inputs["customerMasterKeySpec"] == "SYMMETRIC_DEFAULT"
+        assert key.inputs["tags"] == {**tags, "Purpose": purpose}
+        alias = cap.one(ALIAS, f"keys-{purpose}-alias")
+        assert alias.inputs["name"] == f"alias/tradesense-test-{purpose}"
+        assert alias.inputs["targetKeyId"] == key.outputs["keyId"]
+        assert cap.outputs[f"{purpose}_key_arn"] == key.outputs["arn"]
+        assert cap.outputs[f"keyArns.{purpose}"] == key.outputs["arn"]
+    assert cap.outputs["dr_backups_key_arn"] is None
+    assert len(cap.of_type(ALIAS)) == 4
+
+
+def test_every_key_keeps_the_account_root_in_control(run_pulumi, tags):
+    cap = run_pulumi(build(tags))
+    for key in cap.of_type(KEY):
+        root = policy(key)["Statement"][0]
+        assert root == {
+            "Sid": "EnableIamPolicies", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*", "Resource": "*",
+        }
+
+
+def test_only_the_logs_key_admits_service_principals(run_pulumi, tags):
+    cap = run_pulumi(build(tags))
+    for purpose in ("data", "backups", "secrets"):
+        assert len(policy(cap.one(KEY, f"keys-{purpose}"))["Statement"]) == 1, purpose
+    services = [s for s in policy(cap.one(KEY, "keys-logs"))["Statement"] if "Service" in s["Principal"]]
+    assert services, "the logs key must admit CloudWatch Logs, CloudTrail and the alert publishers"
+    for statement in services:
+        # Least privilege: no service gets kms:* and every grant to a service is conditioned.
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert "kms:*" not in actions and statement["Effect"] == "Allow"
+        assert statement["Condition"], statement["Sid"]
+
+
+def test_logs_key_statements_are_scoped_to_this_account(run_pulumi, tags):
+    statements = {s["Sid"]: s for s in policy(run_pulumi(build(tags)).one(KEY, "keys-logs"))["Statement"]}
+    logs = statements["AllowCloudWatchLogsForThisAccountsLogGroups"]
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert logs["Action"] == ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    assert logs["Condition"] == {
+        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"}
+    }
+    trail = statements["AllowCloudTrailToEncryptThisAccountsTrails"]
+    assert trail["Action"] == "kms:GenerateDataKey*"
+    assert trail["Condition"]["StringLike"] == {
+        "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{ACCOUNT}:trail/*"
+    }
+    assert statements["AllowCloudTrailToDescribeKey"]["Action"] == "kms:DescribeKey"
+    publish = statements["AllowAlertPublishersToUseTheEncryptedTopic"]
+    assert set(publish["Principal"]["Service"]) >= {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"}
+    assert publish["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_account_id_may_be_an_output(run_pulumi, tags):
+    def program():
+        build(tags, account_id=aws.get_caller_identity_output().account_id)()
+
+    statement = policy(run_pulumi(program).one(KEY, "keys-data"))["Statement"][0]
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+
+
+def test_deletion_window_is_passed_to_every_key(run_pulumi, tags):
+    cap = run_pulumi(build(tags, deletion_window_days=7))
+    assert {k.inputs["deletionWindowInDays"] for k in cap.of_type(KEY)} == {7}
+
+
+def test_dr_region_adds_a_backups_key_through_the_dr_provider(run_pulumi, tags):
+    cap = run_pulumi(build(tags, with_dr=True))
+    dr_provider = cap.one("pulumi:providers:aws", "dr")
+    dr_key = cap.one(KEY, "keys-backups-dr")
+    assert dr_key.provider.startswith(dr_provider.urn + "::")
+    assert dr_key.protect is True and dr_key.inputs["enableKeyRotation"] is True
+    assert dr_key.inputs["bypassPolicyLockoutSafetyCheck"] is False
+    assert dr_key.inputs["tags"]["Purpose"] == "backups-dr"
+    assert len(policy(dr_key)["Statement"]) == 1
+    alias = cap.one(ALIAS, "keys-backups-dr-alias")
+    assert alias.inputs["name"] == "alias/tradesense-test-backups-dr"
+    assert alias.provider.startswith(dr_provider.urn + "::")
+    assert cap.outputs["dr_backups_key_arn"] == dr_key.outputs["arn"]
+    # The primary keys stay on the default provider, and key_arns lists only them.
+    assert all(not k.provider.startswith(dr_provider.urn) for k in cap.of_type(KEY) if k is not dr_key)
+    assert "keyArns.backups-dr" not in cap.outputs
+    assert len(cap.of_type(KEY)) == 5
+
+
+def test_keys_are_children_of_the_component(run_pulumi, tags):
+    cap = run_pulumi(build(tags))
+    component = cap.one("tradesense:security:PlatformKeys")
+    assert {r.parent for r in cap.of_type(KEY) + cap.of_type(ALIAS)} == {component.urn}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"deletion_window_days": 6}, "deletion_window_days = 6"),
+        ({"deletion_window_days": 31}, "deletion_window_days = 31"),
+        ({"alias_prefix": ""}, "alias_prefix = ''"),
+        ({"alias_prefix": "aws-prod"}, "alias_prefix = 'aws-prod'"),
+        ({"alias_prefix": "trade sense"}, "alias_prefix = 'trade sense'"),
+        ({"dr_region": "us-west-2"}, "dr_region = 'us-west-2': dr_region and dr_provider"),
+    ],
+)
+def test_invalid_args_are_rejected(tags, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        build(tags, **overrides)()
+
+
+def test_dr_provider_without_dr_region_is_rejected(run_pulumi, tags):
+    def program():
+        build(tags, dr_provider=aws.Provider("dr", region="us-west-2"))()
+
+    with pytest.raises(ValueError, match="dr_region = None: dr_region and dr_provider"):
+        run_pulumi(program)
+
+
+def test_dr_region_equal_to_region_is_rejected(run_pulumi, tags):
+    def program():
+        build(tags, dr_region="us-east-1", dr_provider=aws.Provider("dr", region="us-east-1"))()
+
+    with pytest.raises(ValueError, match="dr_region = 'us-east-1': must differ"):
+        run_pulumi(program)
+
+
+def test_missing_tags_are_rejected(tags):
+    del tags["Compliance"]
+    with pytest.raises(ValueError, match="PlatformKeysArgs.tags: missing required tag\\(s\\) Compliance"):
+        build(tags)()
