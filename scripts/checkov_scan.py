@@ -45,6 +45,8 @@ POLICY_INDEX = "https://www.checkov.io/5.Policy%20Index/terraform.html"
 # not make a type "one checkov has checks for".
 _GENERIC_CHECK_TYPES = 40
 REPO_FRAMEWORKS = ("github_actions", "secrets")
+# Generated or installed trees: not the repo's own files (a venv alone holds thousands of test keys).
+REPO_SKIP_PATHS = ("build", ".venv", ".venv-checkov", "node_modules")
 
 _TYPES_PROBE = f"""
 import json, sys
@@ -313,7 +315,8 @@ def scan(preview_path: Path, *, waivers: bool = False, today: Optional[dt.date] 
 
 def scan_repo(root: Path = REPO_ROOT) -> list[dict[str, Any]]:
     """checkov on the repo's own files it understands (GitHub workflows, secrets): its failed checks."""
-    reports, _ = run_checkov(["-d", str(root), "--framework", *REPO_FRAMEWORKS])
+    skips = [arg for path in REPO_SKIP_PATHS for arg in ("--skip-path", path)]
+    reports, _ = run_checkov(["-d", str(root), "--framework", *REPO_FRAMEWORKS, *skips])
     return [
         {"check_id": c["check_id"], "check_name": c.get("check_name", ""), "file": c.get("file_path", ""),
          "lines": c.get("file_line_range"), "resource": c.get("resource", "")}
