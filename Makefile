@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: preview test scan bench docs clean
+.PHONY: preview report test scan bench docs clean
 
 # The main environment: pulumi, pulumi-aws, the policy SDK, boto3, pytest, moto.
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -20,9 +20,24 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
 	touch $@
 
-## preview: the offline preview of $(STACK): resource tree, preview.json, policy and checkov results
+## preview: the offline preview of $(STACK): resource tree, preview.json, then the policy pack and
+## checkov over it (exit 1 when an unwaived mandatory violation would block the deploy)
 preview: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m scripts.preview --stack $(STACK) --out $(OUT)
+	$(PY) -m scripts.policy_report $(OUT)/preview.json --with-checkov --format text
+
+## report: the policy + checkov report in FORMAT (text, markdown, json, sarif, junit, html)
+FORMAT ?= html
+report: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+	test -f $(OUT)/preview.json || $(PY) -m scripts.preview --stack $(STACK) --out $(OUT) >/dev/null
+	$(PY) -m scripts.policy_report $(OUT)/preview.json --with-checkov --format $(FORMAT) --out $(OUT)/report.$(FORMAT) --summary
+	@echo "Wrote $(OUT)/report.$(FORMAT)"
+
+## scan: checkov alone on the converted prod plan, and on the repo's own workflows and secrets
+scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+	test -f $(OUT)/preview.json || $(PY) -m scripts.preview --stack $(STACK) --out $(OUT) >/dev/null
+	$(PY) -m scripts.checkov_scan $(OUT)/preview.json --out $(OUT)/checkov.json
+	$(PY) -m scripts.checkov_scan --repo .
 
 ## test: the whole suite (moto server and PostgreSQL are started by the tests themselves)
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
@@ -32,9 +47,10 @@ test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m scripts.bench
 
-## docs: regenerate the component reference from the source
+## docs: regenerate the component reference and the policy catalogue from the source
 docs: $(VENV)/.installed
 	$(PY) -m scripts.component_docs
+	$(PY) -m scripts.policy_docs
 
 clean:
 	rm -rf build

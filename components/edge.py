@@ -30,6 +30,9 @@ MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
 )
+# VPNs, Tor and hosting providers. Counted (metrics, sampled requests, logs) unless blocking is
+# asked for: algorithmic-trading clients legitimately call the API from cloud hosts.
+ANONYMOUS_IP_RULE_GROUP = "AWSManagedRulesAnonymousIpList"
 # Request headers that carry credentials; WAF logs would otherwise keep them for a year.
 REDACTED_HEADERS = ("authorization", "cookie")
 HSTS_MAX_AGE_SECONDS = 63_072_000  # two years, the minimum the HSTS preload list accepts
@@ -68,6 +71,8 @@ class EdgeFirewallArgs:
     """CSP sent on every response; the gateway serves an API, so nothing may load or frame it."""
     service: str = "gateway"
     """The service behind the distribution, written to the distribution's Service tag."""
+    block_anonymous_ips: bool = False
+    """Block (rather than only count) requests from anonymising networks and hosting providers."""
 
     def __post_init__(self) -> None:
         require_tags("EdgeFirewallArgs.tags", self.tags)
@@ -137,6 +142,8 @@ class EdgeFirewall(pulumi.ComponentResource):
                 _rate_rule("login-rate-limit", 0, args.login_rate_limit, args.login_paths),
                 _rate_rule("api-rate-limit", 1, args.api_rate_limit, [args.api_path_prefix]),
                 *(_managed_rule(group, priority) for priority, group in enumerate(MANAGED_RULE_GROUPS, start=2)),
+                _managed_rule(ANONYMOUS_IP_RULE_GROUP, 2 + len(MANAGED_RULE_GROUPS),
+                              count_only=not args.block_anonymous_ips),
             ],
             visibility_config=_visibility(acl_name),
             tags=with_purpose(tags, "edge-firewall"),
@@ -312,11 +319,11 @@ def _rate_rule(rule_name: str, priority: int, rate: RateLimit, paths: Sequence[s
     }
 
 
-def _managed_rule(group: str, priority: int) -> dict[str, Any]:
+def _managed_rule(group: str, priority: int, count_only: bool = False) -> dict[str, Any]:
     return {
         "name": group,
         "priority": priority,
-        "override_action": {"none": {}},
+        "override_action": {"count": {}} if count_only else {"none": {}},
         "statement": {"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
         "visibility_config": _visibility(group),
     }

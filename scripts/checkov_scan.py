@@ -34,7 +34,7 @@ from scripts import tfplan
 from scripts.findings import Finding
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WAIVER_FILES = (REPO_ROOT / "policies" / "waivers.yaml", REPO_ROOT / "policies" / "waivers-checkov.yaml")
+WAIVER_FILES = (REPO_ROOT / "policies" / "waivers.yaml",)
 # checkov offline has no severities (they come from the Prisma platform): a failed check is treated
 # as medium unless checkov says otherwise. Every unwaived failure still blocks (`mandatory`).
 DEFAULT_SEVERITY = "medium"
@@ -73,6 +73,11 @@ class CheckovError(RuntimeError):
     """checkov did not produce a result (missing venv, crash, unreadable output)."""
 
 
+# Rule id of the coverage entries: resources checkov did not judge.
+COVERAGE_RULE = "CHECKOV_NOT_CHECKED"
+
+
+@dataclass
 @dataclass
 class ScanResult:
     """checkov's findings on one stack plus what it could not look at."""
@@ -96,6 +101,21 @@ class ScanResult:
     @property
     def failures(self) -> list[Finding]:
         return [f for f in self.findings if f.status == "fail"]
+
+    def coverage_findings(self) -> list[Finding]:
+        """What checkov did not judge, as not-applicable Findings, so every report lists it:
+        resources no check evaluated, and types the converter does not know."""
+        gaps = [(r, "no checkov check evaluated this resource (its type's checks apply only in other cases)")
+                for r in self.unchecked_resources]
+        gaps += [(r, "the converter has no Terraform type for this resource, so checkov never saw it")
+                 for r in self.unknown_types]
+        return [
+            Finding(source="checkov", rule_id=COVERAGE_RULE, title="checkov coverage", urn=item["urn"],
+                    resource_type=item["type"], status="not-applicable", enforcement="advisory",
+                    severity="low", message=message,
+                    evidence={k: v for k, v in item.items() if k != "urn"})
+            for item, message in gaps
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -250,34 +270,16 @@ def unchecked(conversion: tfplan.Conversion, findings: Iterable[Finding],
 
 
 def load_waivers(paths: Iterable[Path] = WAIVER_FILES) -> list[Any]:
-    policies = str(REPO_ROOT / "policies")
-    if policies not in sys.path:
-        sys.path.append(policies)
-    from tradesense_policies import waivers as waiver_module
+    """The policy pack's waiver loader: checkov ids obey the same rules as policies."""
+    from scripts.report.evaluate import waiver_module
 
     return [w for path in paths for w in waiver_module.load(path)]
 
 
 def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Any], today: dt.date) -> list[Finding]:
-    """A fail covered by an active waiver becomes `waived`; an expired one waives nothing."""
-    from tradesense_policies import waivers as waiver_module
+    from scripts.report.evaluate import apply_waivers as apply
 
-    waivers = list(waivers)
-    result = []
-    for finding in findings:
-        if finding.status == "fail":
-            active, expired = waiver_module.match(waivers, finding.rule_id, finding.urn, today)
-            if active:
-                finding = dataclasses.replace(finding, status="waived", waiver=active.to_dict(today))
-            elif expired:
-                finding = dataclasses.replace(finding, waiver=expired.to_dict(today),
-                                              message=f"{finding.message}\n{waiver_module.expired_note(expired)}")
-        result.append(finding)
-    return result
-
-
-# ---------------------------------------------------------------------------------------------
-# Entry points.
+    return apply(findings, list(waivers), today)
 
 
 def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None) -> ScanResult:

@@ -11,6 +11,7 @@ Exit codes: 0 no unwaived mandatory violation, 1 at least one, 2 unusable input 
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import Future, ThreadPoolExecutor
 import datetime as dt
 import json
 import sys
@@ -51,9 +52,13 @@ def _finding_from_dict(item: dict) -> Finding:
 
 
 def run_checkov(input_path: str) -> list[Finding]:
-    from scripts.checkov_scan import scan  # lazily: it needs its own venv and ~2 s
+    from scripts.checkov_scan import CheckovError, scan  # lazily: it needs its own venv
 
-    return list(scan(input_path))
+    try:
+        result = scan(Path(input_path))
+    except CheckovError as exc:
+        raise UsageError(f"checkov: {exc}") from None
+    return [*result.findings, *result.coverage_findings()]
 
 
 def domain_of(finding: Finding) -> str:
@@ -62,7 +67,9 @@ def domain_of(finding: Finding) -> str:
 
 
 def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: Optional[dt.date] = None,
-                 extra: Sequence[Finding] = (), pack_env: Optional[dict] = None) -> formats.Report:
+                 extra: Sequence[Finding] = (), pack_env: Optional[dict] = None,
+                 pending: Optional[Future] = None) -> formats.Report:
+    """`pending`: findings still being computed (checkov, started before the pack) to merge in."""
     today = today or dt.date.today()
     try:
         waivers = waiver_module.load(waivers_path)
@@ -76,6 +83,8 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
     if waivers_path:
         env["TRADESENSE_WAIVERS"] = str(Path(waivers_path).resolve())
     analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export")
+    if pending is not None:
+        extra = [*extra, *pending.result()]
     findings = apply_waivers(merge(policy_findings(stack_input, analysis), extra), waivers, today)
     return formats.Report(
         findings=findings, stack=stack_input.stack, source=input_path,
@@ -104,9 +113,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         extra: list[Finding] = []
         if args.checkov_results:
             extra += load_checkov_results(args.checkov_results)
-        if args.with_checkov:
-            extra += run_checkov(args.input)
-        report = build_report(args.input, waivers_path=args.waivers, extra=extra)
+        # checkov (seconds, in its own process) runs while the pack analyses: they share nothing.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(run_checkov, args.input) if args.with_checkov else None
+            report = build_report(args.input, waivers_path=args.waivers, extra=extra, pending=pending)
     except (UsageError, PackError) as exc:
         print(f"policy_report: {exc}", file=sys.stderr)
         return 2

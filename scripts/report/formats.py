@@ -60,20 +60,41 @@ def summary_line(report: Report) -> str:
 
 # -- text --------------------------------------------------------------------------------------
 def to_text(report: Report) -> str:
+    """For a terminal: the verdict, counts per source, every failure in full, and waivers grouped
+    by rule (one line each) so a clean stack reads in a screen."""
     lines = [summary_line(report)]
-    for finding in sorted(report.findings, key=lambda f: (STATUS_ORDER.index(f.status), f.rule_id, f.urn)):
-        if finding.status not in ("fail", "waived"):
-            continue
-        marker = "FAIL" if finding.status == "fail" else "WAIVED"
-        lines.append(f"  [{marker}] {finding.enforcement}/{finding.severity} {finding.rule_id} "
+    for source in sorted({f.source for f in report.findings}):
+        counts = Counter(f.status for f in report.findings if f.source == source)
+        rules = len({f.rule_id for f in report.findings if f.source == source})
+        lines.append(f"  {source}: {rules} rules; " + ", ".join(
+            f"{counts[status]} {status}" for status in STATUS_ORDER if counts[status]))
+    unjudged = sorted({_name(f.urn) for f in report.findings if f.source == "checkov" and f.status == "not-applicable"})
+    if unjudged:
+        lines.append(f"  checkov judged no check on: {', '.join(unjudged)}")
+    failures = sorted((f for f in report.findings if f.status == "fail"),
+                      key=lambda f: (f.enforcement != "mandatory", f.rule_id, f.urn))
+    if failures:
+        lines.append("Failures:")
+    for finding in failures:
+        lines.append(f"  [FAIL] {finding.enforcement}/{finding.severity} {finding.rule_id} "
                      f"({finding.source}) on {_name(finding.urn)}: {finding.message.splitlines()[0] if finding.message else ''}")
-        if finding.status == "waived" and finding.waiver:
-            lines.append(f"      waived until {finding.waiver['expires']} by {finding.waiver['approved_by']}: "
-                         f"{finding.waiver['reason']}")
-        elif finding.waiver:
+        if finding.remediation:
+            lines.append(f"      fix: {finding.remediation.splitlines()[0]}")
+        if finding.waiver:
             lines.append(f"      waiver EXPIRED on {finding.waiver['expires']}")
-    expired = [w for w in report.waivers if w.get("status") == "expired"]
-    for waiver in expired:
+    waived: dict[tuple, list[Finding]] = {}
+    for finding in report.findings:
+        if finding.status == "waived" and finding.waiver:
+            waived.setdefault((finding.rule_id, finding.source, finding.waiver["expires"],
+                               finding.waiver["approved_by"], finding.waiver["reason"]), []).append(finding)
+    if waived:
+        lines.append("Waived (by rule; full reasons in the waiver file and the json/html reports):")
+    for (rule_id, source, expires, approver, reason), findings in sorted(waived.items()):
+        names = ", ".join(sorted({_name(f.urn) for f in findings}))
+        short = reason if len(reason) <= 110 else reason[:107].rstrip() + "..."
+        lines.append(f"  [WAIVED] {rule_id} ({source}) until {expires} by {approver} on {names}")
+        lines.append(f"      {short}")
+    for waiver in (w for w in report.waivers if w.get("status") == "expired"):
         lines.append(f"  expired waiver: {waiver['policy']} on {', '.join(waiver['resources'])} (expired {waiver['expires']})")
     return "\n".join(lines) + "\n"
 

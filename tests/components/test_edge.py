@@ -51,6 +51,7 @@ def test_defaults_are_the_secure_posture(run_pulumi, tags):
     assert [r["name"] for r in sorted(acl["rules"], key=lambda r: r["priority"])] == [
         "login-rate-limit", "api-rate-limit",
         "AWSManagedRulesSQLiRuleSet", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAnonymousIpList",
     ]
     for visibility in [acl["visibilityConfig"], *(r["visibilityConfig"] for r in acl["rules"])]:
         assert visibility["cloudwatchMetricsEnabled"] is True and visibility["sampledRequestsEnabled"] is True
@@ -135,6 +136,15 @@ def test_managed_rule_groups_apply_their_own_actions(run_pulumi, tags, group):
     assert rule["statement"] == {"managedRuleGroupStatement": {"name": group, "vendorName": "AWS"}}
     assert rule["overrideAction"] == {"none": {}}
     assert rule["visibilityConfig"]["metricName"] == group
+
+
+def test_anonymous_ips_are_counted_by_default_and_blocked_on_request(run_pulumi, tags):
+    counted = rules(run_pulumi(build(tags)))["AWSManagedRulesAnonymousIpList"]
+    assert counted["overrideAction"] == {"count": {}}
+    assert counted["priority"] > max(r["priority"] for r in rules(run_pulumi(build(tags))).values()
+                                     if r["name"] != "AWSManagedRulesAnonymousIpList")
+    blocked = rules(run_pulumi(build(tags, block_anonymous_ips=True)))["AWSManagedRulesAnonymousIpList"]
+    assert blocked["overrideAction"] == {"none": {}}
 
 
 def test_logging_redacts_credentials_and_targets_the_log_group(run_pulumi, tags):

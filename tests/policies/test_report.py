@@ -162,7 +162,7 @@ def test_html_is_self_contained_and_escaped(prod_report):
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "<link" not in page and "<script" not in page
-    for text in ("PCI DSS v4.0", "Waiver register", "security-lead@tradesense.io", "3.5.1"):
+    for text in ("PCI DSS v4.0", "Waiver register", "platform-lead@tradesense.io", "3.5.1"):
         assert text in page
     hostile = formats.Report(findings=[Finding(source="policy", rule_id="x", title="<script>alert(1)</script>",
                                                urn="u", resource_type="t", status="fail")], stack="s", source="i")
