@@ -34,8 +34,17 @@ class UsageError(Exception):
 
 
 def load_checkov_results(path: str) -> list[Finding]:
+    """A JSON list of Finding dicts, or the document `python -m scripts.checkov_scan --out` writes
+    (whose coverage gaps become not-applicable findings, as with --with-checkov)."""
     try:
         data = json.loads(Path(path).read_text())
+        if isinstance(data, dict) and "findings" in data:
+            from scripts.checkov_scan import ScanResult
+
+            result = ScanResult(findings=[_finding_from_dict(item) for item in data["findings"]],
+                                unchecked_resources=data.get("unchecked_resources", []),
+                                unknown_types=data.get("unknown_types", []))
+            return [*result.findings, *result.coverage_findings()]
         return [_finding_from_dict(item) for item in data]
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
