@@ -11,6 +11,7 @@ Targets (2-core machine): prod at most 3 s; the 10x stack at most 6x the prod ti
 from __future__ import annotations
 
 import argparse
+import gc
 import copy
 import statistics
 import subprocess
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scale", type=int, default=10)
     args = parser.parse_args(argv)
+    gc.disable()  # as the preview CLI does: measure the same process the user runs
 
     config = read_stack_config(args.stack)
     big = scaled_config(config, args.scale)
