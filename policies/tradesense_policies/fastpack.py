@@ -37,6 +37,8 @@ from pulumi_policy.policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
+from tradesense_policies import stackconfig
+
 _PRIVATE = "_PolicyAnalyzerServicer__"
 
 
@@ -61,6 +63,12 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 return super().Analyze(request, context)
             finally:
                 setattr(self, _PRIVATE + "policies", self._all)
+
+    def ConfigureStack(self, request, context):
+        # The engine sends the stack's config; the SDK drops it. Rules comparing resources with
+        # config (WAF rate limits) read it from here before falling back to Pulumi.<stack>.yaml.
+        stackconfig.remember(request.stack, request.project, dict(request.config))
+        return super().ConfigureStack(request, context)
 
     def GetAnalyzerInfo(self, request, context):
         with self._lock:

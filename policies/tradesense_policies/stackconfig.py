@@ -32,14 +32,28 @@ class Limit:
         return f"{self.limit} per {self.window_seconds} s ({self.source})"
 
 
+# Config the engine sent in ConfigureStack, by stack name: (project, {key: text value}).
+_ENGINE_CONFIG: dict[str, tuple[str, dict[str, str]]] = {}
+
+
+def remember(stack: str, project: str, config: dict[str, str]) -> None:
+    """Keep the engine's config for `stack`; it wins over Pulumi.<stack>.yaml (it is what deploys)."""
+    if config:
+        _ENGINE_CONFIG[stack] = (project, config)
+        _edge_settings.cache_clear()
+
+
 @lru_cache(maxsize=None)
 def _edge_settings(stack: str):
     """The stack's EdgeSettings, or the exception that made them unavailable."""
     try:
         if str(REPO_ROOT) not in sys.path:
             sys.path.append(str(REPO_ROOT))
-        from stacks.settings import load_stack_settings
+        from stacks.settings import load_stack_settings, parse_settings
 
+        if stack in _ENGINE_CONFIG:
+            project, config = _ENGINE_CONFIG[stack]
+            return parse_settings(config, project=project, stack=stack).edge
         return load_stack_settings(stack, REPO_ROOT).edge
     except Exception as exc:  # noqa: BLE001 - any failure means "config unavailable": say why
         return exc
@@ -54,7 +68,7 @@ def rate_limits(stack: str) -> tuple[Limit, Limit]:
                          f"fallback: AWS WAF minimum {FALLBACK_LIMIT} per {FALLBACK_WINDOW} s, because "
                          f"Pulumi.{stack or '?'}.yaml could not be read: {reason}")
         return fallback, fallback
-    source = f"Pulumi.{stack}.yaml"
+    source = "engine config" if stack in _ENGINE_CONFIG else f"Pulumi.{stack}.yaml"
     return (Limit(edge.login_rate_limit.limit, edge.login_rate_limit.window_seconds, source + " edge.loginRateLimit"),
             Limit(edge.api_rate_limit.limit, edge.api_rate_limit.window_seconds, source + " edge.apiRateLimit"))
 

@@ -122,7 +122,7 @@ def _run(stub, pb, stack_input: StackInput, preview: bool) -> AnalysisResult:
         for p in info.policies
     })
     stub.ConfigureStack(pb.AnalyzerStackConfigureRequest(
-        stack=stack_input.stack, project=stack_input.project, dry_run=preview))
+        stack=stack_input.stack, project=stack_input.project, dry_run=preview, config=stack_input.config))
 
     def collect(response, urn: str) -> None:
         for diag in response.diagnostics:

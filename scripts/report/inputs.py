@@ -50,6 +50,8 @@ class StackInput:
     kind: str
     """preview, export or resources."""
     resources: list[ResourceState]
+    config: dict[str, str] = field(default_factory=dict)
+    """The stack's config as the engine hands it to analyzers (ConfigureStack): text values."""
 
     @property
     def stack(self) -> str:
@@ -106,6 +108,8 @@ def parse(document: Any, source: str = "input") -> StackInput:
                 continue
             states.append(_state(new, f"{source}: steps[{index}].newState"))
         kind = "preview"
+        config = {key: value if isinstance(value, str) else json.dumps(value)
+                  for key, value in (document.get("config") or {}).items()}
     elif isinstance(document, dict) and isinstance(document.get("deployment"), dict):
         raw = document["deployment"].get("resources") or []
         states = [_state(r, f"{source}: deployment.resources[{i}]") for i, r in enumerate(raw)]
@@ -118,7 +122,8 @@ def parse(document: Any, source: str = "input") -> StackInput:
             f"{source}: not a `pulumi preview --json` document (steps), a `pulumi stack export` "
             "(deployment.resources) or an offline preview"
         )
-    return StackInput(kind, [s for s in states if s.type not in SKIPPED_TYPES])
+    return StackInput(kind, [s for s in states if s.type not in SKIPPED_TYPES],
+                      config if kind == "preview" else {})
 
 
 def load(path: str | Path) -> StackInput:
