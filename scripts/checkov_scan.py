@@ -16,6 +16,8 @@ check evaluated, is listed in `unchecked_resources`; a type the converter does n
 
 from __future__ import annotations
 
+from collections import Counter
+
 import argparse
 import dataclasses
 import datetime as dt
@@ -339,8 +341,8 @@ def _print_summary(result: ScanResult, out=sys.stdout) -> None:
         print(f"  NOT CHECKED by any checkov check: {entry['terraform_address']} ({entry['urn']})", file=out)
     for entry in result.unknown_types:
         print(f"  UNKNOWN type, not converted: {entry['type']} ({entry['urn']})", file=out)
-    for entry in result.not_applicable:
-        print(f"  not applicable: {entry['type']} ({entry['urn']})", file=out)
+    for type_, count in sorted(Counter(e["type"] for e in result.not_applicable).items()):
+        print(f"  not applicable (not a cloud resource): {count} x {type_}", file=out)
 
 
 def main(argv: Optional[Iterable[str]] = None) -> int:

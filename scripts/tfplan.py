@@ -23,6 +23,8 @@ silently; non-AWS types (pulumi-random) are listed as `not_applicable`.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import argparse
 import json
 import re
@@ -527,8 +529,8 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(conversion.plan, indent=1, sort_keys=True))
     print(f"{len(conversion.resources)} resources -> {args.out}", file=sys.stderr)
-    for entry in conversion.not_applicable:
-        print(f"not applicable (not a cloud resource): {entry['type']} {entry['urn']}", file=sys.stderr)
+    for type_, count in sorted(Counter(e["type"] for e in conversion.not_applicable).items()):
+        print(f"not applicable (not a cloud resource): {count} x {type_}", file=sys.stderr)
     for entry in conversion.unknown:
         print(f"UNKNOWN type, not converted: {entry['type']} {entry['urn']}", file=sys.stderr)
     return 0
