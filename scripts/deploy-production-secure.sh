@@ -91,9 +91,9 @@ echo "    commit: $revision"
 OUT="${OUT:-$ROOT/out/deploy/$STACK-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 
-step "policy gate (offline preview and policy report)"
+step "policy gate (offline preview, policy pack and checkov)"
 "$PYTHON" -m scripts.preview --stack "$STACK" --out "$OUT" || fail "the offline preview failed; nothing was deployed"
-"$PYTHON" -m scripts.policy_report "$OUT/preview.json" --format text || fail "policy violations (report above, and in $OUT); nothing was deployed"
+"$PYTHON" -m scripts.policy_report "$OUT/preview.json" --with-checkov --format text || fail "policy or checkov violations (report above, and in $OUT); nothing was deployed"
 
 step "pulumi preview"
 pulumi preview --stack "$STACK" --diff --policy-pack policies || fail "pulumi preview failed or a policy blocked it; nothing was deployed"

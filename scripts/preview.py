@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import signal
 import sys
 import time
 from collections import Counter, defaultdict
@@ -254,4 +255,5 @@ def main(argv: Optional[list[str]] = None, stdout: TextIO = sys.stdout) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly, as for any CLI
     sys.exit(main())
