@@ -98,6 +98,16 @@ def test_repo_files_pass():
     assert checkov_scan.scan_repo() == []
 
 
+def test_repo_scan_catches_an_unsafe_workflow(tmp_path):
+    # Proves the repo scan above reads workflows at all: the same call fails on a bad one.
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        "name: bad\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n"
+        "    env:\n      ACTIONS_ALLOW_UNSECURE_COMMANDS: true\n    steps:\n      - run: echo hi\n")
+    assert "CKV_GHA_1" in {f["check_id"] for f in checkov_scan.scan_repo(tmp_path)}
+
+
 def test_unjudged_resources_become_not_applicable_findings_every_report_lists(prod_scan):
     from scripts.report import formats
 
