@@ -7,6 +7,12 @@ enhanced-monitoring role, the instance itself (encrypted with customer keys, Mul
 deletion-protected, master password kept by RDS in Secrets Manager), and the proxy in front of it
 with its own role, security groups, default target group and target.
 
+Logins: the service connects to the proxy with IAM authentication as its own application user
+(`app_user`, the service name with `-` as `_`), never as the master user. The proxy holds that
+user's generated password in a Secrets Manager secret; the user itself is created in PostgreSQL by
+the service's first migration (`CREATE ROLE <app_user> LOGIN PASSWORD '<from the secret>'`, then
+its grants), run as the master user, which backups and restores use too.
+
 Network path: client SG -> proxy SG -> database SG, each hop 5432 only; nothing else reaches either.
 
 Pool mapping: the seed application kept `pool_min_connections` warm and at most
@@ -32,6 +38,7 @@ from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.log_groups import encrypted_log_group, require_log_retention
@@ -93,6 +100,8 @@ class PostgresDatabaseArgs:
     """This account; IAM trust policies admit AWS services only on its behalf (confused deputy)."""
     region: str
     """This region; the proxy may decrypt the secret only via Secrets Manager here."""
+    stack: str
+    """Stack name, in the application login secret's name: tradesense/<stack>/<service>/postgres-app."""
     tags: dict[str, str]
     """Required tags (see components.tagging)."""
     backup_retention_days: int = 30
@@ -111,6 +120,9 @@ class PostgresDatabaseArgs:
 
     def __post_init__(self) -> None:
         require_tags("PostgresDatabaseArgs.tags", self.tags)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.stack):
+            raise ValueError(f"PostgresDatabaseArgs.stack = {self.stack!r}: must be a Pulumi stack name "
+                             "(letters, digits, _ . -)")
         if not _SERVICE.match(self.service):
             raise ValueError(
                 f"PostgresDatabaseArgs.service = {self.service!r}: must be lowercase letters, digits "
@@ -184,6 +196,9 @@ class PostgresDatabase(pulumi.ComponentResource):
     proxy_endpoint: pulumi.Output[str]
     """The proxy's hostname (port 5432, TLS required); the only address applications get."""
     master_secret_arn: pulumi.Output[str]
+    app_user: str
+    """The PostgreSQL user the service logs in as through the proxy (IAM auth)."""
+    app_secret_arn: pulumi.Output[str]
     """The RDS-managed secret holding the master credentials."""
     security_group_id: pulumi.Output[str]
     proxy_security_group_id: pulumi.Output[str]
@@ -317,18 +332,41 @@ class PostgresDatabase(pulumi.ComponentResource):
             ),
         )
         master_secret_arn = instance.master_user_secrets[0].secret_arn
+        app_user = args.service.replace("-", "_")
+        app_password = random.RandomPassword(
+            f"{name}-app-password",
+            length=40,
+            special=False,  # the proxy passes it on to PostgreSQL; no quoting surprises
+            opts=child,
+        )
+        app_secret = aws.secretsmanager.Secret(
+            f"{name}-app-secret",
+            name=f"tradesense/{args.stack}/{args.service}/postgres-app",
+            description=f"PostgreSQL login of {args.service} behind its RDS Proxy (IAM auth required)",
+            kms_key_id=args.secrets_kms_key_arn,
+            recovery_window_in_days=30,
+            tags=tags,
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-app-secret-value",
+            secret_id=app_secret.id,
+            secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(
+                {"username": app_user, "password": app_password.result})),
+            opts=child,
+        )
 
         proxy_role, proxy_role_policy = role_with_policy(
             f"{name}-proxy-role",
             f"{name}-proxy-secret-access",
-            description=f"RDS Proxy of {args.identifier}: reads the master secret only",
+            description=f"RDS Proxy of {args.identifier}: reads its two login secrets only",
             trust_policy=trust("rds.amazonaws.com"),
             policy=policy_document([
                 {
-                    "Sid": "ReadMasterSecret",
+                    "Sid": "ReadLoginSecrets",
                     "Effect": "Allow",
                     "Action": "secretsmanager:GetSecretValue",
-                    "Resource": master_secret_arn,
+                    "Resource": [master_secret_arn, app_secret.arn],
                 },
                 {
                     "Sid": "DecryptMasterSecretViaSecretsManager",
@@ -353,12 +391,15 @@ class PostgresDatabase(pulumi.ComponentResource):
             role_arn=proxy_role.arn,
             vpc_subnet_ids=list(args.subnet_ids),
             vpc_security_group_ids=[proxy_sg.id],
-            auths=[{
-                "auth_scheme": "SECRETS",
-                "secret_arn": master_secret_arn,
-                "iam_auth": "REQUIRED",
-                "client_password_auth_type": "POSTGRES_SCRAM_SHA_256",
-            }],
+            auths=[
+                {
+                    "auth_scheme": "SECRETS",
+                    "secret_arn": secret_arn,
+                    "iam_auth": "REQUIRED",
+                    "client_password_auth_type": "POSTGRES_SCRAM_SHA_256",
+                }
+                for secret_arn in (master_secret_arn, app_secret.arn)
+            ],
             tags=tags,
             # Without its policy the proxy starts but cannot log in to the database.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[proxy_role_policy]),
@@ -390,6 +431,8 @@ class PostgresDatabase(pulumi.ComponentResource):
         self.proxy_arn = proxy.arn
         self.proxy_endpoint = proxy.endpoint
         self.master_secret_arn = master_secret_arn
+        self.app_user = app_user
+        self.app_secret_arn = app_secret.arn
         self.security_group_id = db_sg.id
         self.proxy_security_group_id = proxy_sg.id
         self.parameter_group_name = parameter_group.name
@@ -402,6 +445,8 @@ class PostgresDatabase(pulumi.ComponentResource):
             "proxyArn": self.proxy_arn,
             "proxyEndpoint": self.proxy_endpoint,
             "masterSecretArn": self.master_secret_arn,
+            "appUser": self.app_user,
+            "appSecretArn": self.app_secret_arn,
             "securityGroupId": self.security_group_id,
             "proxySecurityGroupId": self.proxy_security_group_id,
             "parameterGroupName": self.parameter_group_name,

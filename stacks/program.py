@@ -108,6 +108,7 @@ def build(settings: Settings) -> dict[str, Any]:
             region=settings.region,
             backup_retention_days=settings.backup_retention_days,
             log_retention_days=settings.log_retention_days,
+            stack=settings.stack,
             tags=for_service(tags, service.name),
         ))
         for service in settings.database_services
@@ -156,6 +157,7 @@ def build(settings: Settings) -> dict[str, Any]:
             account_id=account_id,
             region=settings.region,
             proxy_arn=databases[name].proxy_arn if name in databases else None,
+            db_user=databases[name].app_user if name in databases else None,
             extra_secret_arns=[cache.user_secret_arns[name]],
             tags=for_service(tags, name),
         ))
@@ -222,7 +224,7 @@ def build(settings: Settings) -> dict[str, Any]:
                 **({
                     "proxyEndpoint": databases[name].proxy_endpoint,
                     "databaseIdentifier": databases[name].identifier,
-                    "masterSecretArn": databases[name].master_secret_arn,
+                    "databaseUser": databases[name].app_user,
                 } if name in databases else {}),
             }
             for name in settings.services

@@ -3,6 +3,8 @@ import json
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
+from scripts.offline import is_secret, unwrap_secrets
+
 from components.postgres import PostgresDatabase, PostgresDatabaseArgs
 from stacks.settings import DatabaseSettings
 from tests.components.windows import daily_and_weekly_windows_overlap
@@ -23,7 +25,7 @@ def make_args(tags, **overrides):
         service="market-data", identifier="tradesense-test-market-data", database=DatabaseSettings(),
         vpc_id="vpc-0test", subnet_ids=["subnet-a", "subnet-b"], client_security_group_id=CLIENT_SG,
         data_kms_key_arn=DATA_KEY, secrets_kms_key_arn=SECRETS_KEY, logs_kms_key_arn=LOGS_KEY,
-        account_id="123456789012", region="us-east-1", tags=tags,
+        account_id="123456789012", region="us-east-1", stack="test", tags=tags,
     )
     args.update(overrides)
     return PostgresDatabaseArgs(**args)
@@ -143,18 +145,35 @@ def test_security_groups_chain_client_to_proxy_to_database_only(run_pulumi, tags
     assert cap.one(PROXY).inputs["vpcSecurityGroupIds"] == [proxy_sg.id]
 
 
-def test_proxy_requires_tls_and_iam_over_the_master_secret(run_pulumi, tags):
+def app_secret(cap):
+    return cap.one("aws:secretsmanager/secret:Secret")
+
+
+def test_proxy_requires_tls_and_iam_for_the_master_and_the_app_login(run_pulumi, tags):
     cap = run_pulumi(build(tags))
     secret_arn = cap.one(INSTANCE).outputs["masterUserSecrets"][0]["secretArn"]
     p = cap.one(PROXY).inputs
     assert p["engineFamily"] == "POSTGRESQL" and p["requireTls"] is True and p["debugLogging"] is False
     assert p["idleClientTimeout"] == 1800 and p["vpcSubnetIds"] == ["subnet-a", "subnet-b"]
-    assert p["auths"] == [{"authScheme": "SECRETS", "secretArn": secret_arn, "iamAuth": "REQUIRED",
-                           "clientPasswordAuthType": "POSTGRES_SCRAM_SHA_256"}]
+    assert p["auths"] == [{"authScheme": "SECRETS", "secretArn": arn, "iamAuth": "REQUIRED",
+                           "clientPasswordAuthType": "POSTGRES_SCRAM_SHA_256"}
+                          for arn in (secret_arn, app_secret(cap).outputs["arn"])]
     assert p["tags"] == tags
 
 
-def test_proxy_role_reads_only_the_master_secret_and_decrypts_only_via_secrets_manager(run_pulumi, tags):
+def test_app_login_is_generated_encrypted_and_named_for_the_service(run_pulumi, tags):
+    cap = run_pulumi(build(tags, service="market-data", stack="prod"))
+    secret = app_secret(cap).inputs
+    assert secret["name"] == "tradesense/prod/market-data/postgres-app"
+    assert secret["kmsKeyId"] == SECRETS_KEY and secret["recoveryWindowInDays"] == 30
+    version = cap.one("aws:secretsmanager/secretVersion:SecretVersion").inputs["secretString"]
+    assert is_secret(version)
+    value = json.loads(unwrap_secrets(version))
+    assert value == {"username": "market_data",
+                     "password": cap.one("random:index/randomPassword:RandomPassword").outputs["result"]}
+
+
+def test_proxy_role_reads_only_its_login_secrets_and_decrypts_only_via_secrets_manager(run_pulumi, tags):
     cap = run_pulumi(build(tags))
     secret_arn = cap.one(INSTANCE).outputs["masterUserSecrets"][0]["secretArn"]
     role = next(r for r in cap.of_type("aws:iam/role:Role") if r.name.endswith("proxy-role"))
@@ -163,7 +182,7 @@ def test_proxy_role_reads_only_the_master_secret_and_decrypts_only_via_secrets_m
     policy = cap.one("aws:iam/rolePolicy:RolePolicy")
     statements = json.loads(policy.inputs["policy"])["Statement"]
     assert [(s["Action"], s["Resource"]) for s in statements] == [
-        ("secretsmanager:GetSecretValue", secret_arn), ("kms:Decrypt", SECRETS_KEY)]
+        ("secretsmanager:GetSecretValue", [secret_arn, app_secret(cap).outputs["arn"]]), ("kms:Decrypt", SECRETS_KEY)]
     assert statements[1]["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
     assert policy.urn in cap.one(PROXY).dependencies
 
@@ -237,9 +256,10 @@ def test_children_are_parented_and_tagged(run_pulumi, tags):
     cap = run_pulumi(build(tags))
     component = cap.one("tradesense:database:PostgresDatabase")
     children = cap.descendants(component.urn)
-    assert len(children) == 17 and all(c.parent == component.urn for c in children)
+    assert len(children) == 20 and all(c.parent == component.urn for c in children)
     untaggable = {"aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/rolePolicy:RolePolicy",
-                  "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup", "aws:rds/proxyTarget:ProxyTarget"}
+                  "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup", "aws:rds/proxyTarget:ProxyTarget",
+                  "aws:secretsmanager/secretVersion:SecretVersion", "random:index/randomPassword:RandomPassword"}
     assert all(c.inputs["tags"] == tags for c in children if c.type not in untaggable)
 
 
@@ -261,6 +281,7 @@ def test_two_databases_do_not_wait_on_each_other(run_pulumi, tags):
     "overrides, field",
     [
         ({"identifier": "Tradesense-auth"}, "identifier = 'Tradesense-auth'"),
+        ({"stack": "prod/eu"}, "stack = 'prod/eu'"),
         ({"identifier": "1tradesense"}, "identifier"),
         ({"identifier": "tradesense--auth"}, "identifier"),
         ({"identifier": "tradesense-auth-"}, "identifier"),
