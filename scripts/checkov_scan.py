@@ -311,7 +311,7 @@ def scan(preview_path: Path, *, waivers: bool = False, today: Optional[dt.date] 
     `waivers=True` the checkov waivers are applied here; a report that applies waivers itself to
     every source leaves it False.
     """
-    result = scan_document(json.loads(Path(preview_path).read_text()))
+    result = scan_document(tfplan.load_document(Path(preview_path)))
     if waivers:
         result.findings = apply_waivers(result.findings, load_waivers(), today or dt.date.today())
     return result

@@ -161,6 +161,8 @@ class Restore:
 
     # -- point in time ------------------------------------------------------------------------
     def point_in_time(self, service: str) -> int:
+        # The stack's window first: a date that can never be valid is refused before any AWS call.
+        self.restore_time(None)
         original = self.original(service)
         when = self.restore_time(original)
         target = self.target_instance(original, when)

@@ -516,8 +516,20 @@ def convert(document: Mapping[str, Any]) -> Conversion:
     )
 
 
+def load_document(path: Path) -> Any:
+    """The parsed input file, or ConversionError with one line saying what is wrong with it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConversionError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConversionError(f"{path}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ConversionError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+
+
 def convert_file(path: Path) -> Conversion:
-    return convert(json.loads(Path(path).read_text()))
+    return convert(load_document(path))
 
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
@@ -525,7 +537,11 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     parser.add_argument("input", type=Path, help="preview.json, `pulumi preview --json` or `pulumi stack export`")
     parser.add_argument("--out", type=Path, required=True, help="where to write the Terraform plan JSON")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    conversion = convert_file(args.input)
+    try:
+        conversion = convert_file(args.input)
+    except ConversionError as exc:
+        print(f"tfplan: {exc}", file=sys.stderr)
+        return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(conversion.plan, indent=1, sort_keys=True))
     print(f"{len(conversion.resources)} resources -> {args.out}", file=sys.stderr)

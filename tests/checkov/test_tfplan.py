@@ -180,3 +180,14 @@ def test_cli_writes_plan(tmp_path, insecure_preview):
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert {r["type"] for r in plan["planned_values"]["root_module"]["resources"]} == {
         "aws_db_instance", "aws_s3_bucket", "aws_s3_bucket_public_access_block", "aws_wafv2_web_acl"}
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such file"), ("{not json", "not JSON")])
+def test_unusable_input_is_one_line_and_exit_2(tmp_path, capsys, content, message):
+    path = tmp_path / "in.json"
+    if content is not None:
+        path.write_text(content)
+    assert tfplan.main([str(path), "--out", str(tmp_path / "plan.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tfplan: {path}: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "plan.json").exists()

@@ -61,3 +61,13 @@ def test_bad_input_is_one_line_exit_2_and_nothing_changes(shared_deployment, dat
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert _state(shared_deployment, pg) == before
+
+
+def test_a_date_outside_the_stack_window_is_refused_before_any_aws_call(capsys, monkeypatch):
+    # No endpoint, no credentials: any AWS call would fail with exit 1, so exit 2 proves none was made.
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    assert run(restore.main, ["trading", _old(45)]) == 2
+    assert "outside the retention window" in capsys.readouterr().err
