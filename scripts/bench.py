@@ -47,6 +47,7 @@ def _time_run(stack: str, config: dict[str, Any], repeat: int) -> tuple[float, i
     times, count = [], 0
     with tempfile.TemporaryDirectory() as out:
         for _ in range(repeat):
+            gc.collect()  # each run starts from a clean heap, as a fresh CLI process does
             started = time.perf_counter()
             capture = run_stack(stack, config=config)
             write_preview(capture, Path(out), config, 0)
