@@ -234,6 +234,26 @@ class AuditTrail(pulumi.ComponentResource):
         )
 
         alarms = [self._cis_alarm(name, control, log_group, args) for control in CIS_CONTROLS]
+        # The CIS alarms treat silence as fine, so a trail that stops delivering would go unseen:
+        # this one pages when the trail's log group receives nothing for an hour.
+        alarms.append(aws.cloudwatch.MetricAlarm(
+            f"{name}-delivery-stopped-alarm",
+            name=f"{args.tags['Project']}-{args.tags['Stack']}-cloudtrail-delivery-stopped",
+            alarm_description=f"CloudTrail {args.trail_name} delivered no events to CloudWatch Logs for an hour",
+            namespace="AWS/Logs",
+            metric_name="IncomingLogEvents",
+            dimensions={"LogGroupName": log_group.name},
+            statistic="Sum",
+            period=3600,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="LessThanThreshold",
+            treat_missing_data="breaching",
+            alarm_actions=[args.alarm_topic_arn],
+            ok_actions=[args.alarm_topic_arn],
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[trail]),
+        ))
 
         self.trail_arn = trail.arn
         self.trail_name = trail.name

@@ -96,7 +96,7 @@ def test_bucket_is_locked_for_the_retention_and_admits_only_this_trail(run_pulum
 def test_every_cis_filter_has_an_alarm_wired_to_the_topic(run_pulumi, tags):
     cap = run_pulumi(build(tags))
     filters = cap.of_type(FILTER)
-    alarms = {a.inputs["metricName"]: a for a in cap.of_type(ALARM)}
+    alarms = {a.inputs["metricName"]: a for a in cap.of_type(ALARM) if a.inputs["namespace"] == SECURITY_NAMESPACE}
     assert len(filters) == len(alarms) == len(CIS_CONTROLS) == 13
     assert {c.control for c in CIS_CONTROLS} == {f"4.{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14)}
     log_group = cap.one(LOG_GROUP).outputs["name"]
@@ -112,7 +112,18 @@ def test_every_cis_filter_has_an_alarm_wired_to_the_topic(run_pulumi, tags):
         assert (alarm["statistic"], alarm["threshold"], alarm["comparisonOperator"]) == (
             "Sum", 1, "GreaterThanOrEqualToThreshold")
         assert alarm["alarmDescription"].startswith(f"CIS AWS Foundations {control.control}: ")
-    assert sorted(cap.outputs["security_alarm_names"]) == sorted(a.inputs["name"] for a in alarms.values())
+    assert sorted(cap.outputs["security_alarm_names"]) == sorted(a.inputs["name"] for a in cap.of_type(ALARM))
+
+
+def test_a_trail_that_stops_delivering_pages_the_topic(run_pulumi, tags):
+    cap = run_pulumi(build(tags))
+    alarm = next(a for a in cap.of_type(ALARM) if a.inputs["namespace"] == "AWS/Logs")
+    i = alarm.inputs
+    assert i["metricName"] == "IncomingLogEvents"
+    assert i["dimensions"] == {"LogGroupName": cap.one(LOG_GROUP).outputs["name"]}
+    # Silence is the failure here, so missing data must breach, unlike the CIS alarms.
+    assert (i["comparisonOperator"], i["threshold"], i["treatMissingData"]) == ("LessThanThreshold", 1, "breaching")
+    assert i["alarmActions"] == [TOPIC] and i["okActions"] == [TOPIC]
 
 
 def test_cis_patterns_match_the_events_they_watch():
