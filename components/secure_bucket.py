@@ -3,7 +3,8 @@
 Creates the bucket plus its ownership controls (ACLs off), SSE-KMS with a bucket key, versioning,
 all four public-access blocks, a bucket policy that denies any request not made over TLS (plus any
 statements the caller adds), access logging, a lifecycle, and, where asked, object lock in
-compliance mode. Backup, audit and access-log buckets are all SecureBuckets.
+compliance mode and replication to a replica SecureBucket in the DR region (so the data survives
+the loss of its region). Backup, audit and access-log buckets are all SecureBuckets.
 """
 
 from __future__ import annotations
@@ -15,12 +16,25 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import policy_document
+from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.tagging import require_tags, with_purpose
 
 OBJECT_LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 # Callers' policy statements may name the bucket before it exists; this string stands for its ARN.
 BUCKET_ARN = "${BucketArn}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketReplica:
+    """Where a SecureBucket replicates to: everything that must live in the DR region."""
+
+    provider: pulumi.ProviderResource
+    """AWS provider for the DR region; the replica bucket and all its parts are created through it."""
+    kms_key_arn: pulumi.Input[str]
+    """Customer-managed key in the DR region (S3 encrypts replicas only with a key in their region);
+    its ARN's region is also the region the replication role may use the key through."""
+    access_log_bucket: pulumi.Input[str]
+    """Access-log bucket in the DR region (S3 delivers server access logs only within a region)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,9 +65,20 @@ class SecureBucketArgs:
     the string `BUCKET_ARN` anywhere in them is replaced by the bucket's ARN."""
     force_destroy: bool = False
     """Never true for data buckets: destroying the stack must not empty a bucket of backups."""
+    replica: Optional[BucketReplica] = None
+    """Replicate every object (and delete marker) to a replica bucket in the DR region; `None` keeps
+    the data in this region only (flagged by checkov CKV_AWS_144)."""
+    region: Optional[str] = None
+    """This bucket's region; required with `replica` (the replication role may use the source key
+    only through S3 in this region)."""
+    account_id: Optional[pulumi.Input[str]] = None
+    """This account's id; required with `replica` (only S3 acting for this account may assume the
+    replication role)."""
 
     def __post_init__(self) -> None:
         require_tags("SecureBucketArgs.tags", self.tags)
+        if self.replica is not None:
+            self._validate_replica()
         if self.kms_key_arn is None and not self.sse_s3_for_log_delivery:
             raise ValueError(
                 "SecureBucketArgs.kms_key_arn: required (a customer-managed KMS key); "
@@ -81,6 +106,22 @@ class SecureBucketArgs:
                 f"expire_after_days ({self.expire_after_days}), or objects outlive their lifecycle"
             )
 
+    def _validate_replica(self) -> None:
+        if self.kms_key_arn is None or self.sse_s3_for_log_delivery:
+            raise ValueError(
+                "SecureBucketArgs.replica: requires kms_key_arn (a customer-managed key) on the source; "
+                "SSE-S3 (sse_s3_for_log_delivery) buckets are not replicated"
+            )
+        if self.is_access_log_target:
+            raise ValueError(
+                "SecureBucketArgs.replica: not allowed with is_access_log_target=True (access logs stay "
+                "in their region; each region has its own access-log bucket)"
+            )
+        if self.region is None:
+            raise ValueError("SecureBucketArgs.region = None: required with replica (e.g. us-east-1)")
+        if self.account_id is None:
+            raise ValueError("SecureBucketArgs.account_id = None: required with replica (the 12-digit account id)")
+
 
 class SecureBucket(pulumi.ComponentResource):
     """An S3 bucket that is encrypted, private, versioned, TLS-only, logged and expiring."""
@@ -90,6 +131,10 @@ class SecureBucket(pulumi.ComponentResource):
     bucket_arn: pulumi.Output[str]
     policy: aws.s3.BucketPolicy
     """Services that write here (CloudTrail) must depend on the policy that admits them."""
+    versioning: aws.s3.BucketVersioning
+    """Replication into or out of this bucket must wait for versioning to be enabled."""
+    replica_bucket_arn: Optional[pulumi.Output[str]]
+    """ARN of the DR-region replica, or None without `replica`."""
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("tradesense:storage:SecureBucket", name, None, opts)
@@ -134,7 +179,7 @@ class SecureBucket(pulumi.ComponentResource):
             }],
             opts=child,
         )
-        versioning = aws.s3.BucketVersioning(
+        self.versioning = versioning = aws.s3.BucketVersioning(
             f"{name}-versioning",
             bucket=bucket_id,
             versioning_configuration={"status": "Enabled"},
@@ -183,7 +228,114 @@ class SecureBucket(pulumi.ComponentResource):
 
         self.bucket_name = self.bucket.bucket
         self.bucket_arn = self.bucket.arn
-        self.register_outputs({"bucketName": self.bucket_name, "bucketArn": self.bucket_arn})
+        self.replica_bucket_arn = None
+        if args.replica is not None:
+            self.replica_bucket_arn = self._replicate(name, args, args.replica)
+        self.register_outputs({
+            "bucketName": self.bucket_name,
+            "bucketArn": self.bucket_arn,
+            "replicaBucketArn": self.replica_bucket_arn,
+        })
+
+    def _replicate(self, name: str, args: SecureBucketArgs, replica: BucketReplica) -> pulumi.Output[str]:
+        """The DR-region replica, the role S3 replicates as, and the rule that copies every object."""
+        target = SecureBucket(
+            f"{name}-replica",
+            SecureBucketArgs(
+                purpose=f"{args.purpose}-replica",
+                tags=args.tags,
+                kms_key_arn=replica.kms_key_arn,
+                access_log_bucket=replica.access_log_bucket,
+                expire_after_days=args.expire_after_days,
+                object_lock_days=args.object_lock_days,
+                object_lock_mode=args.object_lock_mode,
+                force_destroy=args.force_destroy,
+            ),
+            # The component's provider is inherited by all its children: the whole replica is in DR.
+            opts=pulumi.ResourceOptions(parent=self, provider=replica.provider),
+        )
+        # The replica key's ARN names its region: the DR region S3 encrypts replicas in.
+        dr_region = pulumi.Output.from_input(replica.kms_key_arn).apply(lambda arn: arn.split(":")[3])
+        source_objects = pulumi.Output.concat(self.bucket.arn, "/*")
+        role, role_policy = role_with_policy(
+            f"{name}-replication-role",
+            f"{name}-replication",
+            description=f"S3 replicates the {args.purpose} bucket to its DR-region replica as this role",
+            trust_policy=assume_role_policy(
+                {"Service": "s3.amazonaws.com"},
+                {"StringEquals": {"aws:SourceAccount": args.account_id}},
+            ),
+            policy=policy_document([
+                {
+                    "Sid": "ReadSourceReplicationConfiguration",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                    "Resource": self.bucket.arn,
+                },
+                {
+                    "Sid": "ReadSourceObjectVersions",
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObjectVersionForReplication",
+                        "s3:GetObjectVersionAcl",
+                        "s3:GetObjectVersionTagging",
+                        "s3:GetObjectRetention",
+                        "s3:GetObjectLegalHold",
+                    ],
+                    "Resource": source_objects,
+                },
+                {
+                    "Sid": "WriteReplicaObjects",
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:ReplicateObject",
+                        "s3:ReplicateDelete",
+                        "s3:ReplicateTags",
+                        "s3:ObjectOwnerOverrideToBucketOwner",
+                    ],
+                    "Resource": pulumi.Output.concat(target.bucket_arn, "/*"),
+                },
+                {
+                    "Sid": "DecryptSourceObjectsThroughS3",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": args.kms_key_arn,
+                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}},
+                },
+                {
+                    "Sid": "EncryptReplicasThroughS3",
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                    "Resource": replica.kms_key_arn,
+                    "Condition": {"StringEquals": {
+                        "kms:ViaService": pulumi.Output.concat("s3.", dr_region, ".amazonaws.com"),
+                    }},
+                },
+            ]),
+            tags=args.tags,
+            parent=self,
+        )
+        aws.s3.BucketReplicationConfig(
+            f"{name}-replication",
+            bucket=self.bucket.id,
+            role=role.arn,
+            rules=[{
+                "id": f"replicate-{args.purpose}-to-dr",
+                "status": "Enabled",
+                "filter": {},
+                "delete_marker_replication": {"status": "Enabled"},
+                "destination": {
+                    "bucket": target.bucket_arn,
+                    "storage_class": "STANDARD",
+                    "encryption_configuration": {"replica_kms_key_id": replica.kms_key_arn},
+                },
+                "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
+            }],
+            # S3 refuses a replication rule until both sides are versioned, and replicates as the
+            # role only once its grant exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning, target.versioning, role_policy]),
+        )
+        return target.bucket_arn
 
 
 def _policy_statements(bucket_arn: str, extra: list[dict[str, Any]], is_log_target: bool) -> list[dict[str, Any]]:
