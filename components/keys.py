@@ -4,7 +4,8 @@ Creates four symmetric keys with yearly rotation, each with an alias and a polic
 `data` (RDS, Performance Insights, ElastiCache), `backups` (backup bucket, AWS Backup vault),
 `secrets` (Secrets Manager, RDS master secrets) and `logs` (CloudWatch Logs, CloudTrail, the alert
 topic, VPC flow logs). A leaked grant or a wrong statement on one key cannot decrypt another
-domain's data. With a DR region, a second `backups` key there encrypts the copied recovery points.
+domain's data. With a DR region, a second `backups` key there encrypts the copied recovery points
+and a second `logs` key there encrypts the audit-log replica.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from components.tagging import require_tags, with_purpose
 
 PURPOSES = ("data", "backups", "secrets", "logs")
 DR_PURPOSE = "backups-dr"
+DR_LOGS_PURPOSE = "logs-dr"
 # KMS alias names: letters, digits, '/', '_' and '-'; the `aws/` prefix is reserved for AWS.
 _ALIAS = re.compile(r"^[A-Za-z0-9/_-]{1,200}$")
 # Services that publish to the alert topic; SNS needs the topic key on their behalf.
@@ -42,7 +44,8 @@ class PlatformKeysArgs:
     deletion_window_days: int = 30
     """Days a scheduled deletion can still be cancelled (7..30); the longest is the safest."""
     dr_region: Optional[str] = None
-    """Disaster-recovery region; a `backups` key is created there for copied recovery points."""
+    """Disaster-recovery region; `backups` and `logs` keys are created there for copied recovery
+    points and the replicated audit logs."""
     dr_provider: Optional[pulumi.ProviderResource] = None
     """AWS provider for `dr_region`; required exactly when dr_region is set."""
 
@@ -76,9 +79,12 @@ class PlatformKeys(pulumi.ComponentResource):
     secrets_key_arn: pulumi.Output[str]
     logs_key_arn: pulumi.Output[str]
     dr_backups_key_arn: Optional[pulumi.Output[str]]
+    dr_logs_key_arn: Optional[pulumi.Output[str]]
+    """The DR region's logs key: encrypts the audit-log replica (S3 needs a key in the replica's region)."""
     key_arns: dict[str, pulumi.Output[str]]
-    """The primary region's keys by purpose (`data`, `backups`, `secrets`, `logs`); the DR key is
-    only in dr_backups_key_arn, so nothing iterating this dict wires a key from the wrong region."""
+    """The primary region's keys by purpose (`data`, `backups`, `secrets`, `logs`); the DR keys are
+    only in dr_backups_key_arn and dr_logs_key_arn, so nothing iterating this dict wires a key from
+    the wrong region."""
 
     def __init__(self, name: str, args: PlatformKeysArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("tradesense:security:PlatformKeys", name, None, opts)
@@ -87,14 +93,23 @@ class PlatformKeys(pulumi.ComponentResource):
             purpose: self._key(name, args, purpose, purpose, args.region, None) for purpose in PURPOSES
         }
         self.dr_backups_key_arn = None
+        self.dr_logs_key_arn = None
         if args.dr_region is not None:
             self.dr_backups_key_arn = self._key(name, args, DR_PURPOSE, "backups", args.dr_region, args.dr_provider)
+            # Only S3 replication (an IAM role) uses it, so no service principal is admitted.
+            self.dr_logs_key_arn = self._key(
+                name, args, DR_LOGS_PURPOSE, "logs", args.dr_region, args.dr_provider, admit_services=False
+            )
 
         self.data_key_arn = self.key_arns["data"]
         self.backups_key_arn = self.key_arns["backups"]
         self.secrets_key_arn = self.key_arns["secrets"]
         self.logs_key_arn = self.key_arns["logs"]
-        self.register_outputs({"keyArns": self.key_arns, "drBackupsKeyArn": self.dr_backups_key_arn})
+        self.register_outputs({
+            "keyArns": self.key_arns,
+            "drBackupsKeyArn": self.dr_backups_key_arn,
+            "drLogsKeyArn": self.dr_logs_key_arn,
+        })
 
     def _key(
         self,
@@ -104,6 +119,7 @@ class PlatformKeys(pulumi.ComponentResource):
         purpose: str,
         region: str,
         provider: Optional[pulumi.ProviderResource],
+        admit_services: bool = True,
     ) -> pulumi.Output[str]:
         key = aws.kms.Key(
             f"{name}-{suffix}",
@@ -116,7 +132,7 @@ class PlatformKeys(pulumi.ComponentResource):
             # Explicit: KMS must refuse a policy that would lock the account out of its own key.
             bypass_policy_lockout_safety_check=False,
             policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: key_policy(purpose, account, region)
+                lambda account: key_policy(purpose, account, region, admit_services=admit_services)
             ),
             tags=with_purpose(args.tags, suffix),
             opts=pulumi.ResourceOptions(parent=self, protect=True, provider=provider),
@@ -130,11 +146,12 @@ class PlatformKeys(pulumi.ComponentResource):
         return key.arn
 
 
-def key_policy(purpose: str, account: str, region: str) -> pulumi.Output[str]:
+def key_policy(purpose: str, account: str, region: str, admit_services: bool = True) -> pulumi.Output[str]:
     """The key policy for one purpose: the account's IAM in control, plus the services that need it.
 
-    Only the `logs` key admits service principals; the other keys are used by services acting for an
-    IAM principal (kms:ViaService, grants), which the account statement already allows.
+    Only the primary `logs` key admits service principals; the other keys (and the DR logs key,
+    `admit_services=False`) are used by services acting for an IAM principal (kms:ViaService,
+    grants), which the account statement already allows.
     """
     statements: list[dict[str, Any]] = [{
         # AWS's default statement: IAM policies decide who uses the key, and the key can never be
@@ -145,7 +162,7 @@ def key_policy(purpose: str, account: str, region: str) -> pulumi.Output[str]:
         "Action": "kms:*",
         "Resource": "*",
     }]
-    if purpose == "logs":
+    if purpose == "logs" and admit_services:
         statements += _logs_statements(account, region)
     return policy_document(statements, policy_id=f"tradesense-{purpose}")
 

@@ -23,6 +23,7 @@ def build(tags, with_dr=False, **overrides):
         for purpose in PURPOSES:
             pulumi.export(f"{purpose}_key_arn", getattr(keys, f"{purpose}_key_arn"))
         pulumi.export("dr_backups_key_arn", keys.dr_backups_key_arn)
+        pulumi.export("dr_logs_key_arn", keys.dr_logs_key_arn)
         return keys
 
     return program
@@ -52,6 +53,7 @@ def test_defaults_four_rotated_protected_keys_with_aliases(run_pulumi, tags):
         assert cap.outputs[f"{purpose}_key_arn"] == key.outputs["arn"]
         assert cap.outputs[f"keyArns.{purpose}"] == key.outputs["arn"]
     assert cap.outputs["dr_backups_key_arn"] is None
+    assert cap.outputs["dr_logs_key_arn"] is None
     assert len(cap.of_type(ALIAS)) == 4
 
 
@@ -125,9 +127,31 @@ def test_dr_region_adds_a_backups_key_through_the_dr_provider(run_pulumi, tags):
     assert alias.provider.startswith(dr_provider.urn + "::")
     assert cap.outputs["dr_backups_key_arn"] == dr_key.outputs["arn"]
     # The primary keys stay on the default provider, and key_arns lists only them.
-    assert all(not k.provider.startswith(dr_provider.urn) for k in cap.of_type(KEY) if k is not dr_key)
+    primary = [k for k in cap.of_type(KEY) if not k.name.endswith("-dr")]
+    assert len(primary) == len(PURPOSES)
+    assert all(not k.provider.startswith(dr_provider.urn) for k in primary)
     assert "keyArns.backups-dr" not in cap.outputs
-    assert len(cap.of_type(KEY)) == 5
+    assert len(cap.of_type(KEY)) == 6
+
+
+def test_dr_region_adds_a_logs_key_with_only_the_account_statement(run_pulumi, tags):
+    cap = run_pulumi(build(tags, with_dr=True))
+    dr_provider = cap.one("pulumi:providers:aws", "dr")
+    dr_key = cap.one(KEY, "keys-logs-dr")
+    assert dr_key.provider.startswith(dr_provider.urn + "::")
+    assert dr_key.outputs["arn"].startswith("arn:aws:kms:us-west-2:")
+    assert dr_key.protect is True and dr_key.inputs["enableKeyRotation"] is True
+    assert dr_key.inputs["rotationPeriodInDays"] == 365
+    assert dr_key.inputs["bypassPolicyLockoutSafetyCheck"] is False
+    assert dr_key.inputs["tags"] == {**tags, "Purpose": "logs-dr"}
+    assert [s["Sid"] for s in policy(dr_key)["Statement"]] == ["EnableIamPolicies"]
+    alias = cap.one(ALIAS, "keys-logs-dr-alias")
+    assert alias.inputs["name"] == "alias/tradesense-test-logs-dr"
+    assert alias.provider.startswith(dr_provider.urn + "::")
+    assert cap.outputs["dr_logs_key_arn"] == dr_key.outputs["arn"]
+    assert "keyArns.logs-dr" not in cap.outputs
+    # The primary logs key still admits its services.
+    assert len(policy(cap.one(KEY, "keys-logs"))["Statement"]) > 1
 
 
 def test_keys_are_children_of_the_component(run_pulumi, tags):
