@@ -4,7 +4,9 @@ Creates a multi-region trail with log-file validation, encrypted with the logs k
 SecureBucket in object-lock COMPLIANCE mode (so nobody, root included, can rewrite history within
 the retention) and to a CloudWatch log group, plus one metric filter and alarm per CIS AWS
 Foundations Benchmark monitoring control, paging the alarm topic. The trail's name is fixed so
-the bucket policy can admit exactly this trail (aws:SourceArn) before the trail exists.
+the bucket policy can admit exactly this trail (aws:SourceArn) before the trail exists. With a
+replica, the audit bucket replicates to an equally locked bucket in the DR region, so the SOX/PCI
+evidence survives the loss of the home region.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pulumi_aws as aws
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
 from components.log_groups import encrypted_log_group, require_log_retention
-from components.secure_bucket import BUCKET_ARN, SecureBucket, SecureBucketArgs
+from components.secure_bucket import BUCKET_ARN, BucketReplica, SecureBucket, SecureBucketArgs
 from components.tagging import require_tags, with_purpose
 from stacks.settings import MIN_LOG_RETENTION_DAYS
 
@@ -118,6 +120,9 @@ class AuditTrailArgs:
     """Days the trail's files stay locked in S3 and events stay in CloudWatch Logs (>= 365)."""
     data_event_bucket_arns: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     """Buckets whose object-level reads and writes are recorded too (e.g. the backup bucket)."""
+    replica: Optional[BucketReplica] = None
+    """Replicate the audit bucket to the DR region (same lock and expiry); `None` keeps the audit
+    record in the home region only (flagged by checkov CKV_AWS_144)."""
 
     def __post_init__(self) -> None:
         require_tags("AuditTrailArgs.tags", self.tags)
@@ -140,6 +145,8 @@ class AuditTrail(pulumi.ComponentResource):
     trail_name: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
+    replica_bucket_arn: Optional[pulumi.Output[str]]
+    """The audit bucket's DR-region replica, or None without `replica`."""
     log_group_name: pulumi.Output[str]
     security_alarm_names: list[pulumi.Output[str]]
 
@@ -160,6 +167,9 @@ class AuditTrail(pulumi.ComponentResource):
                 expire_after_days=args.log_retention_days,
                 object_lock_days=args.log_retention_days,
                 object_lock_mode="COMPLIANCE",
+                replica=args.replica,
+                region=args.region,
+                account_id=args.account_id,
                 extra_policy_statements=[
                     {
                         "Sid": "AllowCloudTrailAclCheck",
@@ -259,6 +269,7 @@ class AuditTrail(pulumi.ComponentResource):
         self.trail_name = trail.name
         self.bucket_name = bucket.bucket_name
         self.bucket_arn = bucket.bucket_arn
+        self.replica_bucket_arn = bucket.replica_bucket_arn
         self.log_group_name = log_group.name
         self.security_alarm_names = [alarm.name for alarm in alarms]
         self.register_outputs({
@@ -266,6 +277,7 @@ class AuditTrail(pulumi.ComponentResource):
             "trailName": self.trail_name,
             "bucketName": self.bucket_name,
             "bucketArn": self.bucket_arn,
+            "replicaBucketArn": self.replica_bucket_arn,
             "logGroupName": self.log_group_name,
             "securityAlarmNames": self.security_alarm_names,
         })

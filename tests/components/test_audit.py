@@ -1,9 +1,11 @@
 import json
 
 import pulumi
+import pulumi_aws as aws
 import pytest
 
 from components.audit import CIS_CONTROLS, SECURITY_NAMESPACE, AuditTrail, AuditTrailArgs
+from components.secure_bucket import BucketReplica
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:tradesense-test-alarms"
@@ -25,8 +27,8 @@ def make_args(tags, **overrides):
 def build(tags, **overrides):
     def program():
         audit = AuditTrail("audit", make_args(tags, **overrides))
-        for attribute in ("trail_arn", "trail_name", "bucket_name", "bucket_arn", "log_group_name",
-                          "security_alarm_names"):
+        for attribute in ("trail_arn", "trail_name", "bucket_name", "bucket_arn", "replica_bucket_arn",
+                          "log_group_name", "security_alarm_names"):
             pulumi.export(attribute, getattr(audit, attribute))
     return program
 
@@ -91,6 +93,41 @@ def test_bucket_is_locked_for_the_retention_and_admits_only_this_trail(run_pulum
     assert write["Condition"] == {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control",
                                                    "aws:SourceArn": TRAIL_ARN}}
     assert cap.outputs["bucket_arn"] == arn
+
+
+def test_audit_bucket_is_not_replicated_without_a_replica(run_pulumi, tags):
+    cap = run_pulumi(build(tags))
+    assert cap.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig") == []
+    assert cap.outputs["replica_bucket_arn"] is None
+
+
+def test_replica_makes_the_audit_bucket_replicate_to_an_equally_locked_dr_bucket(run_pulumi, tags):
+    dr_key = "arn:aws:kms:us-west-2:123456789012:key/66666666-7777-8888-9999-000000000000"
+
+    def program():
+        replica = BucketReplica(provider=aws.Provider("dr", region="us-west-2"), kms_key_arn=dr_key,
+                                access_log_bucket="dr-logs-bucket")
+        build(tags, replica=replica)()
+
+    cap = run_pulumi(program)
+    dr = cap.one("pulumi:providers:aws", "dr")
+    source = cap.one("aws:s3/bucket:Bucket", "audit-logs-bucket")
+    replica_bucket = cap.one("aws:s3/bucket:Bucket", "audit-logs-replica-bucket")
+    assert replica_bucket.provider.startswith(dr.urn + "::")
+    assert replica_bucket.outputs["arn"] == cap.outputs["replica_bucket_arn"]
+    config = cap.one("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    assert config.inputs["bucket"] == source.outputs["id"]
+    assert config.inputs["rules"][0]["destination"]["bucket"] == replica_bucket.outputs["arn"]
+    assert config.inputs["rules"][0]["destination"]["encryptionConfiguration"] == {"replicaKmsKeyId": dr_key}
+    lock = cap.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "audit-logs-replica-object-lock")
+    assert lock.inputs["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 365}
+    role = cap.one("aws:iam/role:Role", "audit-logs-replication-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    decrypt = [s for s in json.loads(cap.one("aws:iam/rolePolicy:RolePolicy", "audit-logs-replication")
+                                      .inputs["policy"])["Statement"] if s["Action"] == "kms:Decrypt"]
+    assert decrypt[0]["Resource"] == KEY
+    assert decrypt[0]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
 
 
 def test_every_cis_filter_has_an_alarm_wired_to_the_topic(run_pulumi, tags):
