@@ -21,7 +21,7 @@ from components.monitoring import DatabaseWatch, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.redis import RedisCache, RedisCacheArgs
-from components.secure_bucket import SecureBucket, SecureBucketArgs
+from components.secure_bucket import BucketReplica, SecureBucket, SecureBucketArgs
 from components.service_secrets import ServiceSecrets, ServiceSecretsArgs
 from components.tagging import base_tags, for_service
 from stacks.settings import ConfigError, Settings, load_pulumi_settings
@@ -92,6 +92,21 @@ def build(settings: Settings) -> dict[str, Any]:
         expire_after_days=settings.log_retention_days,
         tags=tags,
     ))
+    # S3 delivers access logs only within a region, so the DR replicas log to a bucket there.
+    audit_replica = None
+    if dr_provider is not None:
+        access_logs_dr = SecureBucket("access-logs-dr", SecureBucketArgs(
+            purpose="access-logs",
+            is_access_log_target=True,
+            sse_s3_for_log_delivery=True,
+            expire_after_days=settings.log_retention_days,
+            tags=tags,
+        ), opts=pulumi.ResourceOptions(provider=dr_provider))
+        audit_replica = BucketReplica(
+            provider=dr_provider,
+            kms_key_arn=keys.dr_logs_key_arn,
+            access_log_bucket=access_logs_dr.bucket_name,
+        )
 
     databases = {
         service.name: PostgresDatabase(f"{service.name}-db", PostgresDatabaseArgs(
@@ -193,6 +208,7 @@ def build(settings: Settings) -> dict[str, Any]:
         region=settings.region,
         trail_name=f"{prefix}-audit",
         data_event_bucket_arns=[backups.bucket_arn],
+        replica=audit_replica,
         tags=tags,
     ))
 

@@ -138,6 +138,34 @@ def test_dr_region_adds_a_provider_and_a_copy_target(prod_capture):
     assert copy_targets == [dr_vault[0].outputs["arn"]]
 
 
+def test_audit_bucket_replicates_to_a_locked_bucket_in_us_west_2(prod_capture):
+    provider = prod_capture.one("pulumi:providers:aws", "dr")
+    source = prod_capture.one("aws:s3/bucket:Bucket", "audit-logs-bucket")
+    replica = prod_capture.one("aws:s3/bucket:Bucket", "audit-logs-replica-bucket")
+    assert not source.provider.startswith(provider.urn)
+    assert replica.provider.startswith(provider.urn + "::")
+    [config] = prod_capture.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    assert config.inputs["bucket"] == source.outputs["id"]
+    destination = config.inputs["rules"][0]["destination"]
+    assert destination["bucket"] == replica.outputs["arn"]
+    dr_logs_key = prod_capture.one("aws:kms/key:Key", "keys-logs-dr")
+    assert dr_logs_key.provider.startswith(provider.urn + "::")
+    assert dr_logs_key.outputs["arn"].startswith("arn:aws:kms:us-west-2:")
+    assert destination["encryptionConfiguration"] == {"replicaKmsKeyId": dr_logs_key.outputs["arn"]}
+    lock = prod_capture.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+                            "audit-logs-replica-object-lock")
+    source_lock = prod_capture.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+                                   "audit-logs-object-lock")
+    assert lock.inputs["rule"] == source_lock.inputs["rule"]
+    # The replica logs its access to the DR region's own access-log bucket.
+    dr_access_logs = prod_capture.one("aws:s3/bucket:Bucket", "access-logs-dr-bucket")
+    assert dr_access_logs.provider.startswith(provider.urn + "::")
+    logging = prod_capture.one("aws:s3/bucketLogging:BucketLogging", "audit-logs-replica-access-logging")
+    assert logging.inputs["targetBucket"] == dr_access_logs.outputs["bucket"]
+    dr_log_parts = [r for r in prod_capture.resources if r.custom and r.name.startswith("access-logs-dr-")]
+    assert dr_log_parts and all(r.provider.startswith(provider.urn + "::") for r in dr_log_parts)
+
+
 def test_without_dr_region_nothing_is_created_there():
     config = dict(read_stack_config("prod"))
     del config["tradesense:drRegion"]
@@ -145,6 +173,9 @@ def test_without_dr_region_nothing_is_created_there():
     assert capture.of_type("pulumi:providers:aws") == []
     plan = capture.one("aws:backup/plan:Plan")
     assert all(not rule.get("copyActions") for rule in plan.inputs["rules"])
+    assert capture.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig") == []
+    assert not [r for r in capture.resources if "replica" in r.name or r.name.endswith("-dr")
+                or r.name.startswith("access-logs-dr")]
 
 
 def test_a_config_error_stops_the_program_before_any_resource():
