@@ -141,6 +141,7 @@ _BLOCK_RENAMES: dict[str, dict[str, str]] = {
     },
     "aws_secretsmanager_secret": {"replicas": "replica"},
     "aws_s3_bucket_server_side_encryption_configuration": {"rules": "rule"},
+    "aws_s3_bucket_replication_configuration": {"rules": "rule"},
     "aws_s3_bucket_lifecycle_configuration": {
         "rules": "rule",
         "transitions": "transition",

@@ -52,6 +52,8 @@ PROD_TYPES = {
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("aws_s3_bucket_lifecycle_configuration", "rule.0.expiration.0.days"),
     "aws:s3/bucketLogging:BucketLogging": ("aws_s3_bucket_logging", "target_bucket"),
     "aws:s3/bucketPolicy:BucketPolicy": ("aws_s3_bucket_policy", "policy"),
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": (
+        "aws_s3_bucket_replication_configuration", "rule.0.destination.0.encryption_configuration.0.replica_kms_key_id"),
     "aws:backup/vault:Vault": ("aws_backup_vault", "kms_key_arn"),
     "aws:backup/vaultLockConfiguration:VaultLockConfiguration": ("aws_backup_vault_lock_configuration", "min_retention_days"),
     "aws:backup/vaultPolicy:VaultPolicy": ("aws_backup_vault_policy", "policy"),
