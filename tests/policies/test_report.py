@@ -16,6 +16,8 @@ from scripts.report.evaluate import merge
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ACCESS_LOG_SSE = "access-logs-encryption"
+# The DR region's own access-log target (for the audit-log replica), waived by the same waiver.
+ACCESS_LOG_SSE_DR = "access-logs-dr-encryption"
 
 
 def write(tmp_path, document, name="preview.json"):
@@ -29,11 +31,11 @@ def step_of(document, type_, n=0):
 
 
 # -- the prod stack ----------------------------------------------------------------------------
-def test_prod_is_clean_but_for_the_waived_access_log_bucket(prod_report):
+def test_prod_is_clean_but_for_the_waived_access_log_buckets(prod_report):
     assert prod_report.blocking == []
     waived = [f for f in prod_report.findings if f.status == "waived"]
-    assert [f.urn.rsplit("::", 1)[-1] for f in waived] == [ACCESS_LOG_SSE]
-    assert waived[0].waiver["reason"] and waived[0].waiver["expires"]
+    assert sorted(f.urn.rsplit("::", 1)[-1] for f in waived) == sorted([ACCESS_LOG_SSE, ACCESS_LOG_SSE_DR])
+    assert all(f.waiver["reason"] and f.waiver["expires"] for f in waived)
 
 
 def test_every_policy_is_judged_on_prod_with_evidence(prod_report):
@@ -87,8 +89,9 @@ def test_pack_under_the_cli_suppresses_waived_and_reports_expired(prod_input):
     waived = analyzer.analyze(prod_input, env=cli)
     assert waived.violations == []
     expired = analyzer.analyze(prod_input, env={**cli, "TRADESENSE_WAIVER_TODAY": "2030-01-01"})
-    (violation,) = expired.violations
-    assert violation.policy == "s3-bucket-encrypted-with-cmk" and "expired on" in violation.message
+    assert len(expired.violations) == 2  # the access-log bucket of each region
+    for violation in expired.violations:
+        assert violation.policy == "s3-bucket-encrypted-with-cmk" and "expired on" in violation.message
 
 
 def test_malformed_waivers_stop_report_and_pack(prod_input, prod_preview_path, tmp_path, capsys):
@@ -136,12 +139,15 @@ def test_sarif_has_the_required_fields(prod_report):
     for rule in driver["rules"]:
         assert {"id", "shortDescription", "fullDescription", "helpUri", "properties"} <= set(rule)
         assert float(rule["properties"]["security-severity"]) > 0 and rule["properties"]["tags"]
-    (result,) = sarif["runs"][0]["results"]
-    assert {"ruleId", "level", "message", "locations"} <= set(result)
-    location = result["locations"][0]
-    assert location["physicalLocation"]["artifactLocation"]["uri"] == "components/secure_bucket.py"
-    assert location["logicalLocations"][0]["fullyQualifiedName"].endswith(ACCESS_LOG_SSE)
-    assert result["suppressions"][0]["status"] == "accepted"
+    results = sarif["runs"][0]["results"]
+    names = sorted(r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].rsplit("::", 1)[-1]
+                   for r in results)
+    assert names == sorted([ACCESS_LOG_SSE, ACCESS_LOG_SSE_DR])
+    for result in results:
+        assert {"ruleId", "level", "message", "locations"} <= set(result)
+        location = result["locations"][0]
+        assert location["physicalLocation"]["artifactLocation"]["uri"] == "components/secure_bucket.py"
+        assert result["suppressions"][0]["status"] == "accepted"
 
 
 def test_junit_parses_with_a_suite_per_domain(prod_report, prod_preview, tmp_path):
@@ -181,7 +187,7 @@ def test_markdown_is_a_short_pr_comment_summary_first(prod_report):
 
 def test_text_and_json_agree_on_the_summary(prod_report):
     data = json.loads(formats.to_json(prod_report))
-    assert data["summary"]["waived"] == 1 and data["summary"]["blocking"] == 0
+    assert data["summary"]["waived"] == 2 and data["summary"]["blocking"] == 0
     assert {"policy", "checkov"} >= {r["source"] for r in data["results"]}
     assert {"rule_id", "urn", "resource_type", "status", "enforcement", "severity", "message", "compliance"} <= set(data["results"][0])
     assert formats.to_text(prod_report).splitlines()[0] == formats.summary_line(prod_report)
