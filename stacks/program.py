@@ -7,7 +7,7 @@ the engine creates them in parallel and one slow database does not hold up the r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -85,23 +85,11 @@ def build(settings: Settings) -> dict[str, Any]:
     alerts = AlertTopic("alerts", AlertTopicArgs(
         email=settings.alert_email, kms_key_arn=keys.logs_key_arn, account_id=account_id, tags=tags,
     ))
-    access_logs = SecureBucket("access-logs", SecureBucketArgs(
-        purpose="access-logs",
-        is_access_log_target=True,
-        sse_s3_for_log_delivery=True,
-        expire_after_days=settings.log_retention_days,
-        tags=tags,
-    ))
+    access_logs = _access_log_bucket("access-logs", settings, tags)
     # S3 delivers access logs only within a region, so the DR replicas log to a bucket there.
     audit_replica = None
     if dr_provider is not None:
-        access_logs_dr = SecureBucket("access-logs-dr", SecureBucketArgs(
-            purpose="access-logs",
-            is_access_log_target=True,
-            sse_s3_for_log_delivery=True,
-            expire_after_days=settings.log_retention_days,
-            tags=tags,
-        ), opts=pulumi.ResourceOptions(provider=dr_provider))
+        access_logs_dr = _access_log_bucket("access-logs-dr", settings, tags, dr_provider)
         audit_replica = BucketReplica(
             provider=dr_provider,
             kms_key_arn=keys.dr_logs_key_arn,
@@ -249,3 +237,16 @@ def build(settings: Settings) -> dict[str, Any]:
     for key, value in outputs.items():
         pulumi.export(key, value)
     return outputs
+
+
+def _access_log_bucket(
+    name: str, settings: Settings, tags: dict[str, str], provider: Optional[aws.Provider] = None
+) -> SecureBucket:
+    """The target of one region's S3 server access logs (SSE-S3: log delivery cannot use SSE-KMS)."""
+    return SecureBucket(name, SecureBucketArgs(
+        purpose="access-logs",
+        is_access_log_target=True,
+        sse_s3_for_log_delivery=True,
+        expire_after_days=settings.log_retention_days,
+        tags=tags,
+    ), opts=pulumi.ResourceOptions(provider=provider))
