@@ -16,8 +16,6 @@ check evaluated, is listed in `unchecked_resources`; a type the converter does n
 
 from __future__ import annotations
 
-from collections import Counter
-
 import argparse
 import dataclasses
 import datetime as dt
@@ -28,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence

@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+from scripts.masking import SECRET_SIG, SECRET_VALUE, is_secret, mask_secrets, unwrap_secrets  # noqa: F401  (re-exported)
+
 ACCOUNT_ID = "123456789012"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -83,32 +83,6 @@ class Capture:
             result.extend(kids)
             frontier.extend(k.urn for k in kids)
         return result
-
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
-
-
-def mask_secrets(value: Any) -> Any:
-    """Replace every secret by "[secret]", as `pulumi preview --json` prints it."""
-    if is_secret(value):
-        return "[secret]"
-    if isinstance(value, dict):
-        return {k: mask_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v) for v in value]
-    return value
-
-
-def unwrap_secrets(value: Any) -> Any:
-    """The plain values inside secret wrappers (tests only: never written anywhere)."""
-    if is_secret(value):
-        return unwrap_secrets(value.get("value"))
-    if isinstance(value, dict):
-        return {k: unwrap_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(v) for v in value]
-    return value
 
 
 def _digest(*parts: str, length: int = 17) -> str:

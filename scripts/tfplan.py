@@ -23,19 +23,18 @@ silently; non-AWS types (pulumi-random) are listed as `not_applicable`.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import argparse
 import json
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from scripts.masking import SECRET_TEXT, is_secret
+
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_TEXT = "[secret]"
 TERRAFORM_VERSION = "1.9.8"
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
 
@@ -306,10 +305,6 @@ def load_resources(document: Mapping[str, Any]) -> list[PulumiResource]:
 # Conversion.
 
 
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and SECRET_SIG in value
-
-
 def _address_name(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", name)
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"r_{cleaned}"
@@ -374,7 +369,7 @@ class _Converter:
     # -- values -----------------------------------------------------------------------------
     def _shape(self, tf_type: str, key: str, value: Any) -> Any:
         """Pulumi value -> Terraform plan value: blocks as lists, names renamed, unknowns dropped."""
-        if _is_secret(value) or value == SECRET_TEXT:
+        if is_secret(value) or value == SECRET_TEXT:
             return SECRET_TEXT
         if isinstance(value, float) and value.is_integer():
             return int(value)
@@ -410,7 +405,7 @@ class _Converter:
             deps = [d for d in r.property_dependencies.get(key, []) if d in self.addresses]
             tf_key = terraform_name(tf_type, key)
             value = raw
-            if deps and not _is_secret(raw):
+            if deps and not is_secret(raw):
                 used: list[str] = []
                 value = self._substitute(raw, deps, used)
                 refs: list[str] = []

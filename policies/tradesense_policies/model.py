@@ -160,3 +160,14 @@ def refers_to(source: Resource, prop: str, value: Any, target: Resource, *target
         if candidate not in (None, "") and not is_unknown(candidate) and candidate == value:
             return True
     return False
+
+
+def refers_to_any(source: Resource, prop: str, targets: Iterable[Resource], *target_keys: str) -> bool:
+    """Whether `source.props[prop]` names one of `targets`. Raises Unknown when that cannot be told
+    before deploy (the value is computed), so the rule reports not-applicable instead of failing."""
+    value = source.props.get(prop)
+    if any(refers_to(source, prop, value, target, *target_keys) for target in targets):
+        return True
+    if is_unknown(value):
+        raise Unknown(f"{source.name}.{prop}")
+    return False

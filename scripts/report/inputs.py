@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
+from scripts.masking import mask_secrets
+
 SKIPPED_TYPES = ("pulumi:pulumi:Stack",)
 
 
@@ -67,16 +68,6 @@ class StackInput:
             if len(parts) >= 2:
                 return parts[1]
         return ""
-
-
-def mask_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
-            return "[secret]"
-        return {k: mask_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v) for v in value]
-    return value
 
 
 def _state(raw: Any, where: str) -> ResourceState:

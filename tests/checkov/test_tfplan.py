@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pytest
 
 from scripts import tfplan
+from scripts.masking import SECRET_SIG, SECRET_VALUE
 from scripts.offline import run_program
 from scripts.preview import preview_document
 
@@ -166,7 +167,7 @@ def test_stack_export_and_secrets():
                                             username="app"))
     export = {"version": 3, "deployment": {"resources": [
         {**s["newState"], "inputs": {**s["newState"]["inputs"], **(
-            {"password": {tfplan.SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "xx"}}
+            {"password": {SECRET_SIG: SECRET_VALUE, "ciphertext": "xx"}}
             if s["newState"]["type"] == "aws:rds/instance:Instance" else {})}}
         for s in doc["steps"]]}}
     db = next(r for r in tfplan.convert(export).resources if r["type"] == "aws_db_instance")

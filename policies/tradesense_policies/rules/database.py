@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_list, as_number, get_path, is_unknown, refers_to
+from tradesense_policies.model import as_list, as_number, get_path, is_unknown, refers_to, refers_to_any
 from tradesense_policies.registry import FSBP, PCI, SOC2, Unknown, resource_rule, stack_rule
 from tradesense_policies.rules.transit import parameters, require_postgres
 
@@ -46,12 +46,9 @@ def rds_reached_through_proxy(stack):
 def rds_custom_parameter_group(stack):
     groups = stack.of_type(t.RDS_PARAMETER_GROUP)
     for instance in stack.of_type(t.RDS_INSTANCE):
-        name = instance.props.get("parameterGroupName")
-        if any(refers_to(instance, "parameterGroupName", name, group, "name", "id") for group in groups):
-            continue
-        if is_unknown(name):
-            raise Unknown(f"{instance.name}.parameterGroupName")
-        yield instance.urn, f"parameterGroupName = {name}: not a parameter group of this stack"
+        if not refers_to_any(instance, "parameterGroupName", groups, "name", "id"):
+            name = instance.props.get("parameterGroupName")
+            yield instance.urn, f"parameterGroupName = {name}: not a parameter group of this stack"
 
 
 @resource_rule(

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_number, get_path, is_unknown, refers_to, tags_of
+from tradesense_policies.model import as_number, get_path, is_unknown, refers_to, refers_to_any, tags_of
 from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
 from tradesense_policies.stackconfig import login_paths, rate_limits
 
@@ -181,13 +181,10 @@ def waf_logging_redacts_credentials(props, resource):
 def edge_web_acl_attached(stack):
     acls = stack.of_type(t.WEB_ACL)
     for distribution in stack.of_type(t.DISTRIBUTION):
-        acl_id = distribution.props.get("webAclId")
-        if any(refers_to(distribution, "webAclId", acl_id, acl, "arn", "id") for acl in acls):
-            continue
-        if is_unknown(acl_id):
-            raise Unknown(f"{distribution.name}.webAclId")
-        yield distribution.urn, (f"webAclId = {acl_id}: not a web ACL of this stack" if acl_id
-                                 else "webAclId is not set: the distribution is unprotected")
+        if not refers_to_any(distribution, "webAclId", acls, "arn", "id"):
+            acl_id = distribution.props.get("webAclId")
+            yield distribution.urn, (f"webAclId = {acl_id}: not a web ACL of this stack" if acl_id
+                                     else "webAclId is not set: the distribution is unprotected")
 
 
 @resource_rule(

@@ -1,0 +1,40 @@
+"""Pulumi's secret envelope, in the one place every reader of previews and exports looks for it.
+
+The engine wraps a secret as {SECRET_SIG: SECRET_VALUE, "value": ...} in a program's requests, and
+as {SECRET_SIG: SECRET_VALUE, "ciphertext": ...} in `pulumi stack export`; `pulumi preview --json`
+prints it as "[secret]". Kept free of heavy imports: the report and the converter load it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_TEXT = "[secret]"
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
+
+
+def mask_secrets(value: Any) -> Any:
+    """Replace every secret by "[secret]", as `pulumi preview --json` prints it."""
+    if is_secret(value):
+        return SECRET_TEXT
+    if isinstance(value, dict):
+        return {k: mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """The plain values inside secret wrappers (tests only: never written anywhere)."""
+    if is_secret(value):
+        return unwrap_secrets(value.get("value"))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
