@@ -23,21 +23,21 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt
 ## preview: the offline preview of $(STACK): resource tree, preview.json, then the policy pack and
 ## checkov over it (exit 1 when an unwaived mandatory violation would block the deploy)
 preview: $(VENV)/.installed $(CHECKOV_VENV)/.installed
-	$(PY) -m scripts.preview --stack $(STACK) --out $(OUT)
-	$(PY) -m scripts.policy_report $(OUT)/preview.json --with-checkov --format text
+	$(PY) -m scripts.engine.preview --stack $(STACK) --out $(OUT)
+	$(PY) -m scripts.report.policy_report $(OUT)/preview.json --with-checkov --format text
 
 ## report: the policy + checkov report in FORMAT (text, markdown, json, sarif, junit, html)
 FORMAT ?= html
 report: $(VENV)/.installed $(CHECKOV_VENV)/.installed
-	test -f $(OUT)/preview.json || $(PY) -m scripts.preview --stack $(STACK) --out $(OUT) >/dev/null
-	$(PY) -m scripts.policy_report $(OUT)/preview.json --with-checkov --format $(FORMAT) --out $(OUT)/report.$(FORMAT) --summary
+	test -f $(OUT)/preview.json || $(PY) -m scripts.engine.preview --stack $(STACK) --out $(OUT) >/dev/null
+	$(PY) -m scripts.report.policy_report $(OUT)/preview.json --with-checkov --format $(FORMAT) --out $(OUT)/report.$(FORMAT) --summary
 	@echo "Wrote $(OUT)/report.$(FORMAT)"
 
 ## scan: checkov alone on the converted prod plan, and on the repo's own workflows and secrets
 scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed
-	test -f $(OUT)/preview.json || $(PY) -m scripts.preview --stack $(STACK) --out $(OUT) >/dev/null
-	$(PY) -m scripts.checkov_scan $(OUT)/preview.json --out $(OUT)/checkov.json
-	$(PY) -m scripts.checkov_scan --repo .
+	test -f $(OUT)/preview.json || $(PY) -m scripts.engine.preview --stack $(STACK) --out $(OUT) >/dev/null
+	$(PY) -m scripts.checkov_bridge.scan $(OUT)/preview.json --out $(OUT)/checkov.json
+	$(PY) -m scripts.checkov_bridge.scan --repo .
 
 ## test: the whole suite (moto server and PostgreSQL are started by the tests themselves)
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
@@ -45,12 +45,12 @@ test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
 ## bench: median wall times of the offline preview (prod and a 10x stack)
 bench: $(VENV)/.installed
-	$(PY) -m scripts.bench
+	$(PY) -m scripts.engine.bench
 
 ## docs: regenerate the component reference and the policy catalogue from the source
 docs: $(VENV)/.installed
-	$(PY) -m scripts.component_docs
-	$(PY) -m scripts.policy_docs
+	$(PY) -m scripts.docgen.component_docs
+	$(PY) -m scripts.docgen.policy_docs
 
 clean:
 	rm -rf build

@@ -75,7 +75,7 @@ fi
 echo "    pulumi user: $who"
 
 step "preflight: AWS identity"
-"$PYTHON" -m scripts.aws identity --stack "$STACK" || fail "no usable AWS credentials for stack $STACK (aws sso login, or check AWS_PROFILE)"
+"$PYTHON" -m scripts.ops.aws identity --stack "$STACK" || fail "no usable AWS credentials for stack $STACK (aws sso login, or check AWS_PROFILE)"
 
 step "preflight: stack selected"
 if ! pulumi stack select "$STACK" >/dev/null 2>&1; then
@@ -92,8 +92,8 @@ OUT="${OUT:-$ROOT/out/deploy/$STACK-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 
 step "policy gate (offline preview, policy pack and checkov)"
-"$PYTHON" -m scripts.preview --stack "$STACK" --out "$OUT" || fail "the offline preview failed; nothing was deployed"
-"$PYTHON" -m scripts.policy_report "$OUT/preview.json" --with-checkov --format text || fail "policy or checkov violations (report above, and in $OUT); nothing was deployed"
+"$PYTHON" -m scripts.engine.preview --stack "$STACK" --out "$OUT" || fail "the offline preview failed; nothing was deployed"
+"$PYTHON" -m scripts.report.policy_report "$OUT/preview.json" --with-checkov --format text || fail "policy or checkov violations (report above, and in $OUT); nothing was deployed"
 
 step "pulumi preview"
 pulumi preview --stack "$STACK" --diff --policy-pack policies || fail "pulumi preview failed or a policy blocked it; nothing was deployed"
@@ -111,6 +111,6 @@ step "pulumi up"
 pulumi up --stack "$STACK" --yes --policy-pack policies || fail "pulumi up failed; check 'pulumi stack history' and run scripts/validate-deployment.sh --stack $STACK"
 
 step "live validation"
-"$PYTHON" -m scripts.validate_deployment --stack "$STACK" || fail "the deployed stack does not pass live validation (findings above)"
+"$PYTHON" -m scripts.ops.validate_deployment --stack "$STACK" || fail "the deployed stack does not pass live validation (findings above)"
 
 echo "deploy: stack $STACK deployed at $revision and validated"

@@ -4,4 +4,4 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-exec_module scripts.restore "$@"
+exec_module scripts.ops.restore "$@"

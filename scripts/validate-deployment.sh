@@ -4,4 +4,4 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-exec_module scripts.validate_deployment "$@"
+exec_module scripts.ops.validate_deployment "$@"

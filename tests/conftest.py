@@ -1,4 +1,4 @@
-"""Shared fixtures: every Pulumi test runs the real code under one mock engine (scripts.offline).
+"""Shared fixtures: every Pulumi test runs the real code under one mock engine (scripts.engine.offline).
 
 Each run happens in a fresh context, so no mock or resource leaks from one test into another.
 """
@@ -10,7 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from components.tagging import base_tags
-from scripts.offline import Capture, run_program
+from scripts.engine.offline import Capture, run_program
 
 TEST_REGION = "us-east-1"
 
@@ -46,17 +46,17 @@ def run_pulumi() -> Callable[..., Capture]:
 @pytest.fixture(scope="session")
 def prod_capture() -> Capture:
     """The prod stack, run once per session under the mock engine (read-only for tests)."""
-    from scripts.preview import run_stack
+    from scripts.engine.preview import run_stack
 
     return run_stack("prod")
 
 
 @pytest.fixture(scope="session")
 def prod_preview(prod_capture, tmp_path_factory) -> dict[str, Any]:
-    """prod's preview.json document, as `python -m scripts.preview` writes it."""
+    """prod's preview.json document, as `python -m scripts.engine.preview` writes it."""
     import json
 
-    from scripts.preview import write_preview
+    from scripts.engine.preview import write_preview
     from stacks.settings import read_stack_config
 
     out = tmp_path_factory.mktemp("prod-preview")
@@ -71,3 +71,21 @@ def prod_preview_path(prod_preview, tmp_path_factory):
     path = tmp_path_factory.mktemp("prod-preview-file") / "preview.json"
     path.write_text(json.dumps(prod_preview))
     return path
+
+
+@pytest.fixture(scope="session")
+def prod_input(prod_preview):
+    """prod's preview as the report reads it (the documents reader)."""
+    from scripts.documents import reader
+
+    return reader.parse(prod_preview, "prod preview")
+
+
+@pytest.fixture(scope="session")
+def prod_report(prod_preview_path):
+    """One evaluation of prod by the pack over gRPC, plus waivers, shared by tests that only read it."""
+    import datetime as dt
+
+    from scripts.report.policy_report import build_report
+
+    return build_report(str(prod_preview_path), today=dt.date(2026, 1, 15))

@@ -1,2 +1,3 @@
-"""The offline policy report: read a preview or a stack export, ask the pack over the Analyzer
-protocol, apply waivers, and write findings in the format the reader needs."""
+"""The policy gate's report: the pack asked over the Analyzer protocol (`analyzer`), its answers and
+checkov's turned into Findings (`findings`, `evaluate`) with waivers applied, and every output format
+(`formats`). The command is `python -m scripts.report.policy_report`."""

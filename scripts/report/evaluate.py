@@ -13,9 +13,9 @@ import sys
 from dataclasses import replace
 from typing import Iterable, Optional
 
-from scripts.findings import Finding
+from scripts.report.findings import Finding
 from scripts.report.analyzer import PACK_DIR, AnalysisResult
-from scripts.report.inputs import StackInput
+from scripts.documents.reader import StackInput
 
 if str(PACK_DIR) not in sys.path:  # the pack's package, exactly as the CLI imports it
     sys.path.insert(0, str(PACK_DIR))

@@ -1,4 +1,4 @@
-"""Every output format, written from the same Findings (scripts.findings) and waiver register."""
+"""Every output format, written from the same Findings (scripts.report.findings) and waiver register."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from scripts.findings import Finding
+from scripts.report.findings import Finding
 
 INFORMATION_URI = "https://github.com/tradesense/infrastructure/blob/main/docs/policies.md"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

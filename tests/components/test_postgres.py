@@ -3,7 +3,7 @@ import json
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from scripts.offline import is_secret, unwrap_secrets
+from scripts.engine.offline import is_secret, unwrap_secrets
 
 from components.postgres import PostgresDatabase, PostgresDatabaseArgs
 from stacks.settings import DatabaseSettings

@@ -4,7 +4,7 @@ import pytest
 from pulumi.runtime.sync_await import _sync_await
 
 from components.redis import RedisCache, RedisCacheArgs
-from scripts.offline import is_secret, unwrap_secrets
+from scripts.engine.offline import is_secret, unwrap_secrets
 from stacks.settings import RedisSettings
 from tests.components.windows import daily_and_weekly_windows_overlap
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from scripts import backup, restore
+from scripts.ops import backup, restore
 from scripts.cli import run
 from tests.ops.conftest import now_iso, pg_args, seed
 
@@ -81,7 +81,7 @@ def test_restored_data_that_differs_from_the_manifest_fails_verification(shared_
     pg = databases
     assert run(backup.main, ["--service", "billing", *pg_args(pg)]) == 0
     # the archive is intact but its content no longer matches what the manifest recorded
-    import scripts.restore as module
+    import scripts.ops.restore as module
     real = module.restore_archive
 
     def restore_then_lose_a_row(conn, path):

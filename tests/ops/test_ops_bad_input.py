@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from scripts import backup, restore
+from scripts.ops import backup, restore
 from scripts.cli import run
 from tests.ops.conftest import now_iso, pg_args
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from scripts import backup, restore, validate_deployment
+from scripts.ops import backup, restore, validate_deployment
 from scripts.cli import run
 from tests.ops.conftest import pg_args
 from tests.ops.ops_fixtures import faulty_proxy

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from scripts import health
+from scripts.ops import health
 from scripts.cli import run
 from tests.ops.ops_fixtures import _QuietHandler, serve
 

@@ -29,12 +29,12 @@ case "$*" in
   "stack ls"*) key=ls; echo "prod*" ;;
   preview*) key=preview ;;
   up*) key=up ;;
-  "-m scripts.aws"*) key=identity ;;
-  "-m scripts.preview"*) key=gate-preview
+  "-m scripts.ops.aws"*) key=identity ;;
+  "-m scripts.engine.preview"*) key=gate-preview
       out=""; prev=""; for a in "$@"; do [ "$prev" = "--out" ] && out="$a"; prev="$a"; done
       echo '{"steps": []}' > "$out/preview.json" ;;
-  "-m scripts.policy_report"*) key=gate ;;
-  "-m scripts.validate_deployment"*) key=validate ;;
+  "-m scripts.report.policy_report"*) key=gate ;;
+  "-m scripts.ops.validate_deployment"*) key=validate ;;
   *) key=other ;;
 esac
 code="$(sed -n "s/^$key=//p" "$SCENARIO" | tail -n 1)"
@@ -112,13 +112,13 @@ def deploy(tmp_path):
 
 HAPPY = [
     "pulumi whoami",
-    "python -m scripts.aws identity --stack prod",
+    "python -m scripts.ops.aws identity --stack prod",
     "pulumi stack select prod",
-    "python -m scripts.preview --stack prod --out <OUT>",
-    "python -m scripts.policy_report <OUT>/preview.json --with-checkov --format text",
+    "python -m scripts.engine.preview --stack prod --out <OUT>",
+    "python -m scripts.report.policy_report <OUT>/preview.json --with-checkov --format text",
     "pulumi preview --stack prod --diff --policy-pack policies",
     "pulumi up --stack prod --yes --policy-pack policies",
-    "python -m scripts.validate_deployment --stack prod",
+    "python -m scripts.ops.validate_deployment --stack prod",
 ]
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scripts import validate_deployment
+from scripts.ops import validate_deployment
 from scripts.cli import run
 from tests.ops.ops_fixtures import build_deployment, remove_waf_rule, restore_web_acl
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scripts import validate_deployment
+from scripts.ops import validate_deployment
 from scripts.cli import run
 from tests.ops.ops_fixtures import build_deployment
 

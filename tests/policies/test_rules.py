@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.policies.conftest import violations
+from tests.policies.evaluate import violations
 from tests.policies.mutations import MUTATIONS
 from tradesense_policies import waivers
 from tradesense_policies.registry import all_rules

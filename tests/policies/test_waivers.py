@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from scripts.findings import Finding
+from scripts.report.findings import Finding
 from scripts.report.evaluate import apply_waivers
 from tradesense_policies import waivers
 from tradesense_policies.pack import Gate

@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 from components.tagging import REQUIRED_TAG_KEYS
-from scripts.preview import run_stack
+from scripts.engine.preview import run_stack
 from stacks.settings import read_stack_config
 
 DB_SERVICES = ["auth", "trading", "analytics", "billing", "market-data"]

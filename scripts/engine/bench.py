@@ -1,0 +1,104 @@
+"""Benchmark the offline preview: prod, and a generated stack with ten times the services.
+
+Reports medians of what it measured, nothing else:
+- `run`: the program under the mock engine plus writing preview.json, in one warm process;
+- `cli`: `python -m scripts.engine.preview` end to end in a fresh process (imports included).
+Targets (2-core machine): prod at most 3 s; the 10x stack at most 6x the prod time.
+
+    python -m scripts.engine.bench [--repeat 5] [--scale 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import copy
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scripts.engine.preview import run_stack, write_preview
+from stacks.settings import REPO_ROOT, read_stack_config
+
+
+def scaled_config(config: dict[str, Any], scale: int) -> dict[str, Any]:
+    """The stack's config with every service repeated `scale` times (one edge service kept)."""
+    scaled = copy.deepcopy(config)
+    services = config["tradesense:services"]
+    grown: dict[str, Any] = {}
+    for copy_index in range(scale):
+        for name, body in services.items():
+            if body and body.get("tier") == "edge":
+                if copy_index == 0:
+                    grown[name] = body
+                continue
+            grown[name if copy_index == 0 else f"{name}-{copy_index}"] = copy.deepcopy(body)
+    scaled["tradesense:services"] = grown
+    return scaled
+
+
+def _time_run(stack: str, config: dict[str, Any], repeat: int) -> tuple[float, int]:
+    times, count = [], 0
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(repeat):
+            gc.collect()  # each run starts from a clean heap, as a fresh CLI process does
+            started = time.perf_counter()
+            capture = run_stack(stack, config=config)
+            write_preview(capture, Path(out), config, 0)
+            times.append(time.perf_counter() - started)
+            count = len(capture.resources)
+    return statistics.median(times), count
+
+
+def _time_cli(stack: str, repeat: int, project_dir: Path) -> float:
+    times = []
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "scripts.engine.preview", "--stack", stack, "--out", out,
+                 "--project-dir", str(project_dir)],
+                cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL,
+            )
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.engine.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--stack", default="prod")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--scale", type=int, default=10)
+    args = parser.parse_args(argv)
+    gc.disable()  # as the preview CLI does: measure the same process the user runs
+
+    config = read_stack_config(args.stack)
+    big = scaled_config(config, args.scale)
+    _time_run(args.stack, config, 1)  # warm-up: first touch of pulumi_aws submodules
+
+    prod_run, prod_count = _time_run(args.stack, config, args.repeat)
+    big_run, big_count = _time_run(args.stack, big, args.repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
+        (root / f"Pulumi.{args.stack}x{args.scale}.yaml").write_text(yaml.safe_dump({"config": big}))
+        prod_cli = _time_cli(args.stack, max(3, args.repeat // 2), REPO_ROOT)
+        big_cli = _time_cli(f"{args.stack}x{args.scale}", max(3, args.repeat // 2), root)
+
+    print(f"offline preview, median of {args.repeat} runs (cli: of {max(3, args.repeat // 2)})")
+    print(f"  {'stack':<14}{'resources':>10}{'run s':>9}{'cli s':>9}")
+    print(f"  {args.stack:<14}{prod_count:>10}{prod_run:>9.2f}{prod_cli:>9.2f}")
+    print(f"  {args.stack + 'x' + str(args.scale):<14}{big_count:>10}{big_run:>9.2f}{big_cli:>9.2f}")
+    print(f"  ratio {args.scale}x/prod: run {big_run / prod_run:.2f}, cli {big_cli / prod_cli:.2f} "
+          f"(target <= 6); prod cli target <= 3 s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
