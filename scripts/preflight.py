@@ -266,16 +266,16 @@ def _read_name(message: bytes, offset: int) -> tuple[str, int]:
     raise DnsUnavailable("malformed DNS answer")
 
 
-def system_ns_lookup(domain: str, timeout: float = 3.0) -> list[str]:
+def system_ns_lookup(domain: str, timeout: float = 3.0, server: Optional[str] = None, port: int = 53) -> list[str]:
     """NS records of `domain` from the system's resolver (one UDP query, RFC 1035); [] for NXDOMAIN."""
-    server = _system_nameserver()
+    server = server or _system_nameserver()
     query_id = random.randrange(1 << 16)
     question = b"".join(bytes([len(label)]) + label.encode("ascii") for label in domain.strip(".").split(".")) + b"\0"
     packet = struct.pack(">HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", 2, 1)
     try:
         with socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(timeout)
-            sock.sendto(packet, (server, 53))
+            sock.sendto(packet, (server, port))
             message, _ = sock.recvfrom(4096)
     except OSError as exc:
         raise DnsUnavailable(f"no answer from {server}: {exc}") from None
