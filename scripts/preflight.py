@@ -528,6 +528,9 @@ def check_quotas(report: Report, aws: Aws, settings: Settings, plan: Plan) -> No
         # The stack's VPCs are new, so nothing else uses their per-VPC quota yet.
         _quota_line(report, "quota.vpc_interface_endpoints", f"VPC of {vpc}", INTERFACE_ENDPOINTS, 0, count, limit, source)
 
+
+def check_web_acl_capacity(report: Report, plan: Plan) -> None:
+    """WCUs of each web ACL the stack declares, from AWS's published costs (no AWS call)."""
     for acl, rules in sorted(plan.web_acls.items()):
         try:
             wcu = web_acl_wcu(rules)
@@ -551,6 +554,7 @@ def preflight(settings: Settings, aws: Aws, plan: Plan, resolver: Optional[Resol
     check_engine_orderable(report, aws, settings)
     check_hosted_zone(report, aws, settings, resolver)
     check_quotas(report, aws, settings, plan)
+    check_web_acl_capacity(report, plan)
     return report
 
 

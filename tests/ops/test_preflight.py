@@ -32,10 +32,18 @@ def plan(prod_capture) -> pf.Plan:
     return pf.plan_from_capture(prod_capture)
 
 
+@pytest.fixture(scope="module")
+def boto_session():
+    """One boto3 session for the module: its loader parses each service model once, not per test."""
+    import boto3
+
+    return boto3.session.Session()
+
+
 @pytest.fixture
-def aws_client(aws) -> Aws:
-    """An Aws with clients pointed at a clean moto account."""
-    return Aws(region=REGION, endpoint_url=aws)
+def aws_client(aws, boto_session) -> Aws:
+    """An Aws with its own clients, pointed at a clean moto account."""
+    return Aws(region=REGION, endpoint_url=aws, session=boto_session)
 
 
 def lines_of(report: Report) -> list[tuple[str, str, str, str]]:
@@ -98,11 +106,10 @@ def _managed(name):
         ([_managed("AWSManagedRulesBotControlRuleSet")], "FAIL", "managed rule group 'AWSManagedRulesBotControlRuleSet'"),
     ],
 )
-def test_web_acl_capacity_over_the_limit_or_unknown_fails(aws_client, settings, rules, status, text):
-    plan = pf.Plan(web_acls={"acl": rules})
+def test_web_acl_capacity_over_the_limit_or_unknown_fails(rules, status, text):
     report = Report()
-    pf.check_quotas(report, aws_client, settings, plan)
-    (line,) = only(report, "quota.waf_wcu")
+    pf.check_web_acl_capacity(report, pf.Plan(web_acls={"acl": rules}))
+    (line,) = report.checks
     assert line.status == status and text in line.found, line
 
 
@@ -406,7 +413,7 @@ MUTATING = ("Create", "Put", "Delete", "Update", "Modify", "Start", "Stop", "Req
 def test_preflight_is_read_only(aws_client, settings, plan):
     route53 = aws_client.client("route53")
     _zone(route53, "tradesense.io")
-    fresh = Aws(region=REGION, endpoint_url=aws_client.endpoint_url)
+    fresh = Aws(region=REGION, endpoint_url=aws_client.endpoint_url)  # its own session: the hook sees every call
     calls: list[str] = []
     fresh.session.events.register("before-call", lambda model, **_: calls.append(model.name))
     zone_free = SimpleNamespace(**{k: getattr(settings, k) for k in ("alert_email", "region", "dr_region", "services")},
