@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
-from scripts.aws import Aws, add_aws_arguments, aws_from_args, error_code, settings_from_args
+from scripts.aws import Aws, Discovery, add_aws_arguments, aws_from_args, error_code, settings_from_args, tags_of
 from scripts.cli import ArgumentParser, Report, UsageError, entrypoint, join, progress
 from stacks.settings import Settings
 
@@ -477,14 +477,35 @@ def quota_value(aws: Aws, quota: Quota, region: str) -> tuple[float, str]:
         )
 
 
-def _paged_count(client: Any, operation: str, key: str, **kwargs: Any) -> int:
-    return sum(len(page.get(key, [])) for page in client.get_paginator(operation).paginate(**kwargs))
+@dataclass
+class Usage:
+    """What a region already holds: all of it, and how much of it is this stack's own (a redeploy
+    keeps those, so they must not be counted again next to what the program declares)."""
+
+    total: int
+    own: int = 0
+
+    @property
+    def others(self) -> int:
+        return self.total - self.own
 
 
-def _quota_line(report: Report, check: str, resource: str, quota: Quota, used: int, adds: int, limit: float, source: str) -> None:
-    total = used + adds
+def _usage(items: Iterable[Mapping[str, Any]], found: Discovery, tags: Callable[[Mapping[str, Any]], Any]) -> Usage:
+    items = list(items)
+    return Usage(total=len(items), own=sum(found.matches(tags_of(tags(i))) for i in items))
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterable[dict]:
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def _quota_line(report: Report, check: str, resource: str, quota: Quota, used: Usage, adds: int, limit: float, source: str) -> None:
+    total = used.others + adds
     ok = total <= limit
-    text = f"{used} in use + {adds} this stack adds = {total} of {limit:g} ({source})"
+    text = f"{used.others} in use + {adds} this stack declares = {total} of {limit:g} ({source})"
+    if used.own:
+        text += f"; the stack's {used.own} existing are in its {adds}"
     if not ok:
         text += f"; request an increase of {quota.name} before deploying"
     report.add(check, resource, ok, text, warn=ok and source.startswith("AWS default"))
@@ -500,33 +521,39 @@ def _customer_managed_keys(kms: Any, ceiling: float) -> int:
 
 
 def check_quotas(report: Report, aws: Aws, settings: Settings, plan: Plan) -> None:
+    """Quotas against what others already use plus everything the program declares."""
     region = aws.region
+    found = Discovery(aws, settings.project, settings.stack)
     rds = aws.client("rds")
     limit, source = quota_value(aws, RDS_PROXIES, region)
-    _quota_line(report, "quota.rds_proxies", region, RDS_PROXIES, _paged_count(rds, "describe_db_proxies", "DBProxies"),
+    proxies = list(_pages(rds, "describe_db_proxies", "DBProxies"))
+    _quota_line(report, "quota.rds_proxies", region, RDS_PROXIES, Usage(len(proxies), len(found.db_proxies()) if proxies else 0),
                 plan.count("aws:rds/proxy:Proxy", region), limit, source)
     limit, source = quota_value(aws, RDS_INSTANCES, region)
-    _quota_line(report, "quota.rds_instances", region, RDS_INSTANCES, _paged_count(rds, "describe_db_instances", "DBInstances"),
-                plan.count("aws:rds/instance:Instance", region), limit, source)
+    instances = _usage(_pages(rds, "describe_db_instances", "DBInstances"), found, lambda i: i.get("TagList"))
+    _quota_line(report, "quota.rds_instances", region, RDS_INSTANCES, instances, plan.count("aws:rds/instance:Instance", region), limit, source)
 
     key_regions = sorted({r for (t, r) in plan.counts if t == "aws:kms/key:Key"} | {region})
     for key_region in key_regions:
         adds = plan.count("aws:kms/key:Key", key_region)
         limit, source = quota_value(aws, KMS_KEYS, key_region)
+        # An upper bound: the stack's own keys (on a redeploy) are counted as others' too; with
+        # 100,000 keys a region that close to the quota is worth a look anyway.
         used = _customer_managed_keys(aws.client("kms", key_region), limit - adds)
-        _quota_line(report, "quota.kms_keys", key_region, KMS_KEYS, used, adds, limit, source)
+        _quota_line(report, "quota.kms_keys", key_region, KMS_KEYS, Usage(used), adds, limit, source)
 
     ec2 = aws.client("ec2")
     limit, source = quota_value(aws, VPCS, region)
-    _quota_line(report, "quota.vpcs", region, VPCS, _paged_count(ec2, "describe_vpcs", "Vpcs"),
-                plan.count("aws:ec2/vpc:Vpc", region), limit, source)
+    vpcs = _usage(_pages(ec2, "describe_vpcs", "Vpcs"), found, lambda v: v.get("Tags"))
+    _quota_line(report, "quota.vpcs", region, VPCS, vpcs, plan.count("aws:ec2/vpc:Vpc", region), limit, source)
     limit, source = quota_value(aws, GATEWAY_ENDPOINTS, region)
-    gateways = _paged_count(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=[{"Name": "vpc-endpoint-type", "Values": ["Gateway"]}])
+    gateways = _usage(_pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=[{"Name": "vpc-endpoint-type", "Values": ["Gateway"]}]),
+                      found, lambda e: e.get("Tags"))
     _quota_line(report, "quota.vpc_gateway_endpoints", region, GATEWAY_ENDPOINTS, gateways, plan.gateway_endpoints[region], limit, source)
     limit, source = quota_value(aws, INTERFACE_ENDPOINTS, region)
     for vpc, count in sorted(plan.interface_endpoints_per_vpc.items()):
         # The stack's VPCs are new, so nothing else uses their per-VPC quota yet.
-        _quota_line(report, "quota.vpc_interface_endpoints", f"VPC of {vpc}", INTERFACE_ENDPOINTS, 0, count, limit, source)
+        _quota_line(report, "quota.vpc_interface_endpoints", f"VPC of {vpc}", INTERFACE_ENDPOINTS, Usage(0), count, limit, source)
 
 
 def check_web_acl_capacity(report: Report, plan: Plan) -> None:

@@ -346,9 +346,24 @@ def test_quotas_of_an_empty_account_hold_the_stack(aws_client, settings, plan):
     assert vpcs.status == "PASS" and "Service Quotas vpc/L-F678F1CE" in vpcs.found and "= 2 of 5" in vpcs.found  # moto's default VPC + ours
     # no rds/kms codes in moto: AWS's documented defaults, and the line says so
     proxies = by_check[("quota.rds_proxies", REGION)]
-    assert proxies.status == "WARN" and "0 in use + 5 this stack adds = 5 of 20" in proxies.found and "AWS default 20 assumed" in proxies.found
+    assert proxies.status == "WARN" and "0 in use + 5 this stack declares = 5 of 20" in proxies.found and "AWS default 20 assumed" in proxies.found
     assert ("quota.kms_keys", settings.dr_region) in by_check
-    assert by_check[("quota.vpc_interface_endpoints", "VPC of network")].found.startswith(f"0 in use + {len(DEFAULT_INTERFACE_ENDPOINTS)} this stack adds")
+    assert by_check[("quota.vpc_interface_endpoints", "VPC of network")].found.startswith(f"0 in use + {len(DEFAULT_INTERFACE_ENDPOINTS)} this stack declares")
+
+
+def test_a_redeploy_does_not_count_the_stacks_own_resources_twice(deployment, boto_session, settings, plan):
+    """The compliant fixture deployment carries the stack's Project/Stack tags: its 5 proxies and 5
+    databases are the ones the program declares, not 5 more."""
+    aws_client = Aws(region=REGION, endpoint_url=deployment.endpoint, session=boto_session)
+    rds = aws_client.client("rds")
+    rds.create_db_instance(DBInstanceIdentifier="someone-elses", DBInstanceClass="db.t4g.micro", Engine="postgres",
+                           AllocatedStorage=20, MasterUsername="x", MasterUserPassword="not-a-real-password")
+    report = Report()
+    pf.check_quotas(report, aws_client, settings, plan)
+    proxies = only(report, "quota.rds_proxies")[0]
+    assert proxies.found.startswith("0 in use + 5 this stack declares = 5 of 20") and "the stack's 5 existing are in its 5" in proxies.found
+    instances = only(report, "quota.rds_instances")[0]
+    assert instances.found.startswith("1 in use + 5 this stack declares = 6 of 40")
 
 
 def test_a_full_region_fails_the_vpc_quota(aws_client, settings, plan):
@@ -357,7 +372,7 @@ def test_a_full_region_fails_the_vpc_quota(aws_client, settings, plan):
         ec2.create_vpc(CidrBlock=f"10.{i + 1}.0.0/16")
     report = Report()
     pf.check_quotas(report, aws_client, settings, plan)
-    assert [(c.check, c.found.split(" (")[0]) for c in report.failures] == [("quota.vpcs", "5 in use + 1 this stack adds = 6 of 5")]
+    assert [(c.check, c.found.split(" (")[0]) for c in report.failures] == [("quota.vpcs", "5 in use + 1 this stack declares = 6 of 5")]
     assert "request an increase of VPCs per region" in report.failures[0].found
 
 
@@ -384,7 +399,7 @@ def test_an_applied_quota_from_service_quotas_is_used(aws_client, settings, plan
         stub.assert_no_pending_responses()
     (failure,) = report.failures
     assert failure.check == "quota.rds_proxies"
-    assert failure.found.startswith("2 in use + 5 this stack adds = 7 of 6 (Service Quotas rds/L-D94C7EA3)")
+    assert failure.found.startswith("2 in use + 5 this stack declares = 7 of 6 (Service Quotas rds/L-D94C7EA3)")
     instances = only(report, "quota.rds_instances")[0]
     assert instances.status == "PASS" and "assumed" not in instances.found
 
@@ -416,7 +431,7 @@ def test_preflight_is_read_only(aws_client, settings, plan):
     fresh = Aws(region=REGION, endpoint_url=aws_client.endpoint_url)  # its own session: the hook sees every call
     calls: list[str] = []
     fresh.session.events.register("before-call", lambda model, **_: calls.append(model.name))
-    zone_free = SimpleNamespace(**{k: getattr(settings, k) for k in ("alert_email", "region", "dr_region", "services")},
+    zone_free = SimpleNamespace(**{k: getattr(settings, k) for k in ("project", "stack", "alert_email", "region", "dr_region", "services")},
                                 edge=edge(settings.edge.public_hostname, None))
     pf.preflight(zone_free, fresh, plan, resolver=lambda name: [])
     assert calls and all(name.startswith(("Describe", "List", "Get")) for name in calls), sorted(set(calls))
