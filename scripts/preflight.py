@@ -279,6 +279,13 @@ def system_ns_lookup(domain: str, timeout: float = 3.0, server: Optional[str] = 
             message, _ = sock.recvfrom(4096)
     except OSError as exc:
         raise DnsUnavailable(f"no answer from {server}: {exc}") from None
+    try:
+        return _parse_ns_answer(message, query_id, server)
+    except (IndexError, struct.error):
+        raise DnsUnavailable(f"malformed DNS answer from {server}") from None
+
+
+def _parse_ns_answer(message: bytes, query_id: int, server: str) -> list[str]:
     answer_id, flags, qdcount, ancount = struct.unpack(">HHHH", message[:8])
     if answer_id != query_id:
         raise DnsUnavailable(f"unexpected answer from {server}")
@@ -328,10 +335,19 @@ def check_alert_email(report: Report, settings: Settings) -> None:
 def check_regions(report: Report, aws: Aws, settings: Settings) -> None:
     """The stack's region and the DR region must be enabled (opt-in regions are off by default)."""
     wanted = [("aws:region", settings.region)] + ([("tradesense:drRegion", settings.dr_region)] if settings.dr_region else [])
-    found = {
-        r["RegionName"]: r.get("OptInStatus", "opt-in-not-required")
-        for r in aws.client("ec2").describe_regions(AllRegions=True, RegionNames=[r for _, r in wanted])["Regions"]
-    }
+    try:
+        regions = aws.client("ec2").describe_regions(AllRegions=True, RegionNames=[r for _, r in wanted])["Regions"]
+    except ClientError as exc:
+        if error_code(exc) != "InvalidParameterValue":  # AWS's answer when a name is not a region
+            raise
+        regions = []
+        for _, region in wanted:  # one at a time, to say which name it refused
+            try:
+                regions += aws.client("ec2").describe_regions(AllRegions=True, RegionNames=[region])["Regions"]
+            except ClientError as inner:
+                if error_code(inner) != "InvalidParameterValue":
+                    raise
+    found = {r["RegionName"]: r.get("OptInStatus", "opt-in-not-required") for r in regions}
     for key, region in wanted:
         status = found.get(region)
         if status is None:

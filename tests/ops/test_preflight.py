@@ -143,6 +143,22 @@ def test_an_opt_in_dr_region_that_is_not_enabled_fails(aws_client):
     assert "not-opted-in" in report.checks[1].found
 
 
+def test_a_region_aws_does_not_know_fails(aws_client):
+    """moto answers an unknown name with no region; AWS refuses it (Stubber)."""
+    ec2 = aws_client.client("ec2")
+    refused = {"AllRegions": True, "RegionNames": [REGION, "us-nowhere-9"]}
+    with Stubber(ec2) as stub:
+        stub.add_client_error("describe_regions", "InvalidParameterValue", "Invalid region", expected_params=refused)
+        stub.add_response("describe_regions", {"Regions": [{"RegionName": REGION, "OptInStatus": "opt-in-not-required"}]},
+                          {"AllRegions": True, "RegionNames": [REGION]})
+        stub.add_client_error("describe_regions", "InvalidParameterValue", "Invalid region",
+                              expected_params={"AllRegions": True, "RegionNames": ["us-nowhere-9"]})
+        report = Report()
+        pf.check_regions(report, aws_client, SimpleNamespace(region=REGION, dr_region="us-nowhere-9"))
+    assert [(c.status, c.resource) for c in report.checks] == [("PASS", REGION), ("FAIL", "us-nowhere-9")]
+    assert "not a region this account knows" in report.checks[1].found
+
+
 def test_enabled_regions_pass(aws_client, settings):
     report = Report()
     pf.check_regions(report, aws_client, settings)
@@ -319,6 +335,24 @@ def test_the_stdlib_resolver_parses_ns_answers(rcode, servers, expected):
     thread.start()
     try:
         assert pf.system_ns_lookup("tradesense.io", timeout=5, server="127.0.0.1", port=sock.getsockname()[1]) == expected
+    finally:
+        thread.join(5)
+        sock.close()
+
+
+def test_the_stdlib_resolver_reports_a_garbled_answer_as_unavailable():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+
+    def serve():
+        query, peer = sock.recvfrom(512)
+        sock.sendto(_dns_answer(query, 0, ["ns-1.awsdns-01.org"])[:-6], peer)  # cut inside the answer
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(pf.DnsUnavailable, match="malformed"):
+            pf.system_ns_lookup("tradesense.io", timeout=5, server="127.0.0.1", port=sock.getsockname()[1])
     finally:
         thread.join(5)
         sock.close()
