@@ -514,3 +514,17 @@ def test_bad_input_is_one_line_exit_2_before_any_aws_call(capsys, monkeypatch, a
     assert run(pf.main, args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_a_program_that_refuses_the_config_is_bad_input(monkeypatch):
+    """The program's own refusal (pulumi.RunError, e.g. a region other than us-east-1) is exit 2."""
+    import pulumi
+
+    import scripts.preview
+
+    def refuse(stack):
+        raise pulumi.RunError("aws:region = 'eu-west-1': this program deploys the CloudFront edge ...")
+
+    monkeypatch.setattr(scripts.preview, "run_stack", refuse)
+    with pytest.raises(pf.UsageError, match="aws:region = 'eu-west-1'"):
+        pf.plan_for_stack("prod")
