@@ -43,7 +43,9 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
-from scripts.aws import Aws, Discovery, add_aws_arguments, aws_from_args, error_code, settings_from_args, tags_of
+from scripts.aws import (
+    Aws, Discovery, add_aws_arguments, aws_from_args, check_region, error_code, settings_from_args, tags_of,
+)
 from scripts.cli import ArgumentParser, Report, UsageError, entrypoint, join, progress
 from stacks.settings import Settings
 
@@ -611,6 +613,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
+    if args.region and check_region("--region", args.region) != settings.region:
+        # The program deploys to aws:region only, and what it adds is counted there; checking the
+        # quotas of another region would pass without meaning anything.
+        raise UsageError(
+            f"--region = {args.region!r}: the preflight checks the region stack {settings.stack} deploys to "
+            f"(aws:region = {settings.region}); change aws:region in Pulumi.{settings.stack}.yaml instead"
+        )
     aws = aws_from_args(args, settings)
     progress(f"counting what stack {settings.stack} adds (offline run of the program)")
     plan = plan_for_stack(settings.stack)

@@ -503,7 +503,8 @@ def test_json_output(aws, capsys, monkeypatch, plan):
     ("args", "message"),
     [
         (["--stack", "staging"], "stack 'staging'"),
-        (["--region", "moon-base-1"], "--region = 'moon-base-1'"),
+        (["--region", "moon-base-1"], "--region = 'moon-base-1': must be an AWS region"),
+        (["--region", "eu-west-1"], "--region = 'eu-west-1': the preflight checks the region stack prod deploys to"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
