@@ -407,8 +407,12 @@ def _public_zones(route53: Any) -> list[dict]:
 
 
 def zone_domain(hostname: str) -> str:
-    """The domain whose zone serves `hostname`: its parent (api.tradesense.io -> tradesense.io)."""
-    return hostname.split(".", 1)[1] if hostname.count(".") >= 2 else hostname
+    """The domain whose zone serves `hostname`: its parent (api.tradesense.io -> tradesense.io).
+
+    The same rule the program uses to look the zone up (`aws.route53.get_zone(name=<parent>,
+    private_zone=False)`), so the preflight predicts exactly the lookup `pulumi up` will make.
+    """
+    return hostname.split(".", 1)[1]
 
 
 def check_hosted_zone(report: Report, aws: Aws, settings: Settings, resolver: Optional[Resolver]) -> None:
