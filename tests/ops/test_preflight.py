@@ -370,6 +370,27 @@ def test_the_stdlib_resolver_reports_no_answer_as_unavailable():
 
 # -- quotas --------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize(
+    ("quota", "code", "default", "doc"),
+    [
+        # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Limits.html: Proxies 20, DB instances 40
+        (pf.RDS_PROXIES, ("rds", "L-D94C7EA3"), 20, "CHAP_Limits"),
+        (pf.RDS_INSTANCES, ("rds", "L-7B6409FD"), 40, "CHAP_Limits"),
+        # https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html: 100,000 customer managed keys
+        (pf.KMS_KEYS, ("kms", "L-C2F1777E"), 100_000, "resource-limits"),
+        # https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html: VPCs per Region 5
+        (pf.VPCS, ("vpc", "L-F678F1CE"), 5, "amazon-vpc-limits"),
+        # https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-limits-endpoints.html: 50 interface per VPC, 20 gateway per Region
+        (pf.INTERFACE_ENDPOINTS, ("vpc", "L-29B6F2EB"), 50, "vpc-limits-endpoints"),
+        (pf.GATEWAY_ENDPOINTS, ("vpc", "L-1B52E74A"), 20, "vpc-limits-endpoints"),
+    ],
+)
+def test_quota_codes_and_defaults_are_awss(quota, code, default, doc, aws_client):
+    assert (quota.service, quota.code) == code and quota.default == default and doc in quota.doc
+    if quota.service == "vpc":  # moto ships these vpc defaults too: the emulator agrees with the docs
+        assert aws_client.client("service-quotas").get_service_quota(ServiceCode="vpc", QuotaCode=quota.code)["Quota"]["Value"] == default
+
+
 def test_quotas_of_an_empty_account_hold_the_stack(aws_client, settings, plan):
     report = Report()
     pf.check_quotas(report, aws_client, settings, plan)
