@@ -335,7 +335,12 @@ def check_alert_email(report: Report, settings: Settings) -> None:
 
 
 def check_regions(report: Report, aws: Aws, settings: Settings) -> None:
-    """The stack's region and the DR region must be enabled (opt-in regions are off by default)."""
+    """The stack's region and the DR region must be enabled (opt-in regions are off by default).
+
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeRegions.html: with
+    AllRegions, disabled regions are listed too; opt-in-status is opt-in-not-required | opted-in |
+    not-opted-in. (account:GetRegionOptStatus says the same but needs the Account API's permission.)
+    """
     wanted = [("aws:region", settings.region)] + ([("tradesense:drRegion", settings.dr_region)] if settings.dr_region else [])
     try:
         regions = aws.client("ec2").describe_regions(AllRegions=True, RegionNames=[r for _, r in wanted])["Regions"]
@@ -373,11 +378,14 @@ def check_engine_orderable(report: Report, aws: Aws, settings: Settings) -> None
 
     RDS retires minor versions on a schedule, and a retired one cannot be created; not every class
     offers every version. Only VPC offerings count (the databases live in the stack's VPC).
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeOrderableDBInstanceOptions.html:
+    EngineVersion, DBInstanceClass and Vpc filter the offerings; EngineVersion matches a whole
+    version, so a major-only pin pages through the class's offerings until a 16.x turns up.
     """
     rds = aws.client("rds")
     pairs = sorted({(s.database.engine_version, s.database.instance_class) for s in settings.services.values() if s.database})
     for pin, instance_class in pairs:
-        kwargs: dict[str, Any] = {"Engine": ENGINE, "DBInstanceClass": instance_class}
+        kwargs: dict[str, Any] = {"Engine": ENGINE, "DBInstanceClass": instance_class, "Vpc": True}
         if "." in pin:
             kwargs["EngineVersion"] = pin
         versions: set[str] = set()
@@ -463,7 +471,13 @@ def check_hosted_zone(report: Report, aws: Aws, settings: Settings, resolver: Op
 
 
 def check_delegation(report: Report, route53: Any, zone_id: str, name: str, resolver: Optional[Resolver]) -> None:
-    """Public DNS must send queries for the zone's domain to this zone's name servers (needs DNS)."""
+    """Public DNS must send queries for the zone's domain to this zone's name servers (needs DNS).
+
+    A hosted zone answers only once the domain is delegated to the four name servers of its
+    delegation set (https://docs.aws.amazon.com/Route53/latest/APIReference/API_domains_UpdateDomainNameservers.html:
+    "specify the four name servers in the delegation set for the hosted zone"); until then ACM's DNS
+    validation record is invisible and the certificate, and the deploy, wait.
+    """
     expected = sorted(_plain(ns) for ns in route53.get_hosted_zone(Id=zone_id).get("DelegationSet", {}).get("NameServers", []))
     if resolver is None:
         report.add("route53.delegation", name, True, "not checked (--no-dns): needs public DNS", warn=True)

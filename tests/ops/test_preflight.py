@@ -186,7 +186,7 @@ def test_exact_pin_is_looked_up_per_instance_class(aws_client, settings):
     (pin,) = pins
     with Stubber(rds) as stub:
         for cls, offered in zip(classes, ([_offering(pin)], [])):
-            params = {"Engine": "postgres", "DBInstanceClass": cls}
+            params = {"Engine": "postgres", "DBInstanceClass": cls, "Vpc": True}
             if "." in pin:
                 params["EngineVersion"] = pin
             stub.add_response("describe_orderable_db_instance_options", {"OrderableDBInstanceOptions": offered}, params)
@@ -201,7 +201,7 @@ def test_major_pin_needs_some_orderable_minor_and_pages_until_found(aws_client):
     rds = aws_client.client("rds")
     settings = _databases(("16", "db.r6g.large"), ("16", "db.t4g.micro"))
     with Stubber(rds) as stub:
-        base = {"Engine": "postgres", "DBInstanceClass": "db.r6g.large"}
+        base = {"Engine": "postgres", "DBInstanceClass": "db.r6g.large", "Vpc": True}
         # page 1: only other majors (and a non-VPC 16.x, which does not count); page 2: 16.x
         stub.add_response("describe_orderable_db_instance_options",
                           {"OrderableDBInstanceOptions": [_offering("15.8"), _offering("16.1", vpc=False)], "Marker": "m1"}, base)
@@ -209,7 +209,7 @@ def test_major_pin_needs_some_orderable_minor_and_pages_until_found(aws_client):
                           {"OrderableDBInstanceOptions": [_offering("16.2"), _offering("16.6"), _offering("17.2")]}, {**base, "Marker": "m1"})
         stub.add_response("describe_orderable_db_instance_options",
                           {"OrderableDBInstanceOptions": [_offering("14.12"), _offering("15.8")]},
-                          {"Engine": "postgres", "DBInstanceClass": "db.t4g.micro"})
+                          {"Engine": "postgres", "DBInstanceClass": "db.t4g.micro", "Vpc": True})
         report = Report()
         pf.check_engine_orderable(report, aws_client, settings)
         stub.assert_no_pending_responses()
