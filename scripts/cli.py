@@ -53,10 +53,14 @@ class Check:
     resource: str
     ok: bool
     found: str
+    # Passed, but a human should look: a value assumed rather than read, a check that could not run.
+    warn: bool = False
 
     @property
     def status(self) -> str:
-        return "PASS" if self.ok else "FAIL"
+        if not self.ok:
+            return "FAIL"
+        return "WARN" if self.warn else "PASS"
 
     def line(self) -> str:
         return f"{self.status}  {self.check:<36} {self.resource:<42} {self.found}"
@@ -68,14 +72,18 @@ class Report:
     def __init__(self) -> None:
         self.checks: list[Check] = []
 
-    def add(self, check: str, resource: str, ok: bool, found: str) -> Check:
-        item = Check(check=check, resource=resource, ok=bool(ok), found=found)
+    def add(self, check: str, resource: str, ok: bool, found: str, *, warn: bool = False) -> Check:
+        item = Check(check=check, resource=resource, ok=bool(ok), found=found, warn=bool(warn))
         self.checks.append(item)
         return item
 
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.ok and c.warn]
 
     def exit_code(self) -> int:
         return EXIT_FAILED if self.failures else EXIT_OK
@@ -87,6 +95,7 @@ class Report:
                 "ok": not self.failures,
                 "passed": len(self.checks) - len(self.failures),
                 "failed": len(self.failures),
+                "warned": len(self.warnings),
                 "checks": [{**asdict(c), "status": c.status} for c in self.checks],
                 **(extra or {}),
             }
@@ -95,8 +104,9 @@ class Report:
             return
         for c in self.checks:
             out.write(c.line() + "\n")
+        warned = f", {len(self.warnings)} warned" if self.warnings else ""
         out.write(
-            f"{len(self.checks) - len(self.failures)} passed, {len(self.failures)} failed\n"
+            f"{len(self.checks) - len(self.failures)} passed{warned}, {len(self.failures)} failed\n"
         )
 
 

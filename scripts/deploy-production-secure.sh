@@ -77,6 +77,9 @@ echo "    pulumi user: $who"
 step "preflight: AWS identity"
 "$PYTHON" -m scripts.ops.aws identity --stack "$STACK" || fail "no usable AWS credentials for stack $STACK (aws sso login, or check AWS_PROFILE)"
 
+step "preflight: account can take the stack (read-only)"
+"$PYTHON" -m scripts.ops.preflight --stack "$STACK" || fail "the account cannot take stack $STACK yet (FAIL lines above); nothing was deployed"
+
 step "preflight: stack selected"
 if ! pulumi stack select "$STACK" >/dev/null 2>&1; then
   fail "cannot select stack '$STACK'; stacks: $(pulumi stack ls 2>/dev/null | tr '\n' ' ')"

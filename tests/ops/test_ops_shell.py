@@ -30,6 +30,7 @@ case "$*" in
   preview*) key=preview ;;
   up*) key=up ;;
   "-m scripts.ops.aws"*) key=identity ;;
+  "-m scripts.ops.preflight"*) key=preflight ;;
   "-m scripts.engine.preview"*) key=gate-preview
       out=""; prev=""; for a in "$@"; do [ "$prev" = "--out" ] && out="$a"; prev="$a"; done
       echo '{"steps": []}' > "$out/preview.json" ;;
@@ -113,6 +114,7 @@ def deploy(tmp_path):
 HAPPY = [
     "pulumi whoami",
     "python -m scripts.ops.aws identity --stack prod",
+    "python -m scripts.ops.preflight --stack prod",
     "pulumi stack select prod",
     "python -m scripts.engine.preview --stack prod --out <OUT>",
     "python -m scripts.report.policy_report <OUT>/preview.json --with-checkov --format text",
@@ -148,7 +150,7 @@ def test_typed_confirmation_deploys_and_anything_else_does_not(deploy):
     assert result.returncode == 1
     assert "FAILED at confirmation" in result.stderr and "nothing was deployed" in result.stderr
     assert not any(c.startswith("pulumi up") for c in calls)
-    assert normalise(calls, deploy.repo) == HAPPY[:6]
+    assert normalise(calls, deploy.repo) == HAPPY[:7]
 
 
 @pytest.mark.parametrize(
@@ -156,11 +158,12 @@ def test_typed_confirmation_deploys_and_anything_else_does_not(deploy):
     [
         ("whoami=1", "preflight: pulumi login", 1),
         ("identity=1", "preflight: AWS identity", 2),
-        ("select=1", "preflight: stack selected", 3),
-        ("gate=1", "policy gate", 5),
-        ("preview=1", "pulumi preview", 6),
-        ("up=1", "pulumi up", 7),
-        ("validate=1", "live validation", 8),
+        ("preflight=1", "preflight: account can take the stack", 3),
+        ("select=1", "preflight: stack selected", 4),
+        ("gate=1", "policy gate", 6),
+        ("preview=1", "pulumi preview", 7),
+        ("up=1", "pulumi up", 8),
+        ("validate=1", "live validation", 9),
     ],
 )
 def test_each_failure_stops_the_deploy_there(deploy, scenario, failed_step, calls_made):
@@ -172,7 +175,7 @@ def test_each_failure_stops_the_deploy_there(deploy, scenario, failed_step, call
     if scenario == "select=1":
         expected = [*expected, "pulumi stack ls"]
     assert made == expected
-    if calls_made < 7:
+    if calls_made < 8:
         assert not any(c.startswith("pulumi up") for c in calls)
 
 
@@ -180,7 +183,7 @@ def test_dirty_tree_stops_before_the_gate(deploy):
     (deploy.repo / "stray.txt").write_text("uncommitted")
     result, calls = deploy("--yes")
     assert result.returncode == 1 and "FAILED at preflight: clean git tree" in result.stderr and "stray.txt" in result.stderr
-    assert normalise(calls, deploy.repo) == HAPPY[:3]
+    assert normalise(calls, deploy.repo) == HAPPY[:4]
 
 
 def test_missing_pulumi_cli_is_reported(deploy, tmp_path):
