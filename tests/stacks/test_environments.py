@@ -10,6 +10,7 @@ import re
 import pulumi
 import pytest
 
+from scripts.offline import RealisticMocks
 from scripts.policy_report import build_report, run_checkov
 from scripts.preview import run_stack
 from stacks.settings import ConfigError, parse_settings, read_stack_config
@@ -194,3 +195,18 @@ def test_more_zones_than_the_region_has_stop_the_program_before_any_resource():
     with pytest.raises(pulumi.RunError, match=r"^tradesense:network.azCount = 4: region eu-central-1 has 3 "
                                               r"available zones \(eu-central-1a, eu-central-1b, eu-central-1c\)$"):
         run_stack("staging", config=config)
+
+
+def test_a_provider_in_another_partition_stops_the_program(monkeypatch):
+    """The ARNs this program writes are the commercial partition's (`aws`); if the provider ever
+    answers otherwise, nothing is declared. https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html"""
+    answer = RealisticMocks.call
+
+    def call(self, args):
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws-cn", "dnsSuffix": "amazonaws.com.cn", "id": "aws-cn"}, []
+        return answer(self, args)
+
+    monkeypatch.setattr(RealisticMocks, "call", call)
+    with pytest.raises(pulumi.RunError, match=r"^aws:region = 'eu-central-1' is in partition 'aws-cn': "):
+        run_stack("staging")
