@@ -113,8 +113,8 @@ def build(settings: Settings) -> dict[str, Any]:
     alerts = AlertTopic("alerts", AlertTopicArgs(
         email=settings.alert_email, kms_key_arn=keys.logs_key_arn, account_id=account_id, tags=tags,
     ))
-    # The WAF alarm lives in us-east-1 with the WAF's metrics, and an alarm notifies only a topic
-    # of its own region: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+    # The WAF alarm lives in us-east-1 with the WAF's metrics and notifies a topic of its own region
+    # (MonitoringArgs.waf_alarm_topic_arn), encrypted with a key of that region.
     edge_alerts = AlertTopic("edge-alerts", AlertTopicArgs(
         email=settings.alert_email, kms_key_arn=edge_logs_key_arn, account_id=account_id, tags=tags,
     ), opts=pulumi.ResourceOptions(provider=edge_provider)) if edge_apart else None
