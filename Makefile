@@ -5,8 +5,10 @@ OUT ?= build/$(STACK)
 VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
+# Every stack of the repo, one Pulumi.<stack>.yaml each.
+STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 
-.PHONY: preview report test scan bench docs clean
+.PHONY: preview preview-all report test scan bench docs clean
 
 # The main environment: pulumi, pulumi-aws, the policy SDK, boto3, pytest, moto.
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -25,6 +27,15 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt
 preview: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m scripts.engine.preview --stack $(STACK) --out $(OUT)
 	$(PY) -m scripts.report.policy_report $(OUT)/preview.json --with-checkov --format text
+
+## preview-all: `make preview` for every Pulumi.<stack>.yaml (each into build/<stack>); all are
+## previewed even when one is blocked, and the target fails if any was
+preview-all: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+	@failed=""; for stack in $(STACKS); do \
+	  echo "== $$stack"; \
+	  $(MAKE) --no-print-directory preview STACK=$$stack OUT=build/$$stack || failed="$$failed $$stack"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "preview-all: blocked or failed:$$failed" >&2; exit 1; fi
 
 ## report: the policy + checkov report in FORMAT (text, markdown, json, sarif, junit, html)
 FORMAT ?= html

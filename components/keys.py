@@ -5,7 +5,9 @@ Creates four symmetric keys with yearly rotation, each with an alias and a polic
 `secrets` (Secrets Manager, RDS master secrets) and `logs` (CloudWatch Logs, CloudTrail, the alert
 topic, VPC flow logs). A leaked grant or a wrong statement on one key cannot decrypt another
 domain's data. With a DR region, a second `backups` key there encrypts the copied recovery points
-and a second `logs` key there encrypts the audit-log replica.
+and a second `logs` key there encrypts the audit-log replica. With an edge region (the stack runs
+outside us-east-1, where CloudFront's WAF logs must be), a `logs` key there encrypts the WAF log
+group and the edge alert topic: a KMS key encrypts only in its own region.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from components.tagging import require_tags, with_purpose
 PURPOSES = ("data", "backups", "secrets", "logs")
 DR_PURPOSE = "backups-dr"
 DR_LOGS_PURPOSE = "logs-dr"
+EDGE_LOGS_PURPOSE = "logs-edge"
 # KMS alias names: letters, digits, '/', '_' and '-'; the `aws/` prefix is reserved for AWS.
 _ALIAS = re.compile(r"^[A-Za-z0-9/_-]{1,200}$")
 # Services that publish to the alert topic; SNS needs the topic key on their behalf.
@@ -48,6 +51,13 @@ class PlatformKeysArgs:
     points and the replicated audit logs."""
     dr_provider: Optional[pulumi.ProviderResource] = None
     """AWS provider for `dr_region`; required exactly when dr_region is set."""
+    edge_region: Optional[str] = None
+    """Region of the CloudFront edge's logs (us-east-1) when it is not `region`: a `logs` key is
+    created there for the WAF log group and the alert topic of the WAF alarm. CloudWatch Logs
+    encrypts a log group only with a key of the group's own region
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
+    edge_provider: Optional[pulumi.ProviderResource] = None
+    """AWS provider for `edge_region`; required exactly when edge_region is set."""
 
     def __post_init__(self) -> None:
         require_tags("PlatformKeysArgs.tags", self.tags)
@@ -69,6 +79,7 @@ class PlatformKeysArgs:
             raise ValueError(
                 f"PlatformKeysArgs.dr_region = {self.dr_region!r}: must differ from region"
             )
+        _check_edge(self)
 
 
 class PlatformKeys(pulumi.ComponentResource):
@@ -81,6 +92,8 @@ class PlatformKeys(pulumi.ComponentResource):
     dr_backups_key_arn: Optional[pulumi.Output[str]]
     dr_logs_key_arn: Optional[pulumi.Output[str]]
     """The DR region's logs key: encrypts the audit-log replica (S3 needs a key in the replica's region)."""
+    edge_logs_key_arn: Optional[pulumi.Output[str]]
+    """The edge region's logs key (WAF log group, edge alert topic), or None without `edge_region`."""
     key_arns: dict[str, pulumi.Output[str]]
     """The primary region's keys by purpose (`data`, `backups`, `secrets`, `logs`); the DR keys are
     only in dr_backups_key_arn and dr_logs_key_arn, so nothing iterating this dict wires a key from
@@ -101,6 +114,12 @@ class PlatformKeys(pulumi.ComponentResource):
                 name, args, DR_LOGS_PURPOSE, "logs", args.dr_region, args.dr_provider, admit_services=False
             )
 
+        self.edge_logs_key_arn = None
+        if args.edge_region is not None:
+            self.edge_logs_key_arn = self._key(
+                name, args, EDGE_LOGS_PURPOSE, "logs", args.edge_region, args.edge_provider
+            )
+
         self.data_key_arn = self.key_arns["data"]
         self.backups_key_arn = self.key_arns["backups"]
         self.secrets_key_arn = self.key_arns["secrets"]
@@ -109,6 +128,7 @@ class PlatformKeys(pulumi.ComponentResource):
             "keyArns": self.key_arns,
             "drBackupsKeyArn": self.dr_backups_key_arn,
             "drLogsKeyArn": self.dr_logs_key_arn,
+            "edgeLogsKeyArn": self.edge_logs_key_arn,
         })
 
     def _key(
@@ -144,6 +164,19 @@ class PlatformKeys(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         return key.arn
+
+
+def _check_edge(args: PlatformKeysArgs) -> None:
+    if (args.edge_region is None) != (args.edge_provider is None):
+        raise ValueError(
+            f"PlatformKeysArgs.edge_region = {args.edge_region!r}: edge_region and edge_provider must "
+            "be given together (the provider is what places the edge logs key in that region)"
+        )
+    if args.edge_region is not None and args.edge_region == args.region:
+        raise ValueError(
+            f"PlatformKeysArgs.edge_region = {args.edge_region!r}: must differ from region (the "
+            "primary logs key already serves an edge in the stack's own region)"
+        )
 
 
 def key_policy(purpose: str, account: str, region: str, admit_services: bool = True) -> pulumi.Output[str]:

@@ -26,8 +26,21 @@ from components.service_secrets import ServiceSecrets, ServiceSecretsArgs
 from components.tagging import base_tags, for_service
 from stacks.settings import ConfigError, Settings, load_pulumi_settings
 
-# CloudFront-scoped WAF ACLs, their log groups and CloudFront certificates exist only in us-east-1.
+# The stack lives in its own region (aws:region); only what AWS requires in us-east-1 goes through
+# the explicit `edge` provider:
+# - a CLOUDFRONT web ACL: https://docs.aws.amazon.com/waf/latest/developerguide/how-aws-waf-works-resources.html
+# - CloudFront's ACM certificate: https://docs.aws.amazon.com/acm/latest/userguide/acm-regions.html
+# - the WAF's aws-waf-logs- log group, in the web ACL's region:
+#   https://docs.aws.amazon.com/waf/latest/developerguide/logging-cw-logs.html
+#   and the KMS key that encrypts it, in the log group's region:
+#   https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+# CloudFront and Route 53 are global services with one endpoint in us-east-1, so the distribution,
+# its headers policy and the records go through the same provider:
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_aws_deny-requested-region.html
 EDGE_REGION = "us-east-1"
+# Commercial regions only (stacks/settings.py): every ARN and principal this program writes is in
+# the `aws` partition. The provider's answer is checked, so a wrong assumption fails loudly.
+PARTITION = "aws"
 
 
 def main() -> None:
@@ -42,13 +55,21 @@ def main() -> None:
 
 def build(settings: Settings) -> dict[str, Any]:
     """Declare every resource for `settings`; returns (and exports) what deployments need."""
-    if settings.region != EDGE_REGION:
-        raise pulumi.RunError(
-            f"aws:region = {settings.region!r}: this program deploys the CloudFront edge with the "
-            f"stack's logs key, so the stack must be in {EDGE_REGION}"
-        )
     account_id = aws.get_caller_identity().account_id
-    zones = aws.get_availability_zones(state="available").names[: settings.network.az_count]
+    partition = aws.get_partition().partition
+    if partition != PARTITION:
+        raise pulumi.RunError(
+            f"aws:region = {settings.region!r} is in partition {partition!r}: this program writes "
+            f"ARNs of the {PARTITION!r} partition (commercial regions) only"
+        )
+    # Zone names come from the region (names and counts differ per region and per account).
+    available = aws.get_availability_zones(state="available").names
+    if len(available) < settings.network.az_count:
+        raise pulumi.RunError(
+            f"tradesense:network.azCount = {settings.network.az_count}: region {settings.region} has "
+            f"{len(available)} available zones ({', '.join(available)})"
+        )
+    zones = available[: settings.network.az_count]
     prefix = f"{settings.project}-{settings.stack}"
     tags = base_tags(
         project=settings.project,
@@ -63,6 +84,10 @@ def build(settings: Settings) -> dict[str, Any]:
         if settings.dr_region
         else None
     )
+    edge_provider = aws.Provider("edge", region=EDGE_REGION)
+    # Outside us-east-1 the edge needs its own logs key and alert topic there (a key and an alarm's
+    # topic serve only their own region); in us-east-1 the stack's own serve.
+    edge_apart = settings.region != EDGE_REGION
 
     keys = PlatformKeys("keys", PlatformKeysArgs(
         account_id=account_id,
@@ -70,8 +95,11 @@ def build(settings: Settings) -> dict[str, Any]:
         alias_prefix=prefix,
         dr_region=settings.dr_region,
         dr_provider=dr_provider,
+        edge_region=EDGE_REGION if edge_apart else None,
+        edge_provider=edge_provider if edge_apart else None,
         tags=tags,
     ))
+    edge_logs_key_arn = keys.edge_logs_key_arn if edge_apart else keys.logs_key_arn
     network = Network("network", NetworkArgs(
         cidr=settings.network.cidr,
         availability_zones=zones,
@@ -85,6 +113,11 @@ def build(settings: Settings) -> dict[str, Any]:
     alerts = AlertTopic("alerts", AlertTopicArgs(
         email=settings.alert_email, kms_key_arn=keys.logs_key_arn, account_id=account_id, tags=tags,
     ))
+    # The WAF alarm lives in us-east-1 with the WAF's metrics and notifies a topic of its own region
+    # (MonitoringArgs.waf_alarm_topic_arn), encrypted with a key of that region.
+    edge_alerts = AlertTopic("edge-alerts", AlertTopicArgs(
+        email=settings.alert_email, kms_key_arn=edge_logs_key_arn, account_id=account_id, tags=tags,
+    ), opts=pulumi.ResourceOptions(provider=edge_provider)) if edge_apart else None
     access_logs = _access_log_bucket("access-logs", settings, tags)
     # S3 delivers access logs only within a region, so the DR replicas log to a bucket there.
     audit_replica = None
@@ -147,8 +180,9 @@ def build(settings: Settings) -> dict[str, Any]:
         login_paths=settings.edge.login_paths,
         login_rate_limit=settings.edge.login_rate_limit,
         api_rate_limit=settings.edge.api_rate_limit,
-        logs_kms_key_arn=keys.logs_key_arn,
+        logs_kms_key_arn=edge_logs_key_arn,
         log_retention_days=settings.log_retention_days,
+        provider=edge_provider,
         tags=for_service(tags, edge_service),
     ))
     secrets = {
@@ -179,6 +213,7 @@ def build(settings: Settings) -> dict[str, Any]:
         cache_replication_group_id=cache.replication_group_id,
         cache_member_cluster_ids=cache.member_cluster_ids,
         web_acl_name=edge.web_acl_name,
+        waf_alarm_topic_arn=edge_alerts.topic_arn if edge_alerts else None,
         service_names=list(settings.services),
         region=settings.region,
         monthly_budget_usd=settings.monthly_budget_usd,

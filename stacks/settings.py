@@ -31,7 +31,10 @@ SERVICE_TIERS = ("edge", "internal")
 FEATURE_FLAGS = ("ENABLE_SECURITY_HEADERS", "ENABLE_RATE_LIMITING", "ENABLE_AUDIT_LOGGING")
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Commercial regions (partition `aws`) only: GovCloud (us-gov-*), China (cn-*) and the isolated
+# partitions have other ARNs and endpoints. https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html
+REGION_PATTERN = re.compile(r"^(?!cn-)[a-z]{2}-[a-z]+-\d$")
+REGION_RULE = "a commercial AWS region like {example} (GovCloud, China and other partitions are not supported)"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
 
 
@@ -415,7 +418,7 @@ _TOP_LEVEL: dict[str, tuple[Callable[[str, Any], Any], bool]] = {
     ),
     "alertEmail": (lambda k, v: _str(k, v, pattern=EMAIL_PATTERN, what="an email address like oncall@example.com"), True),
     "monthlyBudgetUsd": (lambda k, v: _int(k, v, minimum=1), True),
-    "drRegion": (lambda k, v: _str(k, v, pattern=REGION_PATTERN, what="an AWS region like us-west-2"), False),
+    "drRegion": (lambda k, v: _str(k, v, pattern=REGION_PATTERN, what=REGION_RULE.format(example="us-west-2")), False),
     "backupRetentionDays": (lambda k, v: _int(k, v, minimum=MIN_BACKUP_RETENTION_DAYS, maximum=35), False),
     "logRetentionDays": (_log_retention, False),
     "network": (_network, False),
@@ -448,7 +451,7 @@ def parse_settings(config: Mapping[str, Any], *, project: str, stack: str) -> Se
         elif required:
             raise ConfigError(f"{prefix}{name} is not set: it is required (see Pulumi.prod.yaml)")
     region = _decode(config.get("aws:region"))
-    _str("aws:region", region, pattern=REGION_PATTERN, what="an AWS region like us-east-1")
+    _str("aws:region", region, pattern=REGION_PATTERN, what=REGION_RULE.format(example="eu-central-1"))
     if fields.get("dr_region") == region:
         raise _fail(prefix + "drRegion", region, "must differ from aws:region")
     return Settings(project=project, stack=stack, region=region, **fields)

@@ -5,12 +5,15 @@ Each run happens in a fresh context, so no mock or resource leaks from one test 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from components.tagging import base_tags
 from scripts.engine.offline import Capture, run_program
+from stacks.settings import REPO_ROOT
 
 TEST_REGION = "us-east-1"
 
@@ -89,3 +92,38 @@ def prod_report(prod_preview_path):
     from scripts.report.policy_report import build_report
 
     return build_report(str(prod_preview_path), today=dt.date(2026, 1, 15))
+
+
+# Every stack of the repo: one Pulumi.<stack>.yaml each (adding a file adds it to the tests).
+STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.yaml"))
+
+
+@dataclass(frozen=True)
+class StackRun:
+    stack: str
+    capture: Capture
+    preview_path: Path
+
+    @property
+    def preview(self) -> dict[str, Any]:
+        import json
+
+        return json.loads(self.preview_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def stack_run(prod_capture, prod_preview_path, tmp_path_factory) -> Callable[[str], StackRun]:
+    """Any stack's capture and preview.json, each stack run once per session (prod reuses prod_capture)."""
+    from scripts.engine.preview import run_stack, write_preview
+    from stacks.settings import read_stack_config
+
+    runs = {"prod": StackRun("prod", prod_capture, prod_preview_path)}
+
+    def get(stack: str) -> StackRun:
+        if stack not in runs:
+            capture = run_stack(stack)
+            path = write_preview(capture, tmp_path_factory.mktemp(f"{stack}-preview"), read_stack_config(stack), 0)
+            runs[stack] = StackRun(stack, capture, path)
+        return runs[stack]
+
+    return get

@@ -4,12 +4,15 @@ One module decides everything about waivers, so the pack under the CLI and the o
 agree: `load` validates the file (a waiver without reason, approver or expiry is refused, naming
 the entry and the field), `match` finds the waiver for a (rule, resource) pair and says whether it
 is still active. An expired waiver waives nothing; it is reported as expired next to the violation.
+A waiver may be scoped to stacks (`stacks: [staging]`): it then covers only resources whose URN
+names one of them, so an exception accepted for staging can never waive the same finding in prod.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -17,7 +20,8 @@ from typing import Any, Iterable, Optional
 import yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "waivers.yaml"
-FIELDS = ("policy", "resources", "reason", "approved_by", "expires")
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+FIELDS = ("policy", "resources", "reason", "approved_by", "expires", "stacks")
 
 
 class WaiverError(ValueError):
@@ -33,9 +37,11 @@ class Waiver:
     reason: str
     approved_by: str
     expires: dt.date
+    stacks: tuple[str, ...] = ()
+    """Stacks the waiver applies to; empty means every stack."""
 
     def covers(self, rule_id: str, urn: str) -> bool:
-        if rule_id != self.policy:
+        if rule_id != self.policy or not in_stack_scope(self.stacks, urn):
             return False
         name = urn.rsplit("::", 1)[-1] if urn else ""
         return any(
@@ -49,6 +55,8 @@ class Waiver:
     def to_dict(self, today: Optional[dt.date] = None) -> dict[str, Any]:
         data = {"policy": self.policy, "resources": list(self.resources), "reason": self.reason,
                 "approved_by": self.approved_by, "expires": self.expires.isoformat()}
+        if self.stacks:
+            data["stacks"] = list(self.stacks)
         if today is not None:
             data["status"] = "expired" if self.expired(today) else "active"
         return data
@@ -93,7 +101,33 @@ def _entry(source: str, index: int, entry: Any) -> Waiver:
     if not isinstance(expires, dt.date):
         raise WaiverError(f"{label}: field 'expires' is missing; a waiver without an expiry date is refused")
     return Waiver(entry["policy"].strip(), tuple(resources), entry["reason"].strip(),
-                  entry["approved_by"].strip(), expires)
+                  entry["approved_by"].strip(), expires, stacks=_stacks(label, entry))
+
+
+def _stacks(label: str, entry: dict) -> tuple[str, ...]:
+    """The optional `stacks:` scope: a stack name or a non-empty list of them."""
+    if "stacks" not in entry:
+        return ()
+    stacks = entry["stacks"]
+    if isinstance(stacks, str):
+        stacks = [stacks]
+    if not isinstance(stacks, list) or not stacks or not all(
+        isinstance(s, str) and _STACK_NAME.fullmatch(s) for s in stacks
+    ):
+        raise WaiverError(f"{label}: field 'stacks' = {entry['stacks']!r} must be a non-empty list of "
+                          "stack names (letters, digits, '-', '_', '.'); leave it out to cover every stack")
+    return tuple(stacks)
+
+
+def in_stack_scope(stacks: tuple[str, ...], urn: str) -> bool:
+    """Whether a resource is in a waiver's stack scope. A scoped waiver covers only a full URN
+    (`urn:pulumi:<stack>::...`) naming one of its stacks: without a URN the stack is unknown, and an
+    undecidable scope waives nothing."""
+    if not stacks:
+        return True
+    if not urn.startswith("urn:pulumi:"):
+        return False
+    return urn[len("urn:pulumi:"):].split("::", 1)[0] in stacks
 
 
 def load(path: Path | str | None = None) -> list[Waiver]:

@@ -26,6 +26,18 @@ from scripts.documents.secrets import SECRET_SIG, SECRET_VALUE, is_secret, mask_
 
 ACCOUNT_ID = "123456789012"
 STACK_TYPE = "pulumi:pulumi:Stack"
+# "Each Region has at least three Availability Zones"; the few with more are listed
+# (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html).
+AZ_COUNTS = {"us-east-1": 6, "us-west-2": 4}
+DEFAULT_AZ_COUNT = 3
+_DIRECTIONS = {"southeast": "se", "northeast": "ne", "southwest": "sw", "northwest": "nw"}
+
+
+def region_code(region: str) -> str:
+    """The short code AWS uses in AZ ids and cache endpoints: us-east-1 -> use1, ap-southeast-2 -> apse2."""
+    area, direction, number = region.rsplit("-", 2) if region.count("-") >= 2 else (region, "", "")
+    area = area.replace("-gov", "gov")
+    return f"{area}{_DIRECTIONS.get(direction, direction[:1])}{number}"
 
 
 @dataclass
@@ -108,7 +120,10 @@ class RealisticMocks(pulumi_mocks.Mocks):
 
     # -- invokes --------------------------------------------------------------------------
     def call(self, args: pulumi_mocks.MockCallArgs):
-        region = args.args.get("region") or self.region
+        # Data sources answer for the region they are asked about: an explicit `region`, else the
+        # invoke's provider's region (the edge or DR provider), else the stack's.
+        provider_id = (args.provider or "").rsplit("::", 1)[-1]
+        region = args.args.get("region") or self._provider_regions.get(provider_id) or self.region
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -122,8 +137,10 @@ class RealisticMocks(pulumi_mocks.Mocks):
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{region}{letter}" for letter in "abcdef"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": region}, []
+            count = AZ_COUNTS.get(region, DEFAULT_AZ_COUNT)
+            names = [f"{region}{letter}" for letter in "abcdef"[:count]]
+            zone_ids = [f"{region_code(region)}-az{i}" for i in range(1, count + 1)]
+            return {"names": names, "zoneIds": zone_ids, "id": region}, []
         raise NotImplementedError(
             f"offline preview has no mock answer for invoke {token}; add one to scripts/engine/offline.py"
         )
@@ -203,8 +220,9 @@ class RealisticMocks(pulumi_mocks.Mocks):
             id_ = inputs.get("replicationGroupId") or inputs.get("userId") or inputs.get("userGroupId") or physical
             arn = f"arn:aws:elasticache:{region}:{self.account}:{kind[0].lower() + kind[1:]}:{id_}"
             if kind == "ReplicationGroup":
-                outputs["primaryEndpointAddress"] = f"master.{id_}.{_digest(*seed, length=6)}.use1.cache.amazonaws.com"
-                outputs["readerEndpointAddress"] = f"replica.{id_}.{_digest(*seed, length=6)}.use1.cache.amazonaws.com"
+                code = region_code(region)
+                outputs["primaryEndpointAddress"] = f"master.{id_}.{_digest(*seed, length=6)}.{code}.cache.amazonaws.com"
+                outputs["readerEndpointAddress"] = f"replica.{id_}.{_digest(*seed, length=6)}.{code}.cache.amazonaws.com"
         elif type_ == "aws:secretsmanager/secret:Secret":
             arn = f"arn:aws:secretsmanager:{region}:{self.account}:secret:{physical}-{_digest(*seed, length=6)}"
             id_ = arn

@@ -196,3 +196,51 @@ def test_missing_tags_are_rejected(tags):
     del tags["Compliance"]
     with pytest.raises(ValueError, match="PlatformKeysArgs.tags: missing required tag\\(s\\) Compliance"):
         build(tags)()
+
+
+def test_edge_region_adds_a_logs_key_there_for_cloudwatch_logs_of_that_region(run_pulumi, tags):
+    """A stack outside us-east-1 gets a logs key in us-east-1 for the WAF log group: CloudWatch Logs
+    encrypts a group only with a key of the group's region
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
+    def program():
+        edge = aws.Provider("edge", region="us-east-1")
+        keys = build(tags, region="eu-central-1", edge_region="us-east-1", edge_provider=edge)()
+        pulumi.export("edge_logs_key_arn", keys.edge_logs_key_arn)
+
+    cap = run_pulumi(program)
+    provider = cap.one("pulumi:providers:aws", "edge")
+    key = cap.one(KEY, "keys-logs-edge")
+    assert key.provider.startswith(provider.urn + "::") and key.protect is True
+    assert key.outputs["arn"].startswith("arn:aws:kms:us-east-1:")
+    assert cap.outputs["edge_logs_key_arn"] == key.outputs["arn"]
+    assert key.inputs["tags"]["Purpose"] == "logs-edge"
+    logs = next(s for s in policy(key)["Statement"] if s["Sid"] == "AllowCloudWatchLogsForThisAccountsLogGroups")
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == \
+        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"
+    home = next(s for s in policy(cap.one(KEY, "keys-logs"))["Statement"]
+                if s["Sid"] == "AllowCloudWatchLogsForThisAccountsLogGroups")
+    assert home["Principal"] == {"Service": "logs.eu-central-1.amazonaws.com"}
+    assert cap.one(ALIAS, "keys-logs-edge-alias").inputs["name"] == "alias/tradesense-test-logs-edge"
+    assert cap.one(ALIAS, "keys-logs-edge-alias").provider.startswith(provider.urn + "::")
+
+
+def test_edge_region_needs_its_provider_and_must_differ_from_region(run_pulumi, tags):
+    with pytest.raises(ValueError, match="edge_region = 'us-east-1': edge_region and edge_provider"):
+        build(tags, region="eu-central-1", edge_region="us-east-1")()
+
+    def same_region():
+        build(tags, edge_region="us-east-1", edge_provider=aws.Provider("edge", region="us-east-1"))()
+
+    with pytest.raises(ValueError, match="edge_region = 'us-east-1': must differ from region"):
+        run_pulumi(same_region)
+
+
+def test_without_edge_region_no_edge_key_exists(run_pulumi, tags):
+    def program():
+        keys = build(tags)()
+        pulumi.export("edge_logs_key_arn", keys.edge_logs_key_arn)
+
+    cap = run_pulumi(program)
+    assert cap.outputs["edge_logs_key_arn"] is None
+    assert not [k for k in cap.of_type(KEY) if k.name.endswith("-edge")]

@@ -74,3 +74,25 @@ def test_an_invoke_without_a_mock_answer_fails_loudly():
 
     with pytest.raises(Exception, match="no mock answer for invoke aws:ec2/getAmi:getAmi"):
         run_program(uses_unknown_invoke, project="proj", stack="dev", config={"aws:region": "us-east-1"})
+
+
+def test_data_sources_answer_for_the_region_they_are_asked_about():
+    """An invoke through an explicit provider answers for that provider's region, any region."""
+    seen = {}
+
+    def program():
+        frankfurt = aws.Provider("frankfurt", region="eu-central-1")
+        zones = aws.get_availability_zones(state="available")
+        seen["default"] = (zones.names, zones.zone_ids)
+        there = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=frankfurt))
+        seen["frankfurt"] = (there.names, there.zone_ids)
+        seen["region"] = aws.get_region(opts=pulumi.InvokeOptions(provider=frankfurt)).region
+
+    run_program(program, project="proj", stack="dev", config={"aws:region": "ap-southeast-2"})
+    assert seen["default"] == (["ap-southeast-2a", "ap-southeast-2b", "ap-southeast-2c"],
+                               ["apse2-az1", "apse2-az2", "apse2-az3"])
+    # eu-central-1 has three AZs (euc1-az1..3):
+    # https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html
+    assert seen["frankfurt"] == (["eu-central-1a", "eu-central-1b", "eu-central-1c"],
+                                 ["euc1-az1", "euc1-az2", "euc1-az3"])
+    assert seen["region"] == "eu-central-1"

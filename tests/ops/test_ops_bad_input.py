@@ -44,7 +44,7 @@ def _old(days: int) -> str:
         (backup, ["--db-host", "10.0.0.5", "--sslmode", "disable"], "allowed only to a loopback address"),
         (backup, ["--sslmode", "verify-full"], "needs --ssl-root-cert"),
         (backup, ["--sslmode", "prefer", "--db-host", "127.0.0.1"], "--sslmode = 'prefer'"),
-        (backup, ["--stack", "staging"], "stack 'staging'"),
+        (backup, ["--stack", "qa"], "stack 'qa'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_changes(shared_deployment, databases, capsys, monkeypatch, command, args, message):

@@ -195,7 +195,7 @@ def test_missing_pulumi_cli_is_reported(deploy, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--bogus"], "unknown argument '--bogus'"), (["--stack"], "--stack needs a stack name"),
-     (["--stack", "staging"], "no Pulumi.staging.yaml"), (["--stack", "a;b"], "only letters")],
+     (["--stack", "qa"], "no Pulumi.qa.yaml"), (["--stack", "a;b"], "only letters")],
 )
 def test_bad_arguments_exit_2_before_anything_runs(deploy, args, message):
     result, calls = deploy(*args)

@@ -523,7 +523,7 @@ def test_json_output(aws, capsys, monkeypatch, plan):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--stack", "staging"], "stack 'staging'"),
+        (["--stack", "qa"], "stack 'qa'"),
         (["--region", "moon-base-1"], "--region = 'moon-base-1': must be an AWS region"),
         (["--region", "eu-west-1"], "--region = 'eu-west-1': the preflight checks the region stack prod deploys to"),
         (["--bogus"], "unrecognized arguments: --bogus"),

@@ -76,3 +76,41 @@ def test_cli_gate_suppresses_active_and_annotates_expired():
     assert len(reported) == 1 and "expired on 2026-03-31" in reported[0]
     Gate([waiver], dt.date(2026, 1, 1), suppress=False)("rds-backup-retention", URN, "bad", lambda m, u: reported.append(m))
     assert reported[-1] == "bad"
+
+
+STAGING_URN = URN.replace("urn:pulumi:prod::", "urn:pulumi:staging::")
+
+
+def test_a_waiver_scoped_to_stacks_covers_only_their_resources():
+    (scoped,) = waivers.parse({"waivers": [{**VALID, "stacks": ["staging"]}]})
+    (one,) = waivers.parse({"waivers": [{**VALID, "stacks": "staging"}]})
+    (everywhere,) = waivers.parse({"waivers": [VALID]})
+    today = dt.date(2026, 1, 1)
+    for waiver in (scoped, one):
+        assert waiver.stacks == ("staging",)
+        assert waivers.match([waiver], "rds-backup-retention", STAGING_URN, today) == (waiver, None)
+        assert waivers.match([waiver], "rds-backup-retention", URN, today) == (None, None)
+        # A bare name says nothing about its stack: a scoped waiver does not gamble on it.
+        assert waivers.match([waiver], "rds-backup-retention", "audit-bucket", today) == (None, None)
+    assert everywhere.stacks == () and everywhere.covers("rds-backup-retention", URN)
+    assert everywhere.covers("rds-backup-retention", STAGING_URN)
+    assert scoped.to_dict()["stacks"] == ["staging"] and "stacks" not in everywhere.to_dict()
+    # The report and the CLI gate honour the scope alike.
+    result = apply_waivers([fail(), fail(urn=STAGING_URN)], [scoped], today)
+    assert [f.status for f in result] == ["fail", "waived"]
+    reported = []
+    Gate([scoped], today, suppress=True)("rds-backup-retention", URN, "bad", lambda m, u: reported.append(m))
+    assert reported == ["bad"]
+
+
+@pytest.mark.parametrize("value", [[], "", [""], ["prod", 3], ["pr od"], {"prod": True}])
+def test_a_malformed_stack_scope_is_rejected_naming_the_field(value):
+    with pytest.raises(waivers.WaiverError, match=r"waiver #1 \(rds-backup-retention\): field 'stacks'"):
+        waivers.parse({"waivers": [{**VALID, "stacks": value}]})
+
+
+def test_committed_stack_scopes_name_existing_stacks():
+    from tests.conftest import STACKS
+
+    scoped = [w for w in waivers.load() if w.stacks]
+    assert scoped and all(set(w.stacks) <= set(STACKS) for w in scoped)

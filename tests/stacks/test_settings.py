@@ -107,8 +107,8 @@ def test_exactly_one_edge_service():
 
 
 def test_unknown_stack_lists_the_stacks_there(tmp_path):
-    with pytest.raises(ConfigError, match=r"stack 'staging': no Pulumi.staging.yaml .* stacks here: prod"):
-        load_stack_settings("staging")
+    with pytest.raises(ConfigError, match=r"stack 'qa': no Pulumi.qa.yaml .* stacks here: prod, staging$"):
+        load_stack_settings("qa")
 
 
 def test_invalid_yaml_is_one_line(tmp_path):
