@@ -66,6 +66,8 @@ _TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,256}$")
 MAX_CONFIG_BYTES = 1 << 20
 # Nodes a config may expand to once YAML aliases are followed: bounds an "alias bomb".
 MAX_CONFIG_NODES = 100_000
+# Nesting a config may have (prod's deepest is 5); deeper is refused before PyYAML recurses into it.
+MAX_CONFIG_DEPTH = 32
 
 
 class ConfigError(ValueError):
@@ -589,7 +591,13 @@ def _kind(value: Any) -> str:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """YAML as the Pulumi CLI reads it: a key given twice in one map is an error, not 'last wins'."""
+    """YAML as the Pulumi CLI reads it: a key given twice in one map is an error, not 'last wins'.
+
+    The CLI parses stack files with gopkg.in/yaml.v3, which refuses a repeated key ("mapping key
+    ... already defined at line N", decode.go) and a document with excessive aliasing; PyYAML
+    silently keeps the last value (https://github.com/yaml/pyyaml/issues/165), so the offline
+    tools would otherwise accept a file the CLI rejects, or read a different value than it would.
+    """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, Any] = {}
@@ -605,6 +613,19 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
+
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_CONFIG_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_CONFIG_DEPTH} levels", self.peek_event().start_mark
+            )
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
