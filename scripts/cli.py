@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Optional, Sequence, TextIO
@@ -43,6 +44,39 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def number(option: str, *, above: Optional[float] = None, minimum: Optional[float] = None,
+           maximum: Optional[float] = None, whole: bool = False, unit: str = "") -> Callable[[str], float]:
+    """An argparse `type` for a number option: finite (no nan, no inf) and inside its range, else a
+    UsageError naming the option, the value and the range. Raised while parsing, so a bad number
+    stops the command before it reads config or calls AWS."""
+    bounds = []
+    if above is not None:
+        bounds.append(f"more than {above:g}")
+    if minimum is not None:
+        bounds.append(f"at least {minimum:g}")
+    if maximum is not None:
+        bounds.append(f"at most {maximum:g}")
+    allowed = f"must be a {'whole ' if whole else ''}number" + (f" of {unit}" if unit else "") + (
+        ", " + " and ".join(bounds) if bounds else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text, 10) if whole else float(text)
+        except (TypeError, ValueError):
+            raise UsageError(f"{option} = {text!r}: {allowed}") from None
+        if (not math.isfinite(value) or (above is not None and value <= above)
+                or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
+            raise UsageError(f"{option} = {text}: {allowed}")
+        return value
+
+    return parse
+
+
+def port(option: str) -> Callable[[str], float]:
+    """A TCP port: a whole number from 1 to 65535."""
+    return number(option, minimum=1, maximum=65535, whole=True)
 
 
 @dataclass
@@ -124,8 +158,9 @@ def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[
     except (ClientError, BotoCoreError) as exc:
         sys.stderr.write(f"FAILED: AWS: {one_line(exc)}\n")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+    except KeyboardInterrupt as exc:
+        # A command interrupted after it created something says what exists (see scripts.restore).
+        sys.stderr.write(f"interrupted: {one_line(exc)}\n" if exc.args else "interrupted\n")
         return 130
 
 
