@@ -8,6 +8,11 @@ Exit codes (the runbook, docs/operations.md, repeats them):
      does not exist); reported as one line naming the value and what is allowed, and nothing has
      been changed
 
+Every entry point (ops commands, preview, reports, converters, docs) parses its arguments with
+ArgumentParser below, so a bad argument is one `error:` line and exit 2, never argparse's usage
+block. Numbers go through `number`/`port`: finite (no nan or inf) and inside their range, checked
+while parsing, before config is read or AWS is called.
+
 Checks print one line each: status, check name, resource, what was found. `--json` prints the same
 records as one JSON document instead. Nothing here prints a secret: connection details carry
 passwords only in the environment of a child process, never in a line or an argument.
@@ -21,10 +26,6 @@ import math
 import sys
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Optional, Sequence, TextIO
-
-from botocore.exceptions import BotoCoreError, ClientError
-
-from stacks.settings import ConfigError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -147,6 +148,11 @@ def one_line(text: object) -> str:
 
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
     """Run a command's main and map the error kinds onto the exit codes above."""
+    # Imported here so that commands without AWS or stack config (tfplan, the docs) stay light.
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from stacks.settings import ConfigError
+
     try:
         return main(argv)
     except (UsageError, ConfigError) as exc:
