@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 from urllib.parse import quote
 
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scripts import expectations as expect
@@ -218,7 +219,7 @@ class Backup:
             upload_error: Optional[BaseException] = None
             try:
                 s3.upload_fileobj(reader, self.bucket, key, ExtraArgs={**extra, "ContentType": "application/octet-stream"})
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, Boto3Error) as exc:  # boto3's transfer wraps some S3 errors
                 upload_error = exc
             finally:
                 proc.stdout.close()  # type: ignore[union-attr]
@@ -271,6 +272,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = backup.run_one(service)
         except (OpsError, ClientError, BotoCoreError) as exc:
             result = Result(service.name, False, one_line(exc))
+        except (Boto3Error, OSError) as exc:  # one database's failure never stops the others
+            result = Result(service.name, False, f"{type(exc).__name__}: {one_line(exc)}")
         print(result.line(), flush=True)
         results.append(result)
     failed = [r.service for r in results if not r.ok]

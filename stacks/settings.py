@@ -529,7 +529,17 @@ def parse_settings(config: Mapping[str, Any], *, project: str, stack: str) -> Se
 def _check_aws_names(settings: Settings) -> None:
     """The stack and service names end up in AWS identifiers; refuse those AWS would refuse."""
     prefix = f"{settings.project}-{settings.stack}"
+    if prefix.startswith("aws"):
+        raise ConfigError(
+            f"project = {json.dumps(settings.project)}: it starts the KMS alias names (alias/{prefix}-...), "
+            "and names starting with 'aws' are reserved for AWS-managed keys; rename the project in Pulumi.yaml"
+        )
     problem = aws_identifier_problem(prefix, REPLICATION_GROUP_ID_MAX)
+    if problem and aws_identifier_problem(f"{settings.project}-x", REPLICATION_GROUP_ID_MAX):
+        raise ConfigError(
+            f"project = {json.dumps(settings.project)}: it starts the ElastiCache replication group id {prefix!r}, "
+            f"which {problem}; rename the project in Pulumi.yaml"
+        )
     if problem:
         raise ConfigError(
             f"stack = {json.dumps(settings.stack)}: it names the ElastiCache replication group {prefix!r}, "

@@ -192,3 +192,30 @@ def test_preview_of_a_bad_stack_exits_2_with_one_line_and_writes_nothing(preview
     assert result.stdout == ""
     assert not out.exists()
 
+
+
+def test_a_project_name_kms_reserves_is_refused(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: aws-trading\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text(PROD_TEXT)
+    with pytest.raises(ConfigError, match=r'^project = "aws-trading": it starts the KMS alias names'):
+        load_stack_settings("prod", tmp_path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("- tradesense\n", 'Pulumi.yaml: name = null: must be a project name'),
+    ("name: trade sense\n", 'Pulumi.yaml: name = "trade sense": must be a project name'),
+    ("name: [a, a\n", "Pulumi.yaml: not valid YAML"),
+])
+def test_a_bad_project_file_is_one_line(tmp_path, content, message):
+    (tmp_path / "Pulumi.yaml").write_text(content)
+    (tmp_path / "Pulumi.prod.yaml").write_text(PROD_TEXT)
+    with pytest.raises(ConfigError) as error:
+        load_stack_settings("prod", tmp_path)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_an_uppercase_project_is_named_not_the_stack(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: TradeSense\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text(PROD_TEXT)
+    with pytest.raises(ConfigError, match=r'^project = "TradeSense": it starts the ElastiCache replication group id'):
+        load_stack_settings("prod", tmp_path)
