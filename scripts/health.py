@@ -111,6 +111,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.base_url:
         parsed = urlparse(args.base_url)
+        if parsed.username or parsed.password:  # never echoed: it carries a credential
+            raise UsageError("--base-url: must not carry a user or password (user:password@host); "
+                             "health endpoints need none")
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise UsageError(f"--base-url = {args.base_url!r}: must be an http(s) URL like https://api.example.com")
     settings = settings_from_args(args)

@@ -129,6 +129,8 @@ BEFORE_ANY_CALL = [
     (validate_deployment, ["--region", "us_east_1"], "--region = 'us_east_1': must be an AWS region"),
     (validate_deployment, ["--endpoint-url", "localhost:5000"], "--endpoint-url = 'localhost:5000'"),
     (validate_deployment, ["--stack", "../prod"], "stack '../prod'"),
+    (validate_deployment, ["--endpoint-url", "http://admin:hunter2@127.0.0.1:5000"], "--endpoint-url: must not carry a user or password"),
+    (health, ["--base-url", "https://ops:hunter2@api.example.com"], "--base-url: must not carry a user or password"),
     (aws_module, ["identity", "--region", "nowhere"], "--region = 'nowhere'"),
 ]
 
@@ -159,6 +161,7 @@ def test_bad_arguments_exit_2_before_any_aws_call(unreachable_aws, capsys, comma
     assert run(main, expanded) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert "hunter2" not in err
 
 
 def test_the_unreachable_endpoint_does_fail_a_real_call(unreachable_aws, capsys):
