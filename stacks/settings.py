@@ -576,8 +576,10 @@ def project_name(root: Path = REPO_ROOT) -> str:
 
 def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     """The `config:` map of Pulumi.<stack>.yaml, as the CLI would pass it to the program."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", stack):
+        raise ConfigError(f"stack {stack!r}: must be a Pulumi stack name (letters, digits, _ . -; max 100)")
     path = root / f"Pulumi.{stack}.yaml"
-    if not re.match(r"^[A-Za-z0-9_.-]+$", stack) or not path.is_file():
+    if not path.is_file():
         available = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
         raise ConfigError(f"stack {stack!r}: no {path.name} in {root}; stacks here: {', '.join(available)}")
     document = _load_yaml(path)

@@ -128,7 +128,7 @@ BEFORE_ANY_CALL = [
     (health, ["--base-url", "javascript:alert(1)"], "--base-url = 'javascript:alert(1)'"),
     (validate_deployment, ["--region", "us_east_1"], "--region = 'us_east_1': must be an AWS region"),
     (validate_deployment, ["--endpoint-url", "localhost:5000"], "--endpoint-url = 'localhost:5000'"),
-    (validate_deployment, ["--stack", "../prod"], "stack '../prod'"),
+    (validate_deployment, ["--stack", "../prod"], "stack '../prod': must be a Pulumi stack name"),
     (validate_deployment, ["--endpoint-url", "http://admin:hunter2@127.0.0.1:5000"], "--endpoint-url: must not carry a user or password"),
     (health, ["--base-url", "https://ops:hunter2@api.example.com"], "--base-url: must not carry a user or password"),
     (aws_module, ["identity", "--region", "nowhere"], "--region = 'nowhere'"),
