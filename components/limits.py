@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 # -- AWS WAF rate-based rules ------------------------------------------------------------------
-# Lowest limit 10 requests, evaluation window 60, 120, 300 or 600 s, highest limit 2,000,000,000:
-# https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatement.html
+# Lowest limit 10 requests; evaluation window 60, 120, 300 or 600 s (default 300):
+# https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based-high-level-settings.html
+# Highest limit 2,000,000,000: https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatement.html
 WAF_MIN_LIMIT = 10
 WAF_MAX_LIMIT = 2_000_000_000
 WAF_WINDOWS = (60, 120, 300, 600)
