@@ -16,8 +16,8 @@ import pulumi_aws as aws
 
 from components.iam import policy_document
 from components.keys import TOPIC_PUBLISHERS
+from components.limits import EMAIL_PATTERN
 from components.tagging import require_tags, with_purpose
-from stacks.settings import EMAIL_PATTERN
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,16 +19,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
+from components.limits import MIN_LOG_RETENTION_DAYS, REGION_PATTERN
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.secure_bucket import BUCKET_ARN, BucketReplica, SecureBucket, SecureBucketArgs
 from components.tagging import require_tags, with_purpose
-from stacks.settings import MIN_LOG_RETENTION_DAYS
 
 SECURITY_NAMESPACE = "TradeSense/Security"
 # CloudTrail's rule: 3-128 letters, digits, . _ -; starting and ending with a letter or digit.
 _TRAIL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_REGION = REGION_PATTERN
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy, policy_document
+from components.limits import MAX_BACKUP_RETENTION_DAYS, MIN_BACKUP_RETENTION_DAYS
 from components.secure_bucket import BUCKET_ARN, SecureBucket, SecureBucketArgs
 from components.tagging import require_tags, with_purpose
 
-# RDS continuous backup keeps at most 35 days; the platform's floor is 30 (settings.py).
-MIN_RETENTION_DAYS = 30
-MAX_RETENTION_DAYS = 35
+# RDS continuous backup keeps at most 35 days; the platform's floor is 30 (components.limits).
+MIN_RETENTION_DAYS = MIN_BACKUP_RETENTION_DAYS
+MAX_RETENTION_DAYS = MAX_BACKUP_RETENTION_DAYS
 # AWS Backup refuses a compliance-mode lock whose grace period is shorter than 3 days.
 MIN_LOCK_CHANGEABLE_DAYS = 3
 # Upper bound the vault lock enforces on any recovery point's retention.

@@ -16,9 +16,9 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.limits import MIN_LOG_RETENTION_DAYS, WAF_MIN_LIMIT, WAF_WINDOWS, RateLimit
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
-from stacks.settings import MIN_LOG_RETENTION_DAYS, WAF_MIN_LIMIT, WAF_WINDOWS, RateLimit
 
 CLOUDFRONT_REGION = "us-east-1"
 # AWS managed CloudFront policies: no caching (every API answer is per user) and every viewer

@@ -11,7 +11,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_aws as aws
 
-from stacks.settings import LOG_RETENTION_VALUES, MIN_LOG_RETENTION_DAYS
+from components.limits import LOG_RETENTION_VALUES, MIN_LOG_RETENTION_DAYS
 
 
 def require_log_retention(field: str, days: int) -> None:

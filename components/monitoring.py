@@ -17,8 +17,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
+from components.limits import EMAIL_PATTERN, REGION_PATTERN, DatadogSettings
 from components.tagging import for_service, require_tags
-from stacks.settings import DatadogSettings
 
 GIB = 1024**3
 # WAF metrics of a CloudFront web ACL are published only in us-east-1.
@@ -34,8 +34,8 @@ DATADOG_READ_ACTIONS = (
     "budgets:ViewBudget",
 )
 _RESERVED_KEYS = ("cache", "waf")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_EMAIL = EMAIL_PATTERN
+_REGION = REGION_PATTERN
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 

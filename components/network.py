@@ -19,12 +19,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
+from components.limits import MAX_AZS, MIN_AZS, private_vpc_cidr_problem
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
 
-# The CIDR is cut into 2 * MAX_AZS equal blocks: app subnets first, data subnets after. Adding an AZ
-# later takes the next free block of each tier and never moves an existing subnet.
-MAX_AZS = 4
+# The CIDR is cut into 2 * MAX_AZS (components.limits) equal blocks: app subnets first, data subnets
+# after. Adding an AZ later takes the next free block of each tier and never moves an existing subnet.
 SERVICE_EGRESS_PORTS = {"https": 443, "postgres": 5432, "redis": 6379}
 DEFAULT_INTERFACE_ENDPOINTS = ("secretsmanager", "kms", "logs", "ssm", "sts", "monitoring")
 _ENDPOINT_SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
@@ -56,16 +56,13 @@ class NetworkArgs:
 
     def __post_init__(self) -> None:
         require_tags("NetworkArgs.tags", self.tags)
-        try:
-            network = ipaddress.ip_network(self.cidr, strict=True)
-        except ValueError as error:
-            raise ValueError(f"NetworkArgs.cidr = {self.cidr!r}: not a network address ({error})") from None
-        if network.version != 4 or not network.is_private or not 16 <= network.prefixlen <= 22:
-            raise ValueError(f"NetworkArgs.cidr = {self.cidr!r}: must be a private IPv4 block from /16 to /22")
+        problem = private_vpc_cidr_problem(self.cidr)
+        if problem:
+            raise ValueError(f"NetworkArgs.cidr = {self.cidr!r}: {problem}")
         zones = list(self.availability_zones)
-        if not 2 <= len(set(zones)) == len(zones) <= MAX_AZS:
+        if not MIN_AZS <= len(set(zones)) == len(zones) <= MAX_AZS:
             raise ValueError(
-                f"NetworkArgs.availability_zones = {zones}: need 2 to {MAX_AZS} distinct zones"
+                f"NetworkArgs.availability_zones = {zones}: need {MIN_AZS} to {MAX_AZS} distinct zones"
             )
         foreign = [zone for zone in zones if not (zone.startswith(self.region) and len(zone) == len(self.region) + 1)]
         if foreign:

@@ -41,9 +41,9 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
+from components.limits import RDS_IDENTIFIER_MAX, REGION_PATTERN, DatabaseSettings, aws_identifier_problem
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import require_tags
-from stacks.settings import DatabaseSettings
 
 PORT = 5432
 MASTER_USERNAME = "tradesense_admin"
@@ -55,10 +55,9 @@ MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 BACKUP_WINDOW = "03:00-04:00"
 MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
 LOG_EXPORTS = ("postgresql", "upgrade")
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ENGINE_VERSION = re.compile(r"^(\d+)(\.\d+)?$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_REGION = REGION_PATTERN
 
 
 def pool_percentages(database: DatabaseSettings) -> tuple[int, int]:
@@ -128,12 +127,9 @@ class PostgresDatabaseArgs:
                 f"PostgresDatabaseArgs.service = {self.service!r}: must be lowercase letters, digits "
                 "and dashes, starting with a letter, 2-32 long"
             )
-        ident = self.identifier
-        if not _IDENTIFIER.match(ident) or "--" in ident or ident.endswith("-"):
-            raise ValueError(
-                f"PostgresDatabaseArgs.identifier = {ident!r}: RDS identifiers are 1-63 lowercase "
-                "letters, digits and hyphens, start with a letter, with no '--' and no trailing hyphen"
-            )
+        problem = aws_identifier_problem(self.identifier, RDS_IDENTIFIER_MAX)
+        if problem:
+            raise ValueError(f"PostgresDatabaseArgs.identifier = {self.identifier!r}: an RDS identifier {problem}")
         version = _ENGINE_VERSION.match(self.database.engine_version)
         if not version or int(version.group(1)) < 14:
             raise ValueError(

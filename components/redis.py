@@ -22,9 +22,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.limits import REPLICATION_GROUP_ID_MAX, RedisSettings, aws_identifier_problem
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
-from stacks.settings import RedisSettings
 
 PORT = 6379
 DEFAULT_USER = "default"
@@ -35,7 +35,6 @@ SECRET_RECOVERY_DAYS = 30
 # UTC. Snapshots finish an hour before Sunday maintenance begins; ElastiCache rejects overlaps.
 SNAPSHOT_WINDOW = "04:00-05:00"
 MAINTENANCE_WINDOW = "sun:06:00-sun:07:00"
-_GROUP_ID = re.compile(r"^[a-z][a-z0-9-]*$")
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _STACK = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ENGINE_VERSION = re.compile(r"^(\d+)\.\d+(\.\d+)?$")
@@ -78,11 +77,9 @@ class RedisCacheArgs:
     def __post_init__(self) -> None:
         require_tags("RedisCacheArgs.tags", self.tags)
         group = self.replication_group_id
-        if len(group) > 40 or not _GROUP_ID.match(group) or "--" in group or group.endswith("-"):
-            raise ValueError(
-                f"RedisCacheArgs.replication_group_id = {group!r}: must be 1-40 lowercase letters, digits "
-                "and hyphens, start with a letter, with no '--' and no trailing hyphen"
-            )
+        problem = aws_identifier_problem(group, REPLICATION_GROUP_ID_MAX)
+        if problem:
+            raise ValueError(f"RedisCacheArgs.replication_group_id = {group!r}: a replication group id {problem}")
         if not self.service_names:
             raise ValueError("RedisCacheArgs.service_names: empty; at least one service must use the cache")
         for service in self.service_names:

@@ -19,8 +19,8 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
+from components.limits import FEATURE_FLAGS
 from components.tagging import for_service, require_tags
-from stacks.settings import FEATURE_FLAGS
 
 PREFIX = "tradesense"
 JWT_SECRET_KEY = "JWT_SECRET_KEY"
@@ -40,7 +40,7 @@ class ServiceSecretsArgs:
     secrets_kms_key_arn: pulumi.Input[str]
     """Customer-managed key that encrypts the secrets; the role may decrypt only through Secrets Manager."""
     features: Mapping[str, bool]
-    """The service's feature flags; keys exactly stacks.settings.FEATURE_FLAGS."""
+    """The service's feature flags; keys exactly components.limits.FEATURE_FLAGS."""
     account_id: pulumi.Input[str]
     """Account that owns the role: the trust condition and the SSM / rds-db ARNs name it."""
     region: str

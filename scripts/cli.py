@@ -8,6 +8,11 @@ Exit codes (the runbook, docs/operations.md, repeats them):
      does not exist); reported as one line naming the value and what is allowed, and nothing has
      been changed
 
+Every entry point (ops commands, preview, reports, converters, docs) parses its arguments with
+ArgumentParser below, so a bad argument is one `error:` line and exit 2, never argparse's usage
+block. Numbers go through `number`/`port`: finite (no nan or inf) and inside their range, checked
+while parsing, before config is read or AWS is called.
+
 Checks print one line each: status, check name, resource, what was found. `--json` prints the same
 records as one JSON document instead. Nothing here prints a secret: connection details carry
 passwords only in the environment of a child process, never in a line or an argument.
@@ -17,13 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Optional, Sequence, TextIO
-
-from botocore.exceptions import BotoCoreError, ClientError
-
-from stacks.settings import ConfigError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -43,6 +45,39 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def number(option: str, *, above: Optional[float] = None, minimum: Optional[float] = None,
+           maximum: Optional[float] = None, whole: bool = False, unit: str = "") -> Callable[[str], float]:
+    """An argparse `type` for a number option: finite (no nan, no inf) and inside its range, else a
+    UsageError naming the option, the value and the range. Raised while parsing, so a bad number
+    stops the command before it reads config or calls AWS."""
+    bounds = []
+    if above is not None:
+        bounds.append(f"more than {above:g}")
+    if minimum is not None:
+        bounds.append(f"at least {minimum:g}")
+    if maximum is not None:
+        bounds.append(f"at most {maximum:g}")
+    allowed = f"must be a {'whole ' if whole else ''}number" + (f" of {unit}" if unit else "") + (
+        ", " + " and ".join(bounds) if bounds else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text, 10) if whole else float(text)
+        except (TypeError, ValueError):
+            raise UsageError(f"{option} = {text!r}: {allowed}") from None
+        if (not math.isfinite(value) or (above is not None and value <= above)
+                or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
+            raise UsageError(f"{option} = {text}: {allowed}")
+        return value
+
+    return parse
+
+
+def port(option: str) -> Callable[[str], float]:
+    """A TCP port: a whole number from 1 to 65535."""
+    return number(option, minimum=1, maximum=65535, whole=True)
 
 
 @dataclass
@@ -123,6 +158,11 @@ def one_line(text: object) -> str:
 
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
     """Run a command's main and map the error kinds onto the exit codes above."""
+    # Imported here so that commands without AWS or stack config (tfplan, the docs) stay light.
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from stacks.settings import ConfigError
+
     try:
         return main(argv)
     except (UsageError, ConfigError) as exc:
@@ -134,8 +174,9 @@ def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[
     except (ClientError, BotoCoreError) as exc:
         sys.stderr.write(f"FAILED: AWS: {one_line(exc)}\n")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+    except KeyboardInterrupt as exc:
+        # A command interrupted after it created something says what exists (see scripts.ops.restore).
+        sys.stderr.write(f"interrupted: {one_line(exc)}\n" if exc.args else "interrupted\n")
         return 130
 
 

@@ -1,10 +1,14 @@
 """Stack settings: the `tradesense:*` config of one stack, read once and validated.
 
-Everything the program needs from config is parsed here into frozen dataclasses, before a single
-resource is registered. A wrong value raises ConfigError with one line naming the key, the value
-and what is allowed, so `pulumi preview`, the offline preview and the ops scripts all fail the same
-way and nothing is half-created. The same parser reads `Pulumi.<stack>.yaml` directly for tools that
-run without the Pulumi engine (offline preview, backup, restore, validation).
+The config is described by pydantic models (camelCase keys as in `Pulumi.<stack>.yaml`, unknown
+keys refused) and mapped onto the frozen settings the program reads: the component value types
+of `components.limits` (DatabaseSettings, RedisSettings, RateLimit, DatadogSettings) and the
+stack-level dataclasses below. Validation uses the same AWS limits the components enforce, so a
+value a component would refuse is refused here first, naming the config key. A wrong value raises
+ConfigError with one line: the key, the value (never one that looks like a secret) and what is
+allowed, so `pulumi preview`, the offline preview and the ops scripts all fail the same way before
+a single resource is registered. The same parser reads `Pulumi.<stack>.yaml` directly for tools
+that run without the Pulumi engine (offline preview, backup, restore, validation).
 """
 
 from __future__ import annotations
@@ -13,66 +17,66 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Annotated, Any, ClassVar, Mapping, Optional
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+# Re-exported: code that reads settings imports these names from here, as it always has.
+from components.limits import (  # noqa: F401
+    EMAIL_PATTERN,
+    FEATURE_FLAGS,
+    LOG_RETENTION_VALUES,
+    MAX_AZS,
+    MAX_BACKUP_RETENTION_DAYS,
+    MIN_AZS,
+    MIN_BACKUP_RETENTION_DAYS,
+    MIN_LOG_RETENTION_DAYS,
+    RDS_IDENTIFIER_MAX,
+    REGION_PATTERN,
+    REGION_RULE,
+    REPLICATION_GROUP_ID_MAX,
+    SERVICE_NAME_PATTERN,
+    WAF_MAX_LIMIT,
+    WAF_MIN_LIMIT,
+    WAF_WINDOWS,
+    DatabaseSettings,
+    DatadogSettings,
+    RateLimit,
+    RedisSettings,
+    aws_identifier_problem,
+    private_vpc_cidr_problem,
+)
 
 NAMESPACE = "tradesense"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# AWS WAF rate-based rules accept at least 10 requests per window, and only these windows.
-WAF_MIN_LIMIT = 10
-WAF_WINDOWS = (60, 120, 300, 600)
-MIN_BACKUP_RETENTION_DAYS = 30
-MIN_LOG_RETENTION_DAYS = 365
-# CloudWatch Logs accepts only these retention values.
-LOG_RETENTION_VALUES = (365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 SERVICE_TIERS = ("edge", "internal")
-FEATURE_FLAGS = ("ENABLE_SECURITY_HEADERS", "ENABLE_RATE_LIMITING", "ENABLE_AUDIT_LOGGING")
-EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-# Commercial regions (partition `aws`) only: GovCloud (us-gov-*), China (cn-*) and the isolated
-# partitions have other ARNs and endpoints. https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html
-REGION_PATTERN = re.compile(r"^(?!cn-)[a-z]{2}-[a-z]+-\d$")
-REGION_RULE = "a commercial AWS region like {example} (GovCloud, China and other partitions are not supported)"
+ENVIRONMENTS = ("production", "staging", "development")
+DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
+COMPLIANCE_FRAMEWORKS = ("pci", "sox", "gdpr", "soc2", "cis")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
+# Service names the components reserve: Redis's disabled built-in user, Monitoring's alarm keys.
+RESERVED_SERVICE_NAMES = ("default", "cache", "waf")
+# AWS tag values: up to 256 letters, digits, spaces and _ . : / = + - @ (the Owner tag).
+# https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html
+_TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,256}$")
+# A Pulumi.<stack>.yaml larger than this is not a stack's config; refuse before parsing it.
+MAX_CONFIG_BYTES = 1 << 20
+# Nodes a config may expand to once YAML aliases are followed: bounds an "alias bomb".
+MAX_CONFIG_NODES = 100_000
+# Nesting a config may have (prod's deepest is 5); deeper is refused before PyYAML recurses into it.
+MAX_CONFIG_DEPTH = 32
 
 
 class ConfigError(ValueError):
     """A config value the program refuses; the message is one line: key, value, what is allowed."""
 
 
-def _fail(key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"{key} = {json.dumps(value, default=str)}: {allowed}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RateLimit:
-    """A WAF rate-based limit: `limit` requests per `window_seconds` from one client IP."""
-
-    limit: int
-    window_seconds: int
-
-    @property
-    def per_minute(self) -> float:
-        return self.limit * 60 / self.window_seconds
-
-
-@dataclass(frozen=True, kw_only=True)
-class DatabaseSettings:
-    """One service's PostgreSQL instance and the RDS Proxy pool in front of it."""
-
-    instance_class: str = "db.r6g.large"
-    engine_version: str = "16.4"
-    allocated_storage_gb: int = 100
-    max_allocated_storage_gb: int = 500
-    # The database's max_connections; the proxy pool is expressed as a percentage of it.
-    max_connections: int = 100
-    # The seed application's pool: 20 connections kept warm, 40 at most per service.
-    pool_min_connections: int = 20
-    pool_max_connections: int = 40
-    statement_timeout_ms: int = 30_000
-    slow_query_ms: int = 500
+# ---------------------------------------------------------------------------------------------
+# What the program reads: frozen, always valid (built only by `parse_settings`).
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,22 +116,6 @@ class EdgeSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RedisSettings:
-    node_type: str = "cache.r7g.large"
-    engine_version: str = "7.1"
-    replicas_per_shard: int = 2
-    snapshot_retention_days: int = 7
-
-
-@dataclass(frozen=True, kw_only=True)
-class DatadogSettings:
-    enabled: bool = False
-    # Datadog's AWS account that assumes the integration role, and the external id it presents.
-    account_id: str = "464622532012"
-    external_id: Optional[str] = None
-
-
-@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything one stack declares. Built only by `parse_settings`, so it is always valid."""
 
@@ -155,278 +143,365 @@ class Settings:
 
 
 # ---------------------------------------------------------------------------------------------
-# Field readers: each takes the full key (for the message) and the raw value.
+# Value rules. Each raises `_refuse(what is allowed)`; the key and value are added when rendered.
+
+_UNSET = object()
 
 
-def _int(key: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def _refuse(allowed: str, *, key: Optional[str] = None, value: Any = _UNSET) -> PydanticCustomError:
+    """A refusal of the value at the error's location (or of `key` below it, with `value`)."""
+    context: dict[str, Any] = {"allowed": allowed}
+    if key is not None:
+        context["key"] = key
+    if value is not _UNSET:
+        context["value"] = value
+    return PydanticCustomError("tradesense_config", "{allowed}", context)
+
+
+def _whole(value: Any) -> int:
+    """A whole number, or its text (the engine passes every value as text); never a bool or float."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _fail(key, value, "must be a whole number")
-    try:
-        number = int(value)
-    except ValueError:
-        raise _fail(key, value, "must be a whole number") from None
-    if minimum is not None and number < minimum:
-        raise _fail(key, value, f"must be at least {minimum}")
-    if maximum is not None and number > maximum:
-        raise _fail(key, value, f"must be at most {maximum}")
-    return number
+        raise _refuse("must be a whole number")
+    if isinstance(value, str):
+        if not re.fullmatch(r"-?\d{1,12}", value.strip()):
+            raise _refuse("must be a whole number")
+        return int(value)
+    return value
 
 
-def _bool(key: str, value: Any) -> bool:
+def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise _fail(key, value, "must be true or false")
+    raise _refuse("must be true or false")
 
 
-def _str(key: str, value: Any, *, pattern: re.Pattern | None = None, what: str = "") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(key, value, "must be a non-empty string")
-    if pattern is not None and not pattern.match(value):
-        raise _fail(key, value, f"must be {what}")
+def _text(pattern: Optional[re.Pattern] = None, what: str = ""):
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise _refuse("must be a non-empty string")
+        # fullmatch: `$` alone would also accept a trailing newline.
+        if pattern is not None and not pattern.fullmatch(value):
+            raise _refuse(f"must be {what}")
+        return value
+
+    return check
+
+
+def _one_of(choices: tuple):
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value not in choices:
+            raise _refuse("must be one of " + ", ".join(map(str, choices)))
+        return value
+
+    return check
+
+
+def Whole(minimum: Optional[int] = None, maximum: Optional[int] = None) -> Any:
+    return Annotated[int, BeforeValidator(_whole), Field(ge=minimum, le=maximum)]
+
+
+def Text(pattern: Optional[str | re.Pattern] = None, what: str = "") -> Any:
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    return Annotated[str, PlainValidator(_text(compiled, what))]
+
+
+def Choice(choices: tuple) -> Any:
+    return Annotated[Any, PlainValidator(_one_of(choices))]
+
+
+Flag = Annotated[bool, PlainValidator(_flag)]
+Host = Text(_HOSTNAME, "a lowercase DNS name")
+
+
+def _cidr(value: Any) -> str:
+    _text()(value)
+    problem = private_vpc_cidr_problem(value)
+    if problem:
+        raise _refuse(problem)
     return value
 
 
-def _choice(key: str, value: Any, choices: tuple) -> Any:
-    if value not in choices:
-        raise _fail(key, value, f"must be one of {', '.join(map(str, choices))}")
-    return value
+def _paths(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(
+        isinstance(p, str) and re.fullmatch(r"/[A-Za-z0-9/_.~-]*", p) for p in value
+    ):
+        raise _refuse("must be a non-empty list of paths starting with /")
+    return tuple(value)
 
 
-def _mapping(key: str, value: Any, allowed: Mapping[str, Any]) -> dict:
-    """A config object: must be a mapping whose keys are all known."""
+def _compliance(value: Any) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in _text()(value).split(","))
+    for item in items:
+        _one_of(COMPLIANCE_FRAMEWORKS)(item)
+    return items
+
+
+def _features(value: Any) -> dict[str, bool]:
     if not isinstance(value, Mapping):
-        raise _fail(key, value, "must be an object with keys " + ", ".join(sorted(allowed)))
-    for sub in value:
-        if sub not in allowed:
-            raise _fail(
-                f"{key}.{sub}", value[sub], "unknown setting; allowed: " + ", ".join(sorted(allowed))
-            )
-    return dict(value)
+        raise _refuse("must be an object with keys " + ", ".join(FEATURE_FLAGS))
+    for flag in value:
+        if flag not in FEATURE_FLAGS:
+            raise _refuse("unknown setting; allowed: " + ", ".join(sorted(FEATURE_FLAGS)), key=str(flag), value=value[flag])
+    result = {}
+    for flag in FEATURE_FLAGS:
+        try:
+            result[flag] = _flag(value.get(flag, True))
+        except PydanticCustomError:
+            raise _refuse("must be true or false", key=flag, value=value[flag]) from None
+    return result
 
 
-def _read(key: str, raw: Mapping[str, Any], readers: Mapping[str, Callable[[str, Any], Any]]) -> dict:
-    """Apply each known reader to the keys present; returns snake_case keyword arguments."""
-    values = _mapping(key, raw, readers)
-    return {
-        _snake(name): readers[name](f"{key}.{name}", value) for name, value in values.items()
-    }
+# ---------------------------------------------------------------------------------------------
+# The config file's shape. Fields left out keep the defaults of the settings type they map onto.
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+class _Config(BaseModel):
+    """One config object: camelCase keys, each known; builds `settings_type` from the keys given."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
+    settings_type: ClassVar[type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        allowed = sorted(f.alias or name for name, f in cls.model_fields.items())
+        if not isinstance(data, Mapping):
+            raise _refuse("must be an object with keys " + ", ".join(allowed))
+        for key in data:
+            if key not in allowed:
+                raise _refuse("unknown setting; allowed: " + ", ".join(allowed), key=str(key), value=data[key])
+        cls._check_raw(data)
+        return data
+
+    @classmethod
+    def _check_raw(cls, data: Mapping[str, Any]) -> None:
+        """Rules that must see the values as written (a subclass's hook)."""
+
+    def settings(self, **extra: Any) -> Any:
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        values = {name: value.settings() if isinstance(value, _Config) else value for name, value in given.items()}
+        return self.settings_type(**values, **extra)
 
 
-def _rate_limit(key: str, value: Any) -> RateLimit:
-    fields = _read(
-        key,
-        value,
-        {
-            "limit": lambda k, v: _int(k, v, minimum=WAF_MIN_LIMIT, maximum=2_000_000_000),
-            "windowSeconds": lambda k, v: _choice(k, v, WAF_WINDOWS),
-        },
-    )
-    for required in ("limit", "window_seconds"):
-        if required not in fields:
-            raise _fail(key, value, "needs both limit and windowSeconds")
-    return RateLimit(**fields)
+class RateLimitConfig(_Config):
+    settings_type = RateLimit
+    limit: Whole(WAF_MIN_LIMIT, WAF_MAX_LIMIT)
+    window_seconds: Annotated[int, BeforeValidator(_whole), AfterValidator(_one_of(WAF_WINDOWS))]
 
 
-def _database(key: str, value: Any) -> Optional[DatabaseSettings]:
+class DatabaseConfig(_Config):
+    settings_type = DatabaseSettings
+    instance_class: Text(r"^db\.[a-z0-9]+\.[a-z0-9]+$", "an RDS class like db.r6g.large") = None
+    engine_version: Text(r"^1[4-9](\.\d+)?$", "a PostgreSQL version 14 or newer") = None
+    allocated_storage_gb: Whole(20, 65536) = None
+    max_allocated_storage_gb: Whole(20, 65536) = None
+    max_connections: Whole(10, 5000) = None
+    pool_min_connections: Whole(0) = None
+    pool_max_connections: Whole(1) = None
+    statement_timeout_ms: Whole(1000, 30_000) = None
+    slow_query_ms: Whole(1, 60_000) = None
+
+    @model_validator(mode="after")
+    def _pool_fits(self) -> "DatabaseConfig":
+        db = self.settings()
+        if db.max_allocated_storage_gb < db.allocated_storage_gb:
+            raise _refuse(f"must be at least allocatedStorageGb ({db.allocated_storage_gb})",
+                          key="maxAllocatedStorageGb", value=db.max_allocated_storage_gb)
+        if db.pool_max_connections > db.max_connections:
+            raise _refuse(f"must not exceed maxConnections ({db.max_connections})",
+                          key="poolMaxConnections", value=db.pool_max_connections)
+        if db.pool_min_connections > db.pool_max_connections:
+            raise _refuse(f"must not exceed poolMaxConnections ({db.pool_max_connections})",
+                          key="poolMinConnections", value=db.pool_min_connections)
+        return self
+
+
+def _database_switch(value: Any) -> Any:
+    """`database: true` is a database with the defaults, `false` (or null) none."""
+    if value is True:
+        return {}
     if value is False or value is None:
         return None
-    if value is True:
-        return DatabaseSettings()
-    fields = _read(
-        key,
-        value,
-        {
-            "instanceClass": lambda k, v: _str(
-                k, v, pattern=re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$"), what="an RDS class like db.r6g.large"
-            ),
-            "engineVersion": lambda k, v: _str(
-                k, v, pattern=re.compile(r"^1[4-9](\.\d+)?$"), what="a PostgreSQL version 14 or newer"
-            ),
-            "allocatedStorageGb": lambda k, v: _int(k, v, minimum=20, maximum=65536),
-            "maxAllocatedStorageGb": lambda k, v: _int(k, v, minimum=20, maximum=65536),
-            "maxConnections": lambda k, v: _int(k, v, minimum=10, maximum=5000),
-            "poolMinConnections": lambda k, v: _int(k, v, minimum=0),
-            "poolMaxConnections": lambda k, v: _int(k, v, minimum=1),
-            "statementTimeoutMs": lambda k, v: _int(k, v, minimum=1000, maximum=30_000),
-            "slowQueryMs": lambda k, v: _int(k, v, minimum=1, maximum=60_000),
-        },
-    )
-    db = DatabaseSettings(**fields)
-    if db.max_allocated_storage_gb < db.allocated_storage_gb:
-        raise _fail(
-            f"{key}.maxAllocatedStorageGb",
-            db.max_allocated_storage_gb,
-            f"must be at least allocatedStorageGb ({db.allocated_storage_gb})",
-        )
-    if db.pool_max_connections > db.max_connections:
-        raise _fail(
-            f"{key}.poolMaxConnections",
-            db.pool_max_connections,
-            f"must not exceed maxConnections ({db.max_connections})",
-        )
-    if db.pool_min_connections > db.pool_max_connections:
-        raise _fail(
-            f"{key}.poolMinConnections",
-            db.pool_min_connections,
-            f"must not exceed poolMaxConnections ({db.pool_max_connections})",
-        )
-    return db
+    if not isinstance(value, Mapping):
+        allowed = ", ".join(sorted(f.alias for f in DatabaseConfig.model_fields.values()))
+        raise _refuse(f"must be true, false or an object with keys {allowed}")
+    return value
 
 
-def _features(key: str, value: Any) -> dict[str, bool]:
-    given = _mapping(key, value, dict.fromkeys(FEATURE_FLAGS))
-    return {flag: _bool(f"{key}.{flag}", given.get(flag, True)) for flag in FEATURE_FLAGS}
+class ServiceConfig(_Config):
+    settings_type = ServiceSettings
+    tier: Choice(SERVICE_TIERS) = None
+    database: Annotated[Optional[DatabaseConfig], BeforeValidator(_database_switch)] = None
+    health_path: Text(r"^/[A-Za-z0-9/_.-]*$", "a path starting with /") = None
+    features: Annotated[dict, PlainValidator(_features)] = None
+
+    @classmethod
+    def _check_raw(cls, data: Mapping[str, Any]) -> None:
+        if data.get("tier") == "edge" and data.get("database") not in (None, False):
+            raise _refuse(
+                "an edge service faces the internet and cannot own a database "
+                "(PCI DSS 1.4: no data store in the public tier); set database: false",
+                key="database", value=data["database"],
+            )
 
 
-def _service(key: str, name: str, value: Any) -> ServiceSettings:
-    if not _SERVICE_NAME.match(name):
-        raise _fail(key, name, "service names are lowercase letters, digits and dashes, 2-32 long")
-    fields = _read(
-        key,
-        value or {},
-        {
-            "tier": lambda k, v: _choice(k, v, SERVICE_TIERS),
-            "database": _database,
-            "healthPath": lambda k, v: _str(
-                k, v, pattern=re.compile(r"^/[A-Za-z0-9/_.-]*$"), what="a path starting with /"
-            ),
-            "features": _features,
-        },
-    )
-    service = ServiceSettings(name=name, **fields)
-    if service.tier == "edge" and service.has_database:
-        raise _fail(
-            f"{key}.database",
-            value.get("database"),
-            "an edge service faces the internet and cannot own a database "
-            "(PCI DSS 1.4: no data store in the public tier); set database: false",
-        )
-    return service
+class NetworkConfig(_Config):
+    settings_type = NetworkSettings
+    cidr: Annotated[str, PlainValidator(_cidr)] = None
+    # The network has room for MAX_AZS zones (its CIDR is cut into 2 * MAX_AZS subnets).
+    az_count: Whole(MIN_AZS, MAX_AZS) = None
 
 
-def _services(key: str, value: Any) -> dict[str, ServiceSettings]:
+class EdgeConfig(_Config):
+    settings_type = EdgeSettings
+    origin_domain: Host
+    public_hostname: Host
+    hosted_zone_id: Text(r"^Z[A-Z0-9]{4,32}$", "a Route 53 hosted zone id like Z0123456789ABC")
+    login_paths: Annotated[tuple, PlainValidator(_paths)] = None
+    login_rate_limit: RateLimitConfig = None
+    api_rate_limit: RateLimitConfig = None
+
+    @model_validator(mode="after")
+    def _origin_is_elsewhere(self) -> "EdgeConfig":
+        if self.origin_domain == self.public_hostname:
+            raise _refuse("must differ from publicHostname, or CloudFront would forward requests to itself",
+                          key="originDomain", value=self.origin_domain)
+        return self
+
+
+class RedisConfig(_Config):
+    settings_type = RedisSettings
+    node_type: Text(r"^cache\.[a-z0-9]+\.[a-z0-9]+$", "a node type like cache.r7g.large") = None
+    engine_version: Text(r"^7\.\d+$", "a Redis OSS 7.x version (required transit encryption needs 7.0.5+)") = None
+    replicas_per_shard: Whole(1, 5) = None
+    snapshot_retention_days: Whole(1, 35) = None
+
+
+def _account_id(value: Any) -> str:
+    return _text(re.compile(r"^\d{12}$"), "a 12-digit AWS account id")(value if isinstance(value, str) else str(value))
+
+
+class DatadogConfig(_Config):
+    settings_type = DatadogSettings
+    enabled: Flag = None
+    account_id: Annotated[str, PlainValidator(_account_id)] = None
+    external_id: Text() = None
+
+    @model_validator(mode="after")
+    def _external_id_when_enabled(self) -> "DatadogConfig":
+        if self.enabled and not self.external_id:
+            raise _refuse("is required when datadog.enabled is true", key="externalId", value=None)
+        return self
+
+
+def _service_names(value: Any) -> Any:
     if not isinstance(value, Mapping) or not value:
-        raise _fail(key, value, "must be a non-empty map of service name to its settings")
-    services = {name: _service(f"{key}.{name}", name, body) for name, body in value.items()}
-    edges = [s.name for s in services.values() if s.tier == "edge"]
+        raise _refuse("must be a non-empty map of service name to its settings")
+    for name in value:
+        if not isinstance(name, str) or not SERVICE_NAME_PATTERN.fullmatch(name):
+            raise _refuse("service names are lowercase letters, digits and dashes, 2-32 long", key=str(name), value=name)
+        if name in RESERVED_SERVICE_NAMES:
+            raise _refuse(f"is reserved ({', '.join(RESERVED_SERVICE_NAMES)} name the cache's built-in user and alarm keys)",
+                          key=name, value=name)
+    return {name: {} if body is None else body for name, body in value.items()}
+
+
+def _one_edge(services: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+    edges = [name for name, service in services.items() if service.tier == "edge"]
     if len(edges) != 1:
-        raise _fail(key, sorted(services), f"needs exactly one service with tier: edge, found {edges}")
+        raise _refuse(f"needs exactly one service with tier: edge, found {edges}", value=sorted(services))
     return services
 
 
-def _network(key: str, value: Any) -> NetworkSettings:
-    cidr_pattern = re.compile(r"^(10|172|192)\.\d{1,3}\.\d{1,3}\.\d{1,3}/(1[6-9]|2[0-2])$")
-    return NetworkSettings(
-        **_read(
-            key,
-            value,
-            {
-                "cidr": lambda k, v: _str(k, v, pattern=cidr_pattern, what="a private /16-/22 CIDR"),
-                "azCount": lambda k, v: _int(k, v, minimum=2, maximum=6),
-            },
-        )
-    )
+LogRetention = Annotated[
+    int, BeforeValidator(_whole), Field(ge=MIN_LOG_RETENTION_DAYS), AfterValidator(_one_of(LOG_RETENTION_VALUES))
+]
 
 
-def _edge(key: str, value: Any) -> EdgeSettings:
-    def paths(k: str, v: Any) -> tuple[str, ...]:
-        if not isinstance(v, list) or not v or not all(isinstance(p, str) and p.startswith("/") for p in v):
-            raise _fail(k, v, "must be a non-empty list of paths starting with /")
-        return tuple(v)
+class StackConfig(_Config):
+    """The `tradesense:` namespace of a stack's config (keys without the namespace)."""
 
-    host = lambda k, v: _str(k, v, pattern=_HOSTNAME, what="a lowercase DNS name")  # noqa: E731
-    fields = _read(
-        key,
-        value,
-        {
-            "originDomain": host,
-            "publicHostname": host,
-            "hostedZoneId": lambda k, v: _str(
-                k, v, pattern=re.compile(r"^Z[A-Z0-9]{4,32}$"), what="a Route 53 hosted zone id like Z0123456789ABC"
-            ),
-            "loginPaths": paths,
-            "loginRateLimit": _rate_limit,
-            "apiRateLimit": _rate_limit,
-        },
-    )
-    for required in ("origin_domain", "public_hostname", "hosted_zone_id"):
-        if required not in fields:
-            raise _fail(key, value, "needs originDomain, publicHostname and hostedZoneId")
-    return EdgeSettings(**fields)
+    settings_type = Settings
+    environment: Choice(ENVIRONMENTS)
+    owner: Text(_TAG_VALUE, "up to 256 letters, digits, spaces and _ . : / = + - @ (it is a tag value)")
+    data_classification: Choice(DATA_CLASSIFICATIONS)
+    compliance: Annotated[tuple, PlainValidator(_compliance)]
+    alert_email: Text(EMAIL_PATTERN, "an email address like oncall@example.com")
+    monthly_budget_usd: Whole(1)
+    dr_region: Text(REGION_PATTERN, REGION_RULE.format(example="us-west-2")) = None
+    backup_retention_days: Whole(MIN_BACKUP_RETENTION_DAYS, MAX_BACKUP_RETENTION_DAYS) = None
+    log_retention_days: LogRetention = None
+    network: NetworkConfig = None
+    edge: EdgeConfig
+    redis: RedisConfig = None
+    datadog: DatadogConfig = None
+    services: Annotated[dict[str, ServiceConfig], BeforeValidator(_service_names), AfterValidator(_one_edge)]
 
-
-def _redis(key: str, value: Any) -> RedisSettings:
-    return RedisSettings(
-        **_read(
-            key,
-            value,
-            {
-                "nodeType": lambda k, v: _str(
-                    k, v, pattern=re.compile(r"^cache\.[a-z0-9]+\.[a-z0-9]+$"), what="a node type like cache.r7g.large"
-                ),
-                "engineVersion": lambda k, v: _str(
-                    k, v, pattern=re.compile(r"^7\.\d+$"), what="a Redis OSS 7.x version (required transit encryption needs 7.0.5+)"
-                ),
-                "replicasPerShard": lambda k, v: _int(k, v, minimum=1, maximum=5),
-                "snapshotRetentionDays": lambda k, v: _int(k, v, minimum=1, maximum=35),
-            },
-        )
-    )
+    def settings(self, **extra: Any) -> Settings:
+        services = {name: service.settings(name=name) for name, service in self.services.items()}
+        given = {name: getattr(self, name) for name in self.model_fields_set - {"services"}}
+        values = {name: value.settings() if isinstance(value, _Config) else value for name, value in given.items()}
+        return Settings(**values, services=services, **extra)
 
 
-def _datadog(key: str, value: Any) -> DatadogSettings:
-    fields = _read(
-        key,
-        value,
-        {
-            "enabled": _bool,
-            "accountId": lambda k, v: _str(k, str(v), pattern=re.compile(r"^\d{12}$"), what="a 12-digit AWS account id"),
-            "externalId": lambda k, v: _str(k, v),
-        },
-    )
-    settings = DatadogSettings(**fields)
-    if settings.enabled and not settings.external_id:
-        raise _fail(f"{key}.externalId", None, "is required when datadog.enabled is true")
-    return settings
+# ---------------------------------------------------------------------------------------------
+# One line per error: `key = value: what is allowed`.
+
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|credential|private|apikey|api_key|externalid)", re.I)
+# AWS access key ids, PEM blocks, Pulumi ciphertext, and long random-looking tokens (upper and
+# lower case letters and digits, no spaces): generated secrets look like that, config values do not.
+_SECRET_VALUE = re.compile(r"(AKIA|ASIA)[0-9A-Z]{16}|-----BEGIN|^v1:[A-Za-z0-9+/=:]+$")
+_TOKEN = re.compile(r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)[A-Za-z0-9+/_=.~-]{24,}$")
 
 
-def _log_retention(key: str, value: Any) -> int:
-    days = _int(key, value, minimum=MIN_LOG_RETENTION_DAYS)
-    return _choice(key, days, LOG_RETENTION_VALUES)
+def _shown(key: str, value: Any) -> str:
+    """The value as JSON on one line, or [secret] when the key or the value looks like a secret."""
+    if isinstance(value, Mapping) and "secure" in value:
+        return "[secret]"  # `pulumi config set --secret`: ciphertext is nobody's business here
+    if value is not None and _SECRET_KEY.search(key.rsplit(".", 1)[-1].rsplit(":", 1)[-1]):
+        return "[secret]"
+    if isinstance(value, str) and (_SECRET_VALUE.search(value) or _TOKEN.fullmatch(value)):
+        return "[secret]"
+    text = json.dumps(value, default=str, ensure_ascii=True)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
-# Every key this program reads in the `tradesense` namespace, with its reader and whether required.
-_TOP_LEVEL: dict[str, tuple[Callable[[str, Any], Any], bool]] = {
-    "environment": (lambda k, v: _choice(k, v, ("production", "staging", "development")), True),
-    "owner": (lambda k, v: _str(k, v), True),
-    "dataClassification": (
-        lambda k, v: _choice(k, v, ("public", "internal", "confidential", "restricted")),
-        True,
-    ),
-    "compliance": (
-        lambda k, v: tuple(
-            _choice(k, item.strip(), ("pci", "sox", "gdpr", "soc2", "cis"))
-            for item in _str(k, v).split(",")
-        ),
-        True,
-    ),
-    "alertEmail": (lambda k, v: _str(k, v, pattern=EMAIL_PATTERN, what="an email address like oncall@example.com"), True),
-    "monthlyBudgetUsd": (lambda k, v: _int(k, v, minimum=1), True),
-    "drRegion": (lambda k, v: _str(k, v, pattern=REGION_PATTERN, what=REGION_RULE.format(example="us-west-2")), False),
-    "backupRetentionDays": (lambda k, v: _int(k, v, minimum=MIN_BACKUP_RETENTION_DAYS, maximum=35), False),
-    "logRetentionDays": (_log_retention, False),
-    "network": (_network, False),
-    "edge": (_edge, True),
-    "redis": (_redis, False),
-    "datadog": (_datadog, False),
-    "services": (_services, True),
-}
+def _key_part(part: Any) -> str:
+    text = str(part)
+    return text if re.fullmatch(r"[A-Za-z0-9_.:-]+", text) else json.dumps(text, ensure_ascii=True)
+
+
+def _message(error: ErrorDetails) -> str:
+    context = error.get("ctx") or {}
+    loc = list(error["loc"])
+    if "key" in context:
+        loc.append(context["key"])
+    key = f"{NAMESPACE}:" + ".".join(_key_part(part) for part in loc)
+    value = context["value"] if "value" in context else error.get("input")
+    kind = error["type"]
+    if kind == "missing":
+        where = " (see Pulumi.prod.yaml)" if len(loc) == 1 else ""
+        return f"{key} is not set: it is required{where}"
+    if kind == "tradesense_config":
+        allowed = context["allowed"]
+    elif kind == "greater_than_equal":
+        allowed = f"must be at least {context['ge']}"
+    elif kind == "less_than_equal":
+        allowed = f"must be at most {context['le']}"
+    else:  # a rule pydantic enforced itself; its own words, on one line
+        allowed = " ".join(str(error.get("msg", kind)).split())
+    return f"{key} = {_shown(key, value)}: {allowed}"
+
+
+def _config_error(error: ValidationError) -> ConfigError:
+    """The first problem, in the order of the keys in StackConfig: one line, as every refusal."""
+    return ConfigError(_message(error.errors()[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points.
 
 
 def parse_settings(config: Mapping[str, Any], *, project: str, stack: str) -> Settings:
@@ -436,25 +511,49 @@ def parse_settings(config: Mapping[str, Any], *, project: str, stack: str) -> Se
     config. Keys of other namespaces are ignored except `aws:region`.
     """
     prefix = f"{NAMESPACE}:"
-    values: dict[str, Any] = {}
-    for key, value in config.items():
-        if not key.startswith(prefix):
-            continue
-        name = key[len(prefix):]
-        if name not in _TOP_LEVEL:
-            raise _fail(key, value, "unknown setting; allowed: " + ", ".join(sorted(_TOP_LEVEL)))
-        values[name] = _decode(value)
-    fields: dict[str, Any] = {}
-    for name, (reader, required) in _TOP_LEVEL.items():
-        if name in values:
-            fields[_snake(name)] = reader(prefix + name, values[name])
-        elif required:
-            raise ConfigError(f"{prefix}{name} is not set: it is required (see Pulumi.prod.yaml)")
+    values = {key[len(prefix):]: _decode(value) for key, value in config.items()
+              if isinstance(key, str) and key.startswith(prefix)}
+    try:
+        parsed = StackConfig.model_validate(values)
+    except ValidationError as error:
+        raise _config_error(error) from None
     region = _decode(config.get("aws:region"))
-    _str("aws:region", region, pattern=REGION_PATTERN, what=REGION_RULE.format(example="eu-central-1"))
-    if fields.get("dr_region") == region:
-        raise _fail(prefix + "drRegion", region, "must differ from aws:region")
-    return Settings(project=project, stack=stack, region=region, **fields)
+    if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region):
+        raise ConfigError(f"aws:region = {_shown('aws:region', region)}: must be " + REGION_RULE.format(example="eu-central-1"))
+    if parsed.dr_region == region:
+        raise ConfigError(f"{prefix}drRegion = {json.dumps(region)}: must differ from aws:region")
+    settings = parsed.settings(project=project, stack=stack, region=region)
+    _check_aws_names(settings)
+    return settings
+
+
+def _check_aws_names(settings: Settings) -> None:
+    """The stack and service names end up in AWS identifiers; refuse those AWS would refuse."""
+    prefix = f"{settings.project}-{settings.stack}"
+    if prefix.startswith("aws"):
+        raise ConfigError(
+            f"project = {json.dumps(settings.project)}: it starts the KMS alias names (alias/{prefix}-...), "
+            "and names starting with 'aws' are reserved for AWS-managed keys; rename the project in Pulumi.yaml"
+        )
+    problem = aws_identifier_problem(prefix, REPLICATION_GROUP_ID_MAX)
+    if problem and aws_identifier_problem(f"{settings.project}-x", REPLICATION_GROUP_ID_MAX):
+        raise ConfigError(
+            f"project = {json.dumps(settings.project)}: it starts the ElastiCache replication group id {prefix!r}, "
+            f"which {problem}; rename the project in Pulumi.yaml"
+        )
+    if problem:
+        raise ConfigError(
+            f"stack = {json.dumps(settings.stack)}: it names the ElastiCache replication group {prefix!r}, "
+            f"which {problem} (use lowercase letters, digits and single hyphens)"
+        )
+    for service in settings.database_services:
+        identifier = f"{prefix}-{service.name}"
+        problem = aws_identifier_problem(identifier, RDS_IDENTIFIER_MAX)
+        if problem:
+            raise ConfigError(
+                f"{NAMESPACE}:services.{service.name} = {json.dumps(service.name)}: it names the RDS "
+                f"instance {identifier!r}, which {problem}"
+            )
 
 
 def _decode(value: Any) -> Any:
@@ -463,29 +562,137 @@ def _decode(value: Any) -> Any:
     if isinstance(value, str) and (value[:1] in "[{" or re.fullmatch(r"-?\d+|true|false", value)):
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return value
     return value
 
 
 def project_name(root: Path = REPO_ROOT) -> str:
-    return yaml.safe_load((root / "Pulumi.yaml").read_text())["name"]
+    document = _load_yaml(root / "Pulumi.yaml")
+    name = document.get("name") if isinstance(document, dict) else None
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+        raise ConfigError(f"Pulumi.yaml: name = {_shown('name', name)}: must be a project name (letters, digits, _ . -)")
+    return name
 
 
 def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     """The `config:` map of Pulumi.<stack>.yaml, as the CLI would pass it to the program."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", stack):
+        raise ConfigError(f"stack {stack!r}: must be a Pulumi stack name (letters, digits, _ . -; max 100)")
     path = root / f"Pulumi.{stack}.yaml"
-    if not re.match(r"^[A-Za-z0-9_.-]+$", stack) or not path.is_file():
+    if not path.is_file():
         available = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
         raise ConfigError(f"stack {stack!r}: no {path.name} in {root}; stacks here: {', '.join(available)}")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML ({exc.problem})") from None
+    document = _load_yaml(path)
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path.name}: must be a map with a `config:` key, found {_kind(document)}")
     config = document.get("config") or {}
     if not isinstance(config, dict):
-        raise ConfigError(f"{path.name}: `config` must be a map of key to value")
+        raise ConfigError(f"{path.name}: `config` must be a map of key to value, found {_kind(config)}")
+    for key in config:
+        if not isinstance(key, str):
+            raise ConfigError(f"{path.name}: config key {_shown('key', key)} must be text like tradesense:owner")
     return config
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}.get(
+        type(value), type(value).__name__
+    )
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads it: a key given twice in one map is an error, not 'last wins'.
+
+    The CLI parses stack files with gopkg.in/yaml.v3, which refuses a repeated key ("mapping key
+    ... already defined at line N", decode.go) and a document with excessive aliasing; PyYAML
+    silently keeps the last value (https://github.com/yaml/pyyaml/issues/165), so the offline
+    tools would otherwise accept a file the CLI rejects, or read a different value than it would.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key; the constructor below reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_CONFIG_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_CONFIG_DEPTH} levels", self.peek_event().start_mark
+            )
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+
+
+def _load_yaml(path: Path) -> Any:
+    """Parse a Pulumi YAML file; every way it can be unusable is one ConfigError line."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path.name}: {size} bytes; a stack file is at most {MAX_CONFIG_BYTES} bytes")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{path.name}: not valid YAML ({' '.join(str(problem).split())}{where})") from None
+    except RecursionError:
+        raise ConfigError(f"{path.name}: nested too deeply to be a stack's config") from None
+    _check_size(path.name, document)
+    return document
+
+
+def _check_size(name: str, document: Any) -> None:
+    """Refuse a document that expands (YAML aliases followed) beyond MAX_CONFIG_NODES, or refers to
+    itself: an 'alias bomb' parses in microseconds and then exhausts memory in whoever walks it."""
+    budget = [MAX_CONFIG_NODES]
+    ancestors: set[int] = set()
+
+    def walk(value: Any) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ConfigError(f"{name}: expands to more than {MAX_CONFIG_NODES} values (YAML aliases?); "
+                              "a stack's config is far smaller")
+        if isinstance(value, (dict, list)):
+            if id(value) in ancestors:
+                raise ConfigError(f"{name}: a YAML alias refers to itself; config must be a tree")
+            ancestors.add(id(value))
+            for item in (value.values() if isinstance(value, dict) else value):
+                walk(item)
+            ancestors.discard(id(value))
+
+    try:
+        walk(document)
+    except RecursionError:
+        raise ConfigError(f"{name}: nested too deeply to be a stack's config") from None
 
 
 def load_stack_settings(stack: str, root: Path = REPO_ROOT) -> Settings:

@@ -16,7 +16,6 @@ check evaluated, is listed in `unchecked_resources`; a type the converter does n
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import hashlib
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from scripts.checkov_bridge import tfplan
+from scripts.cli import ArgumentParser, UsageError
 from scripts.report.findings import Finding
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -345,7 +345,7 @@ def _print_summary(result: ScanResult, out=sys.stdout) -> None:
 
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="checkov on a Pulumi preview, mapped to URNs")
+    parser = ArgumentParser(description="checkov on a Pulumi preview, mapped to URNs")
     parser.add_argument("input", nargs="?", type=Path, help="preview.json, `pulumi preview --json` or a stack export")
     parser.add_argument("--out", type=Path, help="write the findings and coverage as JSON here")
     parser.add_argument("--no-waivers", action="store_true", help="report raw results (no waivers applied)")
@@ -372,6 +372,6 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (CheckovError, tfplan.ConversionError) as exc:
+    except (CheckovError, tfplan.ConversionError, UsageError) as exc:  # one line, exit 2 (scripts.cli)
         print(f"checkov scan: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -23,7 +23,6 @@ silently; non-AWS types (pulumi-random) are listed as `not_applicable`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from scripts.cli import ArgumentParser, entrypoint
 from scripts.documents.secrets import SECRET_TEXT, is_secret
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -529,7 +529,7 @@ def convert_file(path: Path) -> Conversion:
 
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("input", type=Path, help="preview.json, `pulumi preview --json` or `pulumi stack export`")
     parser.add_argument("--out", type=Path, required=True, help="where to write the Terraform plan JSON")
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -549,4 +549,4 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint(main)  # bad arguments: one line, exit 2 (scripts.cli)

@@ -10,12 +10,12 @@ committed file differs from what this prints.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
 from pathlib import Path
 from typing import Iterable, Optional
 
+from scripts.cli import ArgumentParser, entrypoint
 from stacks.settings import REPO_ROOT
 
 COMPONENTS = REPO_ROOT / "components"
@@ -91,7 +91,7 @@ def render(components_dir: Path = COMPONENTS) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.docgen.component_docs", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m scripts.docgen.component_docs", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when docs/components.md is out of date")
     args = parser.parse_args(argv)
     text = render()
@@ -107,4 +107,4 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint(main)  # bad arguments: one line, exit 2 (scripts.cli)

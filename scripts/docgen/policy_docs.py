@@ -5,10 +5,10 @@ The catalogue is generated so it cannot drift from the pack; a test fails when i
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from scripts.cli import ArgumentParser, entrypoint
 from scripts.report.analyzer import REPO_ROOT
 from scripts.report import evaluate  # noqa: F401  (puts the pack on sys.path)
 from tradesense_policies.registry import FRAMEWORKS, all_rules
@@ -43,7 +43,7 @@ def render() -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.docgen.policy_docs", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m scripts.docgen.policy_docs", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/policies.md is stale")
     args = parser.parse_args(argv)
     text = render()
@@ -58,4 +58,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint(main)  # bad arguments: one line, exit 2 (scripts.cli)

@@ -10,7 +10,6 @@ Targets (2-core machine): prod at most 3 s; the 10x stack at most 6x the prod ti
 
 from __future__ import annotations
 
-import argparse
 import gc
 import copy
 import statistics
@@ -23,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from scripts.cli import ArgumentParser, entrypoint
 from scripts.engine.preview import run_stack, write_preview
 from stacks.settings import REPO_ROOT, read_stack_config
 
@@ -71,7 +71,7 @@ def _time_cli(stack: str, repeat: int, project_dir: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.engine.bench", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m scripts.engine.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scale", type=int, default=10)
@@ -101,4 +101,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint(main)  # bad arguments: one line, exit 2 (scripts.cli)

@@ -9,7 +9,6 @@ counts per type, and writes DIR/preview.json in the shape of `pulumi preview --j
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import signal
@@ -27,6 +26,7 @@ from scripts.engine.offline import (
     mask_secrets,
     run_program,
 )
+from scripts.cli import ArgumentParser, UsageError
 from stacks.settings import REPO_ROOT, ConfigError, project_name, read_stack_config
 
 # Outputs of pulumi-random that are secret under the real engine (the mock monitor does not mark them).
@@ -220,13 +220,17 @@ def write_preview(capture: Capture, out_dir: Path, config: Mapping[str, Any], du
 
 
 def main(argv: Optional[list[str]] = None, stdout: TextIO = sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.engine.preview", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m scripts.engine.preview", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default="prod", help="stack name: reads Pulumi.<stack>.yaml (default prod)")
     parser.add_argument("--out", type=Path, default=Path("build/prod"), help="directory for preview.json")
     parser.add_argument("--verbose", action="store_true", help="list every resource, not counts per type")
     parser.add_argument("--project-dir", type=Path, default=REPO_ROOT,
                         help="directory holding Pulumi.yaml and Pulumi.<stack>.yaml (default: this repo)")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:  # one line and exit 2, as every command (scripts.cli)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     import pulumi
 
     # A short batch process: the cyclic GC's passes over the captured resources cost more than

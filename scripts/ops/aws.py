@@ -121,6 +121,9 @@ def check_endpoint(value: Optional[str]) -> Optional[str]:
     if not value:
         return None
     parsed = urlparse(value)
+    if parsed.username or parsed.password:  # never echoed: it carries a credential
+        raise UsageError("--endpoint-url: must not carry a user or password (user:password@host); "
+                         "AWS credentials come from the environment or the profile")
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise UsageError(f"--endpoint-url = {value!r}: must be an http(s) URL like http://127.0.0.1:5000")
     return value

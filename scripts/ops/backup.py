@@ -29,16 +29,31 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 from urllib.parse import quote
 
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scripts.ops import expectations as expect
 from scripts.ops.aws import Aws, Discovery, add_aws_arguments, aws_from_args, error_code, settings_from_args, tag_list, tags_of, wait_for
-from scripts.cli import ArgumentParser, OpsError, UsageError, entrypoint, join, one_line, progress
-from scripts.ops.pg import add_connection_arguments, check_tls, client_version, connection_for, dump_process, exported_snapshot, fingerprints, server_version, tool
+from scripts.cli import ArgumentParser, OpsError, UsageError, entrypoint, join, number, one_line, progress
+from scripts.ops.pg import (add_connection_arguments, check_connection_arguments, check_tls, client_version, connection_for, dump_process,
+                        exported_snapshot, fingerprints, server_version, tool)
 from stacks.settings import ServiceSettings, Settings
 
 MANIFEST_VERSION = 1
 DUMP_PREFIX = "logical"
+
+
+# Longest wait and poll interval a command accepts: two days, one hour (time.sleep refuses more).
+MAX_WAIT_SECONDS = 2 * 24 * 3600
+MAX_POLL_SECONDS = 3600
+
+
+def add_wait_arguments(parser: ArgumentParser, *, timeout: float, interval: float, what: str) -> None:
+    """--wait-timeout and --poll-interval: finite, positive seconds, checked while parsing."""
+    parser.add_argument("--wait-timeout", type=number("--wait-timeout", above=0, maximum=MAX_WAIT_SECONDS, unit="seconds"),
+                        default=timeout, help=f"seconds to wait for {what} (default {timeout:g})")
+    parser.add_argument("--poll-interval", type=number("--poll-interval", above=0, maximum=MAX_POLL_SECONDS, unit="seconds"),
+                        default=interval, help=f"seconds between progress checks (default {interval:g})")
 
 
 def dump_prefix(stack: str, service: str) -> str:
@@ -204,7 +219,7 @@ class Backup:
             upload_error: Optional[BaseException] = None
             try:
                 s3.upload_fileobj(reader, self.bucket, key, ExtraArgs={**extra, "ContentType": "application/octet-stream"})
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, Boto3Error) as exc:  # boto3's transfer wraps some S3 errors
                 upload_error = exc
             finally:
                 proc.stdout.close()  # type: ignore[union-attr]
@@ -241,14 +256,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     add_aws_arguments(parser)
     parser.add_argument("--service", help="back up only this service's database")
     add_connection_arguments(parser)
-    parser.add_argument("--wait-timeout", type=float, default=3600, help="seconds to wait for each snapshot (default 3600)")
-    parser.add_argument("--poll-interval", type=float, default=15, help="seconds between progress checks (default 15)")
+    add_wait_arguments(parser, timeout=3600, interval=15, what="each snapshot")
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
     services = select_services(settings, args.service)
-    if args.wait_timeout <= 0 or args.poll_interval < 0:
-        raise UsageError("--wait-timeout must be > 0 and --poll-interval >= 0")
-    # TLS options are checked before anything is created; instance endpoints are never loopback.
+    # Connection and TLS options are checked before anything is created; instance endpoints are never loopback.
+    check_connection_arguments(args)
     check_tls(args.db_host or "the-instance-endpoint", args.sslmode, args.ssl_root_cert)
     aws = aws_from_args(args, settings)
     backup = Backup(aws, settings, args)
@@ -259,6 +272,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = backup.run_one(service)
         except (OpsError, ClientError, BotoCoreError) as exc:
             result = Result(service.name, False, one_line(exc))
+        except (Boto3Error, OSError) as exc:  # one database's failure never stops the others
+            result = Result(service.name, False, f"{type(exc).__name__}: {one_line(exc)}")
         print(result.line(), flush=True)
         results.append(result)
     failed = [r.service for r in results if not r.ok]

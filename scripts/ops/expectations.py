@@ -11,10 +11,11 @@ stack asks for) come from `stacks.settings`; these constants are the floors and 
 
 from __future__ import annotations
 
+from components.limits import MIN_BACKUP_RETENTION_DAYS
 from components.tagging import REQUIRED_TAG_KEYS
 
 # RDS PostgreSQL
-MIN_BACKUP_RETENTION_DAYS = 30            # automated backups kept at least this long (PITR window)
+# MIN_BACKUP_RETENTION_DAYS (components.limits): automated backups kept at least this long (PITR window)
 FORCE_SSL = "1"                           # rds.force_ssl in the instance's custom parameter group
 MAX_STATEMENT_TIMEOUT_MS = 30_000         # statement_timeout must be set and at most this (ms)
 DEFAULT_PARAMETER_GROUP_PREFIX = "default."  # AWS default groups cannot carry the settings above

@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from scripts.ops.aws import Discovery, add_aws_arguments, aws_from_args, settings_from_args
-from scripts.cli import ArgumentParser, UsageError, entrypoint, one_line
+from scripts.cli import ArgumentParser, UsageError, entrypoint, number, one_line
 from stacks.settings import Settings
 
 
@@ -101,19 +101,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = ArgumentParser(prog="monitor-health", description="Service health endpoints and CloudWatch alarm states.")
     add_aws_arguments(parser)
     parser.add_argument("--base-url", help="probe <base-url>/<service><health_path> instead of https://<publicHostname>")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
-    parser.add_argument("--retries", type=int, default=2, help="retries per endpoint with exponential backoff (default 2, max 5)")
-    parser.add_argument("--backoff", type=float, default=0.5, help="backoff factor in seconds (default 0.5)")
+    parser.add_argument("--timeout", type=number("--timeout", above=0, maximum=60, unit="seconds"), default=5.0,
+                        help="seconds per request (default 5)")
+    parser.add_argument("--retries", type=number("--retries", minimum=0, maximum=5, whole=True), default=2,
+                        help="retries per endpoint with exponential backoff (default 2, max 5)")
+    parser.add_argument("--backoff", type=number("--backoff", minimum=0, maximum=10, unit="seconds"), default=0.5,
+                        help="backoff factor in seconds (default 0.5)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     args = parser.parse_args(argv)
-    if not 0 < args.timeout <= 60:
-        raise UsageError(f"--timeout = {args.timeout:g}: must be more than 0 and at most 60 seconds")
-    if not 0 <= args.retries <= 5:
-        raise UsageError(f"--retries = {args.retries}: must be from 0 to 5")
-    if not 0 <= args.backoff <= 10:
-        raise UsageError(f"--backoff = {args.backoff:g}: must be from 0 to 10 seconds")
     if args.base_url:
         parsed = urlparse(args.base_url)
+        if parsed.username or parsed.password:  # never echoed: it carries a credential
+            raise UsageError("--base-url: must not carry a user or password (user:password@host); "
+                             "health endpoints need none")
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise UsageError(f"--base-url = {args.base_url!r}: must be an http(s) URL like https://api.example.com")
     settings = settings_from_args(args)

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
-from scripts.cli import OpsError, UsageError
+from scripts.cli import OpsError, UsageError, port
 
 SSL_MODES = ("verify-full", "verify-ca", "require", "disable")
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -103,10 +103,26 @@ def _is_loopback(host: str) -> bool:
 
 def add_connection_arguments(parser: Any, *, prefix: str = "db") -> None:
     parser.add_argument(f"--{prefix}-host", help="connect here instead of the instance endpoint (e.g. 127.0.0.1 through an SSM port forward)")
-    parser.add_argument(f"--{prefix}-port", type=int, help="port (default: the instance's)")
+    parser.add_argument(f"--{prefix}-port", type=port(f"--{prefix}-port"), help="port, 1-65535 (default: the instance's)")
     parser.add_argument(f"--{prefix}-user", help="user (default: the instance's master user; password from its RDS-managed secret)")
     parser.add_argument("--sslmode", default="verify-full", help=f"libpq sslmode: {', '.join(SSL_MODES)} (default verify-full; disable only to loopback)")
     parser.add_argument("--ssl-root-cert", default=os.environ.get("PGSSLROOTCERT"), help="CA bundle for verify-* (the RDS global bundle); default $PGSSLROOTCERT")
+
+
+# A host name or an IPv4/IPv6 address; nothing libpq would read as a socket path or an option.
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]{0,252}$")
+# A role name as the PostgreSQL client passes it: no spaces, quotes or control characters.
+_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$")
+
+
+def check_connection_arguments(args: Any, *, prefix: str = "db") -> None:
+    """--db-host and --db-user as text libpq takes literally; --db-port is checked while parsing."""
+    host = getattr(args, f"{prefix}_host")
+    if host is not None and not _HOST.match(host):
+        raise UsageError(f"--{prefix}-host = {host!r}: must be a host name or an IP address")
+    user = getattr(args, f"{prefix}_user")
+    if user is not None and not _USER.match(user):
+        raise UsageError(f"--{prefix}-user = {user!r}: must be a PostgreSQL role name (letters, digits, _ $ . -; max 63)")
 
 
 def check_tls(host: str, sslmode: str, rootcert: Optional[str]) -> None:

@@ -27,18 +27,70 @@ import json
 import os
 import re
 import tempfile
-from typing import Any, Optional, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
 
-from botocore.exceptions import ClientError
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
 
 from scripts.ops.aws import RESTORED_FROM_TAG, Aws, Discovery, add_aws_arguments, aws_from_args, error_code, settings_from_args, tag_list, tags_of, wait_for
-from scripts.ops.backup import MANIFEST_VERSION, dump_prefix, select_services
-from scripts.cli import ArgumentParser, OpsError, UsageError, entrypoint, progress
-from scripts.ops.pg import (add_connection_arguments, check_archive, check_db_name, check_tls, connection_for, create_database,
-                        database_exists, database_fingerprints, restore_archive, tool)
+from scripts.ops.backup import MANIFEST_VERSION, add_wait_arguments, dump_prefix, select_services
+from scripts.cli import ArgumentParser, OpsError, UsageError, entrypoint, one_line, progress
+from scripts.ops.pg import (add_connection_arguments, check_archive, check_connection_arguments, check_db_name, check_tls,
+                        connection_for, create_database, database_exists, database_fingerprints, restore_archive, tool)
 from stacks.settings import Settings
 
 _INSTANCE_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+# A DB snapshot identifier (1-255 letters, digits, hyphens; `rds:` for automated ones) or its ARN:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBInstanceFromDBSnapshot.html
+_SNAPSHOT_ID = re.compile(r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:)?(rds:)?[A-Za-z][A-Za-z0-9-]{0,254}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, (ClientError, BotoCoreError)):
+        return f"AWS: {one_line(exc)}"
+    if isinstance(exc, OpsError):
+        return one_line(exc)
+    return f"{type(exc).__name__}: {one_line(exc)}"
+
+
+@contextmanager
+def started(created: str) -> Iterator[None]:
+    """What follows a started restore: whatever fails, the one line says what exists and keeps it.
+
+    From here on, something new exists in AWS or PostgreSQL; a crash would leave the operator
+    guessing what. Nothing is ever deleted: the new instance or database is kept for inspection.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"{created} exists and is kept; check it before retrying") from None
+    except Exception as exc:  # noqa: BLE001 - every failure after the start gets the same report
+        raise OpsError(f"{_failure(exc)}; the restore had started: {created} exists and is kept "
+                       "(nothing was deleted); check it before retrying") from None
+
+
+def check_manifest(manifest: Any, service: str, where: str, prefix: str) -> dict:
+    """A manifest scripts.ops.backup wrote for this service, with every field restore relies on."""
+    dump = manifest.get("dump") if isinstance(manifest, dict) else None
+    totals = manifest.get("totals") if isinstance(manifest, dict) else None
+    tables = manifest.get("tables") if isinstance(manifest, dict) else None
+    ok = (
+        isinstance(manifest, dict) and manifest.get("version") == MANIFEST_VERSION and manifest.get("service") == service
+        and isinstance(manifest.get("created_at"), str)
+        and isinstance(dump, dict) and isinstance(dump.get("key"), str) and dump["key"].startswith(prefix)
+        and isinstance(dump.get("bytes"), int) and not isinstance(dump.get("bytes"), bool) and dump["bytes"] >= 0
+        and isinstance(dump.get("sha256"), str) and bool(_SHA256.match(dump["sha256"]))
+        and isinstance(totals, dict) and all(isinstance(totals.get(k), int) for k in ("tables", "rows"))
+        and isinstance(tables, dict) and all(
+            isinstance(v, dict) and isinstance(v.get("rows"), int) and isinstance(v.get("checksum"), str) for v in tables.values()
+        )
+    )
+    if not ok:
+        raise OpsError(f"{where} is not a version-{MANIFEST_VERSION} manifest for {service} written by scripts.ops.backup "
+                       f"(its dump under {prefix}, sha256, size and table checksums); nothing restored")
+    return manifest
 
 
 def parse_time(value: str, now: dt.datetime) -> tuple[dt.datetime, bool]:
@@ -143,6 +195,26 @@ class Restore:
         wait_for(poll, f"restored instance {name}", timeout=self.args.wait_timeout, interval=self.args.poll_interval)
         return state["db"]
 
+    # -- checks that need no AWS call: every argument, before the first one ----------------------
+    def check_arguments(self) -> None:
+        args = self.args
+        if args.snapshot is not None:
+            if args.date:
+                raise UsageError("date and --snapshot exclude each other: a snapshot has its own time")
+            if not _SNAPSHOT_ID.match(args.snapshot):
+                raise UsageError(f"--snapshot = {args.snapshot!r}: must be a DB snapshot identifier (letters, digits, "
+                                 "hyphens; rds:... for automated ones) or its ARN")
+        else:
+            # The stack's window: a date that can never be valid is refused before any AWS call.
+            self.restore_time(None)
+        if args.from_dump:
+            if args.target is not None:
+                check_db_name("--target", args.target)
+            check_connection_arguments(args)
+            check_tls(args.db_host or "the-instance-endpoint", args.sslmode, args.ssl_root_cert)
+        elif args.target is not None and (not _INSTANCE_ID.match(args.target) or args.target.endswith("-") or "--" in args.target):
+            raise UsageError(f"--target = {args.target!r}: an RDS identifier is lowercase letters, digits and single hyphens, max 63")
+
     def _report_instance(self, db: dict, original: dict) -> int:
         problems = []
         if not db.get("StorageEncrypted"):
@@ -161,8 +233,6 @@ class Restore:
 
     # -- point in time ------------------------------------------------------------------------
     def point_in_time(self, service: str) -> int:
-        # The stack's window first: a date that can never be valid is refused before any AWS call.
-        self.restore_time(None)
         original = self.original(service)
         when = self.restore_time(original)
         target = self.target_instance(original, when)
@@ -175,12 +245,11 @@ class Restore:
         self.rds.restore_db_instance_to_point_in_time(
             SourceDBInstanceIdentifier=original["DBInstanceIdentifier"], TargetDBInstanceIdentifier=target, RestoreTime=when, **kwargs
         )
-        return self._report_instance(self._wait_instance(target), original)
+        with started(f"NEW instance {target} (restore of {original['DBInstanceIdentifier']} as of {when:%Y-%m-%dT%H:%M:%SZ})"):
+            return self._report_instance(self._wait_instance(target), original)
 
     # -- snapshot -----------------------------------------------------------------------------
     def from_snapshot(self, service: str) -> int:
-        if self.args.date:
-            raise UsageError("date and --snapshot exclude each other: a snapshot has its own time")
         original = self.original(service)
         snapshot_id = self.args.snapshot
         try:
@@ -202,7 +271,8 @@ class Restore:
             return 0
         progress(plan)
         self.rds.restore_db_instance_from_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=target, **kwargs)
-        return self._report_instance(self._wait_instance(target), original)
+        with started(f"NEW instance {target} (restore of snapshot {snapshot_id})"):
+            return self._report_instance(self._wait_instance(target), original)
 
     # -- logical dump -------------------------------------------------------------------------
     def find_manifest(self, service: str, when: dt.datetime) -> tuple[str, str, dict]:
@@ -228,17 +298,22 @@ class Restore:
                 f"in s3://{bucket}/{prefix} ({len(keys)} dumps in total); run scripts/backup.sh first"
             )
         _, key = max(candidates)
-        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        if manifest.get("version") != MANIFEST_VERSION or manifest.get("service") != service or "dump" not in manifest:
-            raise OpsError(f"s3://{bucket}/{key} is not a version-{MANIFEST_VERSION} manifest for {service}")
-        return bucket, key, manifest
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            manifest = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, or not UTF-8
+            manifest = None
+        return bucket, key, check_manifest(manifest, service, f"s3://{bucket}/{key}", prefix)
 
     def download_verified(self, bucket: str, manifest: dict, directory: str) -> str:
         s3 = self.aws.client("s3")
         key = manifest["dump"]["key"]
         path = os.path.join(directory, os.path.basename(key))
         progress(f"downloading s3://{bucket}/{key} ({manifest['dump']['bytes']} bytes)")
-        s3.download_file(bucket, key, path)
+        try:
+            s3.download_file(bucket, key, path)
+        except (ClientError, BotoCoreError, Boto3Error, OSError) as exc:
+            raise OpsError(f"download of s3://{bucket}/{key} failed: {_failure(exc)}; nothing restored") from None
         digest = hashlib.sha256()
         size = 0
         with open(path, "rb") as handle:
@@ -256,11 +331,10 @@ class Restore:
     def from_dump(self, service: str) -> int:
         tool("pg_restore")
         tool("psql")
-        original = self.original(service)
         when = self.restore_time(None)
+        original = self.original(service)
         source_db = original.get("DBName") or "postgres"
         target_db = check_db_name("--target", self.args.target or f"{source_db}_restored_{self.now:%Y%m%d_%H%M%S}")
-        check_tls(self.args.db_host or "the-instance-endpoint", self.args.sslmode, self.args.ssl_root_cert)
         conn = connection_for(self.aws, original, self.args, target_db)
         original_host = (original.get("Endpoint") or {}).get("Address")
         if target_db == source_db and (self.args.db_host in (None, original_host)):
@@ -276,9 +350,12 @@ class Restore:
         with tempfile.TemporaryDirectory(prefix="tradesense-restore-") as directory:
             path = self.download_verified(bucket, manifest, directory)
             progress(plan)
-            create_database(conn, target_db)
-            restore_archive(conn, path)
-        got = database_fingerprints(conn)
+            create_database(conn, target_db)  # one statement: it either exists afterwards or failed whole
+            # pg_restore runs in one transaction: on failure the new database is left empty.
+            with started(f"NEW database {target_db} on {conn.host}:{conn.port} (empty if pg_restore failed)"):
+                restore_archive(conn, path)
+        with started(f"NEW database {target_db} on {conn.host}:{conn.port} (restored, not yet verified)"):
+            got = database_fingerprints(conn)
         want = manifest["tables"]
         wrong = sorted(
             name for name in set(want) | set(got) if want.get(name) != got.get(name)
@@ -303,13 +380,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print what would be done and change nothing")
     add_aws_arguments(parser)
     add_connection_arguments(parser)
-    parser.add_argument("--wait-timeout", type=float, default=7200, help="seconds to wait for the new instance (default 7200)")
-    parser.add_argument("--poll-interval", type=float, default=30, help="seconds between progress checks (default 30)")
+    add_wait_arguments(parser, timeout=7200, interval=30, what="the new instance")
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
     (service,) = select_services(settings, args.service)
     aws = aws_from_args(args, settings)
     restore = Restore(aws, settings, args)
+    restore.check_arguments()  # no AWS call has been made yet
     if args.from_dump:
         return restore.from_dump(service.name)
     if args.snapshot:

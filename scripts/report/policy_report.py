@@ -10,7 +10,6 @@ Exit codes: 0 no unwaived mandatory violation, 1 at least one, 2 unusable input 
 
 from __future__ import annotations
 
-import argparse
 from concurrent.futures import Future, ThreadPoolExecutor
 import datetime as dt
 import json
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from scripts.cli import ArgumentParser, UsageError
 from scripts.report.findings import Finding
 from scripts.report import formats
 from scripts.report.analyzer import REPO_ROOT, PackError, analyze
@@ -27,10 +27,6 @@ from tradesense_policies import waivers as waiver_module
 from tradesense_policies.registry import all_rules
 
 FORMATS = ("text", "markdown", "json", "sarif", "junit", "html")
-
-
-class UsageError(Exception):
-    """Exit 2 with this one-line message."""
 
 
 def load_checkov_results(path: str) -> list[Finding]:
@@ -109,7 +105,7 @@ def render(report: formats.Report, fmt: str) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.report.policy_report", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m scripts.report.policy_report", description=__doc__.splitlines()[0])
     parser.add_argument("input", help="preview.json, `pulumi preview --json` output or `pulumi stack export` file")
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument("--out", help="write here instead of stdout")
@@ -117,8 +113,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--with-checkov", action="store_true", help="also run scripts.checkov_bridge.scan on INPUT")
     parser.add_argument("--checkov-results", help="JSON list of checkov Finding dicts to merge")
     parser.add_argument("--summary", action="store_true", help="also print the one-line summary on stderr")
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)  # a bad argument is one UsageError line, like every command's
         extra: list[Finding] = []
         if args.checkov_results:
             extra += load_checkov_results(args.checkov_results)

@@ -2,7 +2,7 @@ import pulumi_aws as aws
 import pytest
 
 from components.edge import EdgeFirewall, EdgeFirewallArgs
-from stacks.settings import RateLimit
+from components.limits import RateLimit
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"

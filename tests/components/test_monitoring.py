@@ -4,7 +4,7 @@ import pulumi
 import pytest
 
 from components.monitoring import ALARM_RULES, DatabaseWatch, Monitoring, MonitoringArgs
-from stacks.settings import DatadogSettings
+from components.limits import DatadogSettings
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:tradesense-test-alarms"
 WAF_TOPIC = "arn:aws:sns:us-east-1:123456789012:tradesense-test-edge-alarms"

@@ -223,7 +223,13 @@ def test_flow_log_retention_option(run_pulumi, tags):
     [
         ({"cidr": "not-a-cidr"}, "cidr = 'not-a-cidr'"),
         ({"cidr": "10.40.0.1/16"}, "cidr = '10.40.0.1/16'"),
-        ({"cidr": "8.8.0.0/16"}, "cidr = '8.8.0.0/16': must be a private IPv4"),
+        ({"cidr": "8.8.0.0/16"}, "cidr = '8.8.0.0/16': must be inside an RFC 1918 private range"),
+        # Private-looking by prefix, but outside RFC 1918 (172.16.0.0/12 ends at 172.31.255.255;
+        # 100.64.0.0/10 is carrier-grade NAT, 198.18.0.0/15 benchmarking: `is_private`, not RFC 1918).
+        ({"cidr": "172.32.0.0/16"}, "cidr = '172.32.0.0/16': must be inside an RFC 1918"),
+        ({"cidr": "192.0.0.0/22"}, "cidr = '192.0.0.0/22': must be inside an RFC 1918"),
+        ({"cidr": "198.18.0.0/16"}, "cidr = '198.18.0.0/16': must be inside an RFC 1918"),
+        ({"cidr": "100.64.0.0/16"}, "cidr = '100.64.0.0/16': must be inside an RFC 1918"),
         ({"cidr": "10.40.0.0/24"}, "cidr = '10.40.0.0/24'"),
         ({"cidr": "10.0.0.0/8"}, "cidr = '10.0.0.0/8'"),
         ({"cidr": "fd00::/16"}, "cidr = 'fd00::/16'"),

@@ -5,7 +5,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.redis import RedisCache, RedisCacheArgs
 from scripts.engine.offline import is_secret, unwrap_secrets
-from stacks.settings import RedisSettings
+from components.limits import RedisSettings
 from tests.components.windows import daily_and_weekly_windows_overlap
 
 DATA_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"

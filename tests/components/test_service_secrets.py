@@ -5,7 +5,7 @@ import pytest
 
 from components.service_secrets import ServiceSecrets, ServiceSecretsArgs
 from scripts.engine.offline import is_secret, unwrap_secrets
-from stacks.settings import FEATURE_FLAGS
+from components.limits import FEATURE_FLAGS
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 ACCOUNT = "123456789012"

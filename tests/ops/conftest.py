@@ -177,7 +177,7 @@ SOURCE_DBS = {"auth": "auth", "trading": "trading", "analytics": "analytics", "b
 
 
 def pg_args(pg) -> list[str]:
-    return ["--db-host", pg.host, "--db-port", str(pg.port), "--db-user", pg.user, "--sslmode", "disable", "--poll-interval", "0"]
+    return ["--db-host", pg.host, "--db-port", str(pg.port), "--db-user", pg.user, "--sslmode", "disable", "--poll-interval", "0.01"]
 
 
 def now_iso() -> str:

@@ -119,11 +119,11 @@ def test_point_in_time_restore_creates_a_new_protected_instance(shared_deploymen
     rds = shared_deployment.client("rds")
     when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
     before = len(rds.describe_db_instances()["DBInstances"])
-    assert run(restore.main, ["analytics", when, "--dry-run", "--poll-interval", "0"]) == 0
+    assert run(restore.main, ["analytics", when, "--dry-run", "--poll-interval", "0.01"]) == 0
     assert "DRY RUN" in capsys.readouterr().out
     assert len(rds.describe_db_instances()["DBInstances"]) == before  # dry run created nothing
 
-    assert run(restore.main, ["analytics", when, "--target", "analytics-pitr", "--poll-interval", "0"]) == 0
+    assert run(restore.main, ["analytics", when, "--target", "analytics-pitr", "--poll-interval", "0.01"]) == 0
     assert "restored tradesense-prod-analytics as analytics-pitr" in capsys.readouterr().out
     (new,) = rds.describe_db_instances(DBInstanceIdentifier="analytics-pitr")["DBInstances"]
     tags = {t["Key"]: t["Value"] for t in new["TagList"]}
@@ -137,7 +137,7 @@ def test_point_in_time_restore_creates_a_new_protected_instance(shared_deploymen
 def test_snapshot_restore_creates_a_new_instance(shared_deployment, capsys):
     rds = shared_deployment.client("rds")
     rds.create_db_snapshot(DBSnapshotIdentifier="auth-before-migration", DBInstanceIdentifier="tradesense-prod-auth")
-    assert run(restore.main, ["auth", "--snapshot", "auth-before-migration", "--poll-interval", "0"]) == 0
+    assert run(restore.main, ["auth", "--snapshot", "auth-before-migration", "--poll-interval", "0.01"]) == 0
     out = capsys.readouterr().out
     assert "restored tradesense-prod-auth as tradesense-prod-auth-restored-" in out
     name = re.search(r"as (tradesense-prod-auth-restored-[0-9-]+)", out).group(1)

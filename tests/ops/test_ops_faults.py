@@ -100,7 +100,7 @@ def test_restore_retries_through_throttling_and_never_touches_the_original(share
     server, url, calls = faulty_proxy(shared_deployment.endpoint, fail_first("RestoreDBInstanceToPointInTime", 1, status=503))
     when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%MZ")
     try:
-        code = run(restore.main, ["trading", when, "--target", "trading-drill", "--endpoint-url", url, "--poll-interval", "0"])
+        code = run(restore.main, ["trading", when, "--target", "trading-drill", "--endpoint-url", url, "--poll-interval", "0.01"])
     finally:
         server.shutdown()
     assert code == 0, capsys.readouterr().err
