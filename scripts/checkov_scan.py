@@ -33,6 +33,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from scripts import tfplan
 from scripts.findings import Finding
+from scripts.masking import redact
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WAIVER_FILES = (REPO_ROOT / "policies" / "waivers.yaml",)
@@ -72,6 +73,10 @@ json.dump({{name: sorted(ids) for name, ids in sorted(types.items())}}, sys.stdo
 
 class CheckovError(RuntimeError):
     """checkov did not produce a result (missing venv, crash, unreadable output)."""
+
+
+class NothingToScan(CheckovError):
+    """The input holds no resource checkov could judge: exit 2, as the policy report does."""
 
 
 # Rule id of the coverage entries: resources checkov did not judge.
@@ -283,16 +288,30 @@ def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Any], today: dt
     return apply(findings, list(waivers), today)
 
 
-def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None) -> ScanResult:
-    """Scan an already parsed preview or stack export. Findings are raw: pass or fail, no waivers."""
+def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None, source: str = "input") -> ScanResult:
+    """Scan an already parsed preview or stack export. Findings are raw: pass or fail, no waivers.
+
+    Like the policy report, it refuses (exit 2) a document with nothing it can judge: the two gates
+    give the same exit on the same input. On a partial document (a plain `pulumi preview --json`),
+    a failed graph check (CKV2_*: it joins resources, some of which the document does not list) is
+    undecided, never a failure."""
     started = time.perf_counter()
-    conversion = tfplan.convert(document)
+    conversion = tfplan.convert(document, source)
+    if not conversion.resources:
+        found = sorted({e["type"] for e in conversion.unknown + conversion.not_applicable})
+        raise NothingToScan(f"{source}: nothing to judge: no resource converts to a Terraform type checkov checks"
+                            + (f" (found {', '.join(found[:5])}{' ...' if len(found) > 5 else ''})" if found
+                               else " (the document lists no resources)"))
     with tempfile.TemporaryDirectory(prefix="checkov-") as tmp:
         plan_path = Path(workdir or tmp) / "plan.json"
         plan_path.parent.mkdir(parents=True, exist_ok=True)
         plan_path.write_text(json.dumps(conversion.plan))
         reports, seconds = run_checkov(["-f", str(plan_path), "--framework", "terraform_plan"])
     findings = findings_from_reports(reports, conversion)
+    if conversion.partial:
+        findings = [dataclasses.replace(f, status="undecided", message=f"undecided: {f.message}; partial document: "
+                                        + conversion.partial)
+                    if f.status == "fail" and f.rule_id.startswith("CKV2_") else f for f in findings]
     return ScanResult(
         findings=findings,
         unchecked_resources=unchecked(conversion, findings, checked_types()),
@@ -310,7 +329,7 @@ def scan(preview_path: Path, *, waivers: bool = False, today: Optional[dt.date] 
     `waivers=True` the checkov waivers are applied here; a report that applies waivers itself to
     every source leaves it False.
     """
-    result = scan_document(tfplan.load_document(Path(preview_path)))
+    result = scan_document(tfplan.load_document(Path(preview_path)), source=str(preview_path))
     if waivers:
         result.findings = apply_waivers(result.findings, load_waivers(), today or dt.date.today())
     return result
@@ -328,8 +347,9 @@ def scan_repo(root: Path = REPO_ROOT) -> list[dict[str, Any]]:
 
 
 def _print_summary(result: ScanResult, out=sys.stdout) -> None:
-    counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("pass", "fail", "waived")}
-    print(f"checkov: {counts['pass']} passed, {counts['fail']} failed, {counts['waived']} waived "
+    counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("pass", "fail", "waived", "undecided")}
+    print(f"checkov: {counts['pass']} passed, {counts['fail']} failed, {counts['undecided']} undecided, "
+          f"{counts['waived']} waived "
           f"(checkov {result.checkov_seconds:.2f}s, total {result.total_seconds:.2f}s)", file=out)
     for f in result.failures:
         print(f"  FAIL {f.rule_id} {f.evidence['terraform_address']}: {f.title}\n       {f.urn}", file=out)
@@ -359,7 +379,11 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         return 1 if failures else 0
     if args.input is None:
         parser.error("INPUT is required (or --repo DIR)")
-    result = scan(args.input, waivers=not args.no_waivers)
+    try:
+        result = scan(args.input, waivers=not args.no_waivers)
+    except (CheckovError, tfplan.ConversionError) as exc:
+        print(f"checkov scan: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
+        return 2
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result.to_dict(), indent=1, default=str))
