@@ -314,7 +314,9 @@ def _resources(stack_input: Any) -> list[PulumiResource]:
             parent=state.parent,
             custom=state.custom,
         )
-        for state in stack_input.resources if state.judged
+        # Derived inline-bucket controls are the report's reading of the bucket's own blocks,
+        # which checkov reads on aws_s3_bucket directly.
+        for state in stack_input.resources if state.judged and not state.derived_from
     ]
 
 

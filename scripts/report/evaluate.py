@@ -52,6 +52,18 @@ def _about(diags: list, secret_paths: list[str]) -> bool:
     return bool(secret_paths) and any(SECRET_TEXT in d.message or any(n in d.message for n in names) for d in diags)
 
 
+# Rules that compare a resource with the stack's config (policies/tradesense_policies/stackconfig.py:
+# the WAF rate limits and login paths). When that config reaches the report as "[secret]", they
+# cannot read it and must not fall back to defaults: undecided.
+CONFIG_READERS = frozenset({"waf-login-rate-limit", "waf-api-rate-limit"})
+
+
+def secret_config(stack_input: StackInput) -> list[str]:
+    """The stack's own config keys (`<project>:...`) that the document shows only as "[secret]"."""
+    prefix = f"{stack_input.project}:"
+    return sorted(k for k, v in stack_input.config.items() if k.startswith(prefix) and v == SECRET_TEXT)
+
+
 def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[Finding]:
     """One Finding per (rule, subject). Fail closed: a value the rule needs that is unknown until
     deploy (the SDK's "can't run policy" advisory) or secret ("[secret]": the rule sees a
@@ -77,6 +89,7 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                 subjects.append(by_urn[urn])
                 judged.add(urn)
         partial = rule.kind == "stack" and stack_input.partial
+        hidden_config = secret_config(stack_input) if rule.name in CONFIG_READERS else []
         for resource in subjects:
             props = resource.state if rule.kind == "stack" else resource.inputs
             evidence = extract_evidence(props, rule.evidence)
@@ -90,6 +103,10 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
             elif partial:
                 findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
                                          "undecided: " + stack_input.partial, evidence))
+            elif hidden_config:
+                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
+                                         f"undecided: stack config {', '.join(hidden_config)} is a secret ([secret]); "
+                                         "the rule compares with it and does not fall back to defaults", evidence))
             elif key in violations and not _about(violations[key], secrets):
                 diags = violations[key]
                 findings.append(_finding(rule, resource.urn, resource.type, "fail", diags[0].enforcement,
@@ -115,9 +132,11 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                                          "undecided: a value it needs is not known until deploy ("
                                          + analysis.unknown[stack_key] + ")", {}))
                 continue
+            where = (" among the changed resources this partial document lists" if stack_input.partial
+                     else " in this stack")
             findings.append(_finding(rule, "", "", "not-applicable", enforcement,
                                      "no resource of type " + ", ".join(rule.resource_types[:4])
-                                     + (" ..." if len(rule.resource_types) > 4 else "") + " in this stack", {}))
+                                     + (" ..." if len(rule.resource_types) > 4 else "") + where, {}))
     return findings
 
 

@@ -80,6 +80,8 @@ class ResourceState:
     """Read (`pulumi.get`/`.get()`), not managed by this stack: never judged."""
     op: str = ""
     """The preview step's op (create, same, update, ...); "" for an export."""
+    derived_from: str = ""
+    """For a control read from a bucket's inline settings: the bucket's URN (see inline_controls)."""
 
     @property
     def state(self) -> dict[str, Any]:
@@ -274,6 +276,63 @@ def _one_line(text: Any) -> str:
     return redact(line if len(line) <= 300 else line[:297] + "...")
 
 
+BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+SSE_TYPE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+VERSIONING_TYPE = "aws:s3/bucketVersioning:BucketVersioning"
+
+
+def _one(value: Any) -> Any:
+    """A nested block as pulumi-aws v5/v7 `Bucket` gives it (an object) or v6 `BucketV2` (a one-item list)."""
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def inline_controls(bucket: ResourceState) -> list[ResourceState]:
+    """A bucket's inline encryption and versioning settings as the stand-alone resources the rules
+    judge. pulumi-aws `Bucket` still takes `serverSideEncryptionConfiguration {rule {...}}` and
+    `versioning {enabled}` (deprecated, "Use the resource s3.BucketServerSideEncryptionConfiguration
+    instead": pulumi_aws/s3/bucket.py), v6 `BucketV2` took them as lists, and a v5 stack export keeps
+    them in outputs. A bucket configured that way is judged on those settings: its encryption rule
+    by the encryption rules, and versioning counts as a control only when enabled. Each derived
+    resource is named after the bucket ("<bucket> (inline encryption)") and is never converted for
+    checkov, which reads the inline blocks on `aws_s3_bucket` itself."""
+    if bucket.type not in BUCKET_TYPES:
+        return []
+    props = bucket.inputs
+    ref = props.get("bucket") or props.get("id") or bucket.name
+    qualified = bucket.urn.split("::")[2] if bucket.urn.count("::") >= 3 else bucket.type
+    prefix = bucket.urn.rsplit("::", 2)[0] if bucket.urn.count("::") >= 3 else bucket.urn
+
+    def derived(type_: str, label: str, inputs: dict) -> ResourceState:
+        return ResourceState(
+            type=type_, urn=f"{prefix}::{qualified}${type_}::{bucket.name} (inline {label})",
+            name=f"{bucket.name} (inline {label})", custom=True, inputs={"bucket": ref, **inputs},
+            parent=bucket.urn, dependencies=[bucket.urn], property_dependencies={"bucket": [bucket.urn]},
+            external=bucket.external, op=bucket.op, derived_from=bucket.urn)
+
+    found = []
+    sse = _one(props.get("serverSideEncryptionConfiguration") or props.get("serverSideEncryptionConfigurations"))
+    if isinstance(sse, dict):
+        rules = sse.get("rule", sse.get("rules"))
+        rules = rules if isinstance(rules, list) else [rules] if rules else []
+        shaped = []
+        for rule in rules:
+            if not isinstance(rule, dict):
+                continue
+            default = _one(rule.get("applyServerSideEncryptionByDefault", rule.get("applyServerSideEncryptionByDefaults")))
+            shaped.append({**({"applyServerSideEncryptionByDefault": default} if isinstance(default, dict) else {}),
+                           **({"bucketKeyEnabled": rule["bucketKeyEnabled"]} if "bucketKeyEnabled" in rule else {})})
+        found.append(derived(SSE_TYPE, "encryption", {"rules": shaped}))
+    versioning = _one(props.get("versioning") or props.get("versionings"))
+    if isinstance(versioning, dict) and versioning.get("enabled") is True:
+        found.append(derived(VERSIONING_TYPE, "versioning", {
+            "versioningConfiguration": {"status": "Enabled",
+                                        **({"mfaDelete": "Enabled" if versioning["mfaDelete"] else "Disabled"}
+                                           if isinstance(versioning.get("mfaDelete"), bool) else {})}}))
+    return found
+
+
 def parse(document: Any, source: str = "input") -> StackInput:
     """The resources of a parsed document; InputError (one line) when it is none of the three shapes."""
     skipped: list[tuple[str, str]] = []
@@ -304,6 +363,7 @@ def parse(document: Any, source: str = "input") -> StackInput:
             "(deployment.resources) or an offline preview"
         )
     stack_input.resources = [s for s in stack_input.resources if s.type not in SKIPPED_TYPES]
+    stack_input.resources += [c for s in list(stack_input.resources) for c in inline_controls(s)]
     stack_input.skipped += skipped
     return stack_input
 
