@@ -366,7 +366,7 @@ def _print_summary(result: ScanResult, out=sys.stdout) -> None:
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="checkov on a Pulumi preview, mapped to URNs")
-    parser.add_argument("input", nargs="?", type=Path, help="preview.json, `pulumi preview --json` or a stack export")
+    parser.add_argument("input", nargs="?", type=Path, help="preview.json, `pulumi preview --json --show-sames` or a stack export")
     parser.add_argument("--out", type=Path, help="write the findings and coverage as JSON here")
     parser.add_argument("--no-waivers", action="store_true", help="report raw results (no waivers applied)")
     parser.add_argument("--repo", type=Path, help="instead: scan this repo's workflows and secrets")

@@ -177,7 +177,7 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _Parser(prog="python -m scripts.policy_report", description=__doc__.splitlines()[0])
-    parser.add_argument("input", help="preview.json, `pulumi preview --json` output or `pulumi stack export` file")
+    parser.add_argument("input", help="preview.json, `pulumi preview --json --show-sames` output or `pulumi stack export` file")
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument("--out", help="write here instead of stdout")
     parser.add_argument("--waivers", help="waiver file (default policies/waivers.yaml)")

@@ -549,7 +549,7 @@ def convert_file(path: Path) -> Conversion:
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("input", type=Path, help="preview.json, `pulumi preview --json` or `pulumi stack export`")
+    parser.add_argument("input", type=Path, help="preview.json, `pulumi preview --json --show-sames` or `pulumi stack export`")
     parser.add_argument("--out", type=Path, required=True, help="where to write the Terraform plan JSON")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.out.exists() and args.input.exists() and args.out.resolve() == args.input.resolve():

@@ -115,7 +115,7 @@ HAPPY = [
     "python -m scripts.aws identity --stack prod",
     "pulumi stack select prod",
     "python -m scripts.preview --stack prod --out <OUT>",
-    "python -m scripts.policy_report <OUT>/preview.json --with-checkov --format text",
+    "python -m scripts.policy_report <OUT>/preview.json --with-checkov --format text --strict",
     "pulumi preview --stack prod --diff --policy-pack policies",
     "pulumi up --stack prod --yes --policy-pack policies",
     "python -m scripts.validate_deployment --stack prod",
