@@ -96,10 +96,13 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
             key = (rule.name, resource.urn)
             secrets = _secret_paths(evidence)
             if key in analysis.unknown or stack_key in analysis.unknown:
+                # The SDK's "can't run policy ... during preview" advisory: raised for a value unknown
+                # until deploy, and by the pack for a secret it cannot read. Say which it was.
                 reason = analysis.unknown.get(key) or analysis.unknown[stack_key]
+                what = (f"{', '.join(secrets)} is a secret ([secret]) it cannot read" if secrets
+                        else "a value it needs is not known until deploy")
                 findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
-                                         "undecided: a value it needs is not known until deploy (" + reason + ")",
-                                         evidence))
+                                         f"undecided: {what} ({reason})", evidence))
             elif partial:
                 findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
                                          "undecided: " + stack_input.partial, evidence))

@@ -197,3 +197,16 @@ def test_checkov_agrees_the_undecided_graph_checks_of_a_partial_document_do_not_
     graph = [f for f in result.findings if f.rule_id.startswith("CKV2_")]
     assert graph and not [f for f in graph if f.status == "fail"]
     assert all("--show-sames" in f.message for f in graph if f.status == "undecided")
+
+
+def test_the_stock_sdk_pack_and_the_indexed_one_leave_the_same_checks_undecided(prod_preview):
+    """Unknown values reach the report as pulumi-policy's own "can't run policy" advisory, whether the
+    SDK's PolicyPack serves the rules or the indexed servicer does: both become `undecided`."""
+    stack_input = inputs.parse(cs.first_preview(prod_preview))
+    results = []
+    for stock in ("1", "0"):
+        analysis = analyzer.analyze(stack_input, env={"TRADESENSE_POLICY_STOCK": stock})
+        assert analysis.unknown and all(m.startswith("can't run policy") for m in analysis.unknown.values())
+        results.append(sorted((f.rule_id, f.urn, f.status) for f in policy_findings(stack_input, analysis)))
+    assert results[0] == results[1]
+    assert sum(status == "undecided" for _, _, status in results[0]) > 10
