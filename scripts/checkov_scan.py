@@ -48,7 +48,9 @@ POLICY_INDEX = "https://www.checkov.io/5.Policy%20Index/terraform.html"
 _GENERIC_CHECK_TYPES = 40
 REPO_FRAMEWORKS = ("github_actions", "secrets")
 # Generated or installed trees: not the repo's own files (a venv alone holds thousands of test keys).
-REPO_SKIP_PATHS = ("build", ".venv", ".venv-checkov", "node_modules")
+# tests/fixtures/cli holds public sample exports whose secrets are ciphertext of a throw-away
+# passphrase stack (pulumi-aws test recordings): high-entropy by design, no secret of ours.
+REPO_SKIP_PATHS = ("build", ".venv", ".venv-checkov", "node_modules", "tests/fixtures/cli")
 
 _TYPES_PROBE = f"""
 import json, sys
