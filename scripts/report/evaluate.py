@@ -45,6 +45,11 @@ def _secret_paths(evidence: dict) -> list[str]:
             if secret(value) and not looks_secret_name(path.rsplit(".", 1)[-1])]
 
 
+def _unknown(value) -> bool:
+    """An evidence value that is unknown until deploy (model.evidence shows it as such)."""
+    return value == UNKNOWN_EVIDENCE or (isinstance(value, list) and any(_unknown(v) for v in value))
+
+
 def _about(diags: list, secret_paths: list[str]) -> bool:
     """Whether a violation is about a secret value (the rule judged the placeholder, not the value):
     its message shows "[secret]" or names a secret path. A violation about anything else stays a fail."""
@@ -55,6 +60,7 @@ def _about(diags: list, secret_paths: list[str]) -> bool:
 # Rules that compare a resource with the stack's config (policies/tradesense_policies/stackconfig.py:
 # the WAF rate limits and login paths). When that config reaches the report as "[secret]", they
 # cannot read it and must not fall back to defaults: undecided.
+UNKNOWN_EVIDENCE = "(unknown until deploy)"  # tradesense_policies.model._collect
 CONFIG_READERS = frozenset({"waf-login-rate-limit", "waf-api-rate-limit"})
 
 
@@ -120,8 +126,12 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                                          "cannot read it, so it neither passes nor fails", evidence))
             elif key in analysis.not_applicable or (rule.kind == "stack" and stack_key in analysis.not_applicable):
                 reason = analysis.not_applicable.get(key) or analysis.not_applicable[stack_key]
-                findings.append(_finding(rule, resource.urn, resource.type, "not-applicable", enforcement,
-                                         reason, evidence))
+                unknown = [p for p, v in evidence.items() if _unknown(v)]
+                # "Does not apply" decided while a value it reads is unknown may be the unknown
+                # folded into not-applicable: never accept that silently.
+                findings.append(_finding(rule, resource.urn, resource.type, "undecided" if unknown else "not-applicable",
+                                         enforcement, (f"undecided: {', '.join(unknown)} not known until deploy, "
+                                                       f"and the rule said: {reason}") if unknown else reason, evidence))
             else:
                 findings.append(_finding(rule, resource.urn, resource.type, "pass", enforcement, "", evidence))
         for (name, urn), diags in violations.items():
