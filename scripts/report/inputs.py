@@ -279,6 +279,7 @@ def _one_line(text: Any) -> str:
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 SSE_TYPE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 VERSIONING_TYPE = "aws:s3/bucketVersioning:BucketVersioning"
+POLICY_TYPE = "aws:s3/bucketPolicy:BucketPolicy"
 
 
 def _one(value: Any) -> Any:
@@ -289,7 +290,7 @@ def _one(value: Any) -> Any:
 
 
 def inline_controls(bucket: ResourceState) -> list[ResourceState]:
-    """A bucket's inline encryption and versioning settings as the stand-alone resources the rules
+    """A bucket's inline encryption, policy and versioning settings as the stand-alone resources the rules
     judge. pulumi-aws `Bucket` still takes `serverSideEncryptionConfiguration {rule {...}}` and
     `versioning {enabled}` (deprecated, "Use the resource s3.BucketServerSideEncryptionConfiguration
     instead": pulumi_aws/s3/bucket.py), v6 `BucketV2` took them as lists, and a v5 stack export keeps
@@ -324,6 +325,11 @@ def inline_controls(bucket: ResourceState) -> list[ResourceState]:
             shaped.append({**({"applyServerSideEncryptionByDefault": default} if isinstance(default, dict) else {}),
                            **({"bucketKeyEnabled": rule["bucketKeyEnabled"]} if "bucketKeyEnabled" in rule else {})})
         found.append(derived(SSE_TYPE, "encryption", {"rules": shaped}))
+    policy = props.get("policy")
+    if isinstance(policy, (str, dict)) and policy not in ("", {}):
+        # The inline bucket policy (`Bucket.policy`, "Use the resource s3.BucketPolicy instead"):
+        # judged by the bucket-policy rules (TLS only) as the stand-alone resource would be.
+        found.append(derived(POLICY_TYPE, "policy", {"policy": policy}))
     versioning = _one(props.get("versioning") or props.get("versionings"))
     if isinstance(versioning, dict) and versioning.get("enabled") is True:
         found.append(derived(VERSIONING_TYPE, "versioning", {

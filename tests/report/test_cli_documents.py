@@ -210,3 +210,30 @@ def test_the_stock_sdk_pack_and_the_indexed_one_leave_the_same_checks_undecided(
         results.append(sorted((f.rule_id, f.urn, f.status) for f in policy_findings(stack_input, analysis)))
     assert results[0] == results[1]
     assert sum(status == "undecided" for _, _, status in results[0]) > 10
+
+
+def test_inline_bucket_settings_of_v6_shapes_are_judged_as_the_stand_alone_resources(report_on):
+    """pulumi-aws v6 `Bucket` took encryption/versioning/policy as objects, `BucketV2` as one-item lists
+    (still accepted, deprecated: pulumi_aws/s3/bucket.py). Judged on those settings: a CMK rule passes,
+    enabled versioning counts, a policy without the TLS deny fails."""
+    key = "arn:aws:kms:us-east-1:123456789012:key/0b6a8e3c-1111-2222-3333-444455556666"
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::legacy/*"}]})
+    v6 = {"urn": "urn:pulumi:prod::tradesense::aws:s3/bucket:Bucket::legacy", "custom": True,
+          "type": "aws:s3/bucket:Bucket", "inputs": {
+              "bucket": "legacy", "policy": policy, "versioning": {"enabled": True, "mfaDelete": False},
+              "serverSideEncryptionConfiguration": {"rule": {"applyServerSideEncryptionByDefault": {
+                  "sseAlgorithm": "aws:kms", "kmsMasterKeyId": key}, "bucketKeyEnabled": True}}}}
+    v6_list = {"urn": "urn:pulumi:prod::tradesense::aws:s3/bucketV2:BucketV2::listed", "custom": True,
+               "type": "aws:s3/bucketV2:BucketV2", "inputs": {
+                   "bucket": "listed", "versionings": [{"enabled": False}],
+                   "serverSideEncryptionConfigurations": [{"rules": [{"applyServerSideEncryptionByDefaults": [
+                       {"sseAlgorithm": "AES256"}]}]}]}}
+    report = report_on({"version": 3, "deployment": {"resources": [v6, v6_list]}})
+    results = by_rule(report)
+    assert results[("s3-bucket-encrypted-with-cmk", "legacy (inline encryption)")].status == "pass"
+    assert results[("s3-bucket-tls-only", "legacy (inline policy)")].status == "fail"
+    assert results[("s3-bucket-has-controls", "legacy")].message == "bucket legacy has no public-access block"
+    assert "AES256" in results[("s3-bucket-encrypted-with-cmk", "listed (inline encryption)")].message
+    assert "versioning" in results[("s3-bucket-has-controls", "listed")].message  # disabled is no control
