@@ -17,7 +17,8 @@ What the real CLI prints, and what this reader does with it (pulumi/pulumi
   that join resources (stack rules, checkov's graph checks) cannot judge it, and it says to run
   `pulumi preview --json --show-sames`.
 * `same`/`update`/`replace` steps carry no `id` and no `outputs` in `newState` (`omitempty`); a
-  `same` step's `oldState` holds the deployed outputs, which then fill inputs the program left empty.
+  `same` step's `oldState` holds the deployed outputs, which then fill inputs the program left empty;
+  an `update` keeps only the outputs that name the resource (ARN, id), which other resources refer to.
 * `--show-replacement-steps` lists a replaced URN up to three times (`replace`, `create-replacement`,
   `delete-replaced`): each URN is read once.
 * Error diagnostics mean the preview failed and its steps are partial: `errors` lists them.
@@ -54,6 +55,10 @@ GONE_OPS = frozenset({"delete", "delete-replaced", "discard", "discard-replaced"
                       "read-discard"})
 # Steps whose oldState outputs are the resource as deployed and still true after the operation.
 UNCHANGED_OPS = frozenset({"same", "refresh"})
+# In-place updates, and the outputs that name a resource and survive one (a change to them replaces it).
+UPDATE_OPS = frozenset({"update"})
+IDENTITY_OUTPUTS = frozenset({"id", "arn", "name", "bucket", "keyId", "identifier", "resourceId", "endpoint",
+                              "address", "urn"})
 # Nesting deeper than this is no resource any provider accepts; refusing it keeps the gRPC Struct
 # conversion (protobuf's limit is 100) and every recursive walk inside their limits.
 MAX_DEPTH = 64
@@ -191,6 +196,11 @@ def _state(raw: Any, where: str, op: str = "", old: Optional[dict] = None) -> Re
     raw_outputs = _properties(raw, "outputs", where)
     if not raw_outputs and old is not None and op in UNCHANGED_OPS:
         raw_outputs = _properties(old, "outputs", where.replace("newState", "oldState"))
+    elif not raw_outputs and old is not None and op in UPDATE_OPS:
+        # An in-place update keeps the resource's identity: other resources still name it by its
+        # ARN or id. Only those outputs carry over; anything else may be what the update changes.
+        previous = _properties(old, "outputs", where.replace("newState", "oldState"))
+        raw_outputs = {k: v for k, v in previous.items() if k in IDENTITY_OUTPUTS and k not in raw_inputs}
     additional = raw.get("additionalSecretOutputs") or []
     _expect(additional, list, f"{where}.additionalSecretOutputs", "a list of property names")
     inputs = mask_secrets(_secret_inputs(raw_inputs, raw_outputs, additional))
