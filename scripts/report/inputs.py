@@ -180,10 +180,12 @@ def _properties(raw: dict, key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _secret_inputs(inputs: dict[str, Any], raw_outputs: dict[str, Any], additional: list) -> dict[str, Any]:
+def _secret_inputs(inputs: dict[str, Any], outputs: list[dict[str, Any]], additional: list) -> dict[str, Any]:
     """Mask an input the provider marks secret on the output side: pulumi-aws stores a plain-text
-    `password` input as given and the same output encrypted; `additionalSecretOutputs` names more."""
-    secret_keys = {k for k, v in raw_outputs.items() if is_secret(v)} | {k for k in additional if isinstance(k, str)}
+    `password` input as given and the same output encrypted (an envelope in an export, "[secret]" in
+    `preview --json`, whose inputs it prints as stored); `additionalSecretOutputs` names more."""
+    secret_keys = {k for side in outputs for k, v in side.items() if is_secret(v) or v == SECRET_TEXT}
+    secret_keys |= {k for k in additional if isinstance(k, str)}
     return {k: SECRET_TEXT if k in secret_keys and v is not None else v for k, v in inputs.items()}
 
 
@@ -194,16 +196,18 @@ def _state(raw: Any, where: str, op: str = "", old: Optional[dict] = None) -> Re
         raise InputError(f"{where}: a resource needs `type` and `urn` as strings")
     raw_inputs = _properties(raw, "inputs", where)
     raw_outputs = _properties(raw, "outputs", where)
-    if not raw_outputs and old is not None and op in UNCHANGED_OPS:
-        raw_outputs = _properties(old, "outputs", where.replace("newState", "oldState"))
-    elif not raw_outputs and old is not None and op in UPDATE_OPS:
+    previous = _properties(old, "outputs", where.replace("newState", "oldState")) if old is not None else {}
+    if not raw_outputs and op in UNCHANGED_OPS:
+        raw_outputs = previous
+    elif not raw_outputs and op in UPDATE_OPS:
         # An in-place update keeps the resource's identity: other resources still name it by its
         # ARN or id. Only those outputs carry over; anything else may be what the update changes.
-        previous = _properties(old, "outputs", where.replace("newState", "oldState"))
         raw_outputs = {k: v for k, v in previous.items() if k in IDENTITY_OUTPUTS and k not in raw_inputs}
-    additional = raw.get("additionalSecretOutputs") or []
-    _expect(additional, list, f"{where}.additionalSecretOutputs", "a list of property names")
-    inputs = mask_secrets(_secret_inputs(raw_inputs, raw_outputs, additional))
+    additional = _expect(raw.get("additionalSecretOutputs") or [], list, f"{where}.additionalSecretOutputs",
+                         "a list of property names")
+    previous_additional = (old or {}).get("additionalSecretOutputs") or []
+    additional = [*additional, *(previous_additional if isinstance(previous_additional, list) else [])]
+    inputs = mask_secrets(_secret_inputs(raw_inputs, [raw_outputs, previous], additional))
     outputs = mask_secrets(raw_outputs)
     if op in UNCHANGED_OPS or not op:
         # Deployed values fill what the program left empty: defaults the provider chose, and

@@ -77,3 +77,16 @@ def test_a_failed_preview_is_incomplete_and_its_error_line_is_redacted():
     reason = parsed.incomplete()
     assert "the preview failed" in reason and "AccessDenied" in reason and "AKIA" not in reason
     assert "\n" not in reason
+
+
+def test_a_preview_prints_a_plain_input_as_stored_and_its_secret_output_marks_it():
+    """json.go masks secrets only: a `password` given in plain text is printed plain in `inputs`, while
+    the provider's output of it is "[secret]" (in oldState for an update). The reader masks the input."""
+    urn = "urn:pulumi:prod::tradesense::aws:rds/instance:Instance::db"
+    old = {"urn": urn, "custom": True, "type": "aws:rds/instance:Instance", "id": "db-1",
+           "inputs": {"password": "mypassword"}, "outputs": {"password": "[secret]", "arn": "arn:aws:rds:x:1:db:db"}}
+    new = {"urn": urn, "custom": True, "type": "aws:rds/instance:Instance",
+           "inputs": {"password": "mypassword", "instanceClass": "db.r6g.large"}}
+    for op in ("same", "update"):
+        (resource,) = inputs.parse({"steps": [{"op": op, "urn": urn, "oldState": old, "newState": new}]}).resources
+        assert resource.inputs["password"] == "[secret]", op
