@@ -47,8 +47,12 @@ def test_rds_export_reads_outputs_as_evidence_and_never_writes_the_password(repo
     fails = by_rule(report, "fail")
     assert fails[("rds-storage-encrypted-cmk", "tested-resource")].evidence["storageEncrypted"] is False
     assert "backupRetentionPeriod = 0" in fails[("rds-backup-retention", "tested-resource")].message
-    for fmt, text in rendered(report).items():
+    texts = rendered(report)
+    for fmt, text in texts.items():
         assert "mypassword" not in text, fmt
+    # SARIF points at the judged stack's own config file (stack "test" here, not prod's).
+    results = json.loads(texts["sarif"])["runs"][0]["results"]
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {"Pulumi.test.yaml"}
     plan = tmp_path / "plan.json"
     assert tfplan.main([str(FIXTURES / "pulumi-aws-5.42-rds-instance.export.json"), "--out", str(plan)]) == 0
     text = plan.read_text()
