@@ -176,7 +176,7 @@ def to_markdown(report: Report) -> str:
     for f in report.findings:
         by_rule[f.rule_id][f.status] += 1
         meta.setdefault(f.rule_id, f)
-    icon = "❌" if report.blocking else "✅"
+    icon = "❌" if report.blocking else "⚠️" if report.undecided else "✅"
     head = [f"### {icon} Policy report: `{report.stack}`", "", summary_line(report), "",
             "| result | count |", "| --- | --- |"]
     head += [f"| {status} | {report.counts()[status]} |" for status in STATUS_ORDER]
