@@ -290,6 +290,23 @@ def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Any], today: dt
     return apply(findings, list(waivers), today)
 
 
+def joining_checks(types: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """Checks that read more than one resource type (graph checks, and resource checks such as
+    CKV_AWS_21 that find a bucket's versioning in its aws_s3_bucket_versioning): on a document that
+    omits unchanged resources, their failure may only mean the other resource is not listed."""
+    seen = Counter(check for ids in types.values() for check in ids)
+    return frozenset(check for check, count in seen.items() if count > 1 or check.startswith("CKV2_"))
+
+
+def _reads_elsewhere(finding: Finding, values: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the check failed on an attribute the resource itself does not carry: checkov then found
+    it (or not) on a connected resource (CKV_AWS_18 reads a bucket's `logging` from its
+    aws_s3_bucket_logging), which a partial document may not list."""
+    own = values.get(finding.evidence.get("terraform_address", ""), {})
+    keys = {k.split("/", 1)[0] for k in finding.evidence.get("evaluated_keys", []) if k != "resource_type"}
+    return any(k not in own for k in keys)
+
+
 def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None, source: str = "input") -> ScanResult:
     """Scan an already parsed preview or stack export. Findings are raw: pass or fail, no waivers.
 
@@ -310,13 +327,17 @@ def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None
         plan_path.write_text(json.dumps(conversion.plan))
         reports, seconds = run_checkov(["-f", str(plan_path), "--framework", "terraform_plan"])
     findings = findings_from_reports(reports, conversion)
+    types = checked_types()
     if conversion.partial:
+        joining = joining_checks(types)
+        values = {r["address"]: r["values"] for r in conversion.resources}
         findings = [dataclasses.replace(f, status="undecided", message=f"undecided: {f.message}; partial document: "
                                         + conversion.partial)
-                    if f.status == "fail" and f.rule_id.startswith("CKV2_") else f for f in findings]
+                    if f.status == "fail" and (f.rule_id in joining or _reads_elsewhere(f, values)) else f
+                    for f in findings]
     return ScanResult(
         findings=findings,
-        unchecked_resources=unchecked(conversion, findings, checked_types()),
+        unchecked_resources=unchecked(conversion, findings, types),
         unknown_types=conversion.unknown,
         not_applicable=conversion.not_applicable,
         checkov_seconds=seconds,

@@ -75,10 +75,11 @@ def _finding_from_dict(item: dict) -> Finding:
 
 def run_checkov(input_path: str) -> list[Finding]:
     from scripts.checkov_scan import CheckovError, scan  # lazily: it needs its own venv
+    from scripts.tfplan import ConversionError
 
     try:
         result = scan(Path(input_path))
-    except (CheckovError, InputError) as exc:
+    except (CheckovError, InputError, ConversionError) as exc:
         raise UsageError(f"checkov: {exc}") from None
     return [*result.findings, *result.coverage_findings()]
 
