@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import replace
 
-
 from scripts import policy_report, tfplan
 from scripts.report import analyzer, formats, inputs
 from scripts.report.evaluate import policy_findings
