@@ -98,6 +98,16 @@ def judgeable(stack_input: StackInput, source: str) -> None:
                             else " (the document lists no resources)"))
 
 
+def read(input_path: str) -> StackInput:
+    """The input, read and found judgeable, or UsageError (exit 2)."""
+    try:
+        stack_input = read_input(input_path)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    judgeable(stack_input, input_path)
+    return stack_input
+
+
 def notes_for(stack_input: StackInput) -> list[str]:
     notes = []
     if stack_input.partial:
@@ -119,8 +129,10 @@ def domain_of(finding: Finding) -> str:
 
 def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: Optional[dt.date] = None,
                  extra: Sequence[Finding] = (), pack_env: Optional[dict] = None,
-                 pending: Optional[Future] = None, strict: bool = False) -> formats.Report:
-    """`pending`: findings still being computed (checkov, started before the pack) to merge in."""
+                 pending: Optional[Future] = None, strict: bool = False,
+                 stack_input: Optional[StackInput] = None) -> formats.Report:
+    """`pending`: findings still being computed (checkov, started before the pack) to merge in;
+    `stack_input`: the input already read (and found judgeable) by the caller."""
     today = today or dt.date.today()
     if waivers_path and not Path(waivers_path).is_file():
         raise UsageError(f"--waivers {waivers_path}: no such file (omit --waivers to use policies/waivers.yaml)")
@@ -128,11 +140,8 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
         waivers = waiver_module.load(waivers_path)
     except waiver_module.WaiverError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        stack_input = read_input(input_path)
-    except InputError as exc:
-        raise UsageError(str(exc)) from None
-    judgeable(stack_input, input_path)
+    if stack_input is None:
+        stack_input = read(input_path)
     env = dict(pack_env or {})
     if waivers_path:
         env["TRADESENSE_WAIVERS"] = str(Path(waivers_path).resolve())
@@ -193,11 +202,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         extra: list[Finding] = []
         if args.checkov_results:
             extra += load_checkov_results(args.checkov_results)
+        stack_input = read(args.input)  # unusable input stops here, before checkov starts
         # checkov (seconds, in its own process) runs while the pack analyses: they share nothing.
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(run_checkov, args.input) if args.with_checkov else None
             report = build_report(args.input, waivers_path=args.waivers, extra=extra, pending=pending,
-                                  strict=args.strict)
+                                  strict=args.strict, stack_input=stack_input)
     except (UsageError, PackError, InputError) as exc:
         print(f"policy_report: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
