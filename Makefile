@@ -23,10 +23,12 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt
 	touch $@
 
 ## preview: the offline preview of $(STACK): resource tree, preview.json, then the policy pack and
-## checkov over it (exit 1 when an unwaived mandatory violation would block the deploy)
+## checkov over it (exit 1 when an unwaived mandatory violation, or with --strict an undecided
+## mandatory check, would block the deploy). To report on the real CLI, use
+## `pulumi preview --json --show-sames`: without it only changed resources are listed.
 preview: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m scripts.engine.preview --stack $(STACK) --out $(OUT)
-	$(PY) -m scripts.report.policy_report $(OUT)/preview.json --with-checkov --format text
+	$(PY) -m scripts.report.policy_report $(OUT)/preview.json --with-checkov --format text --strict
 
 ## preview-all: `make preview` for every Pulumi.<stack>.yaml (each into build/<stack>); all are
 ## previewed even when one is blocked, and the target fails if any was

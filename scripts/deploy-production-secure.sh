@@ -96,7 +96,9 @@ mkdir -p "$OUT"
 
 step "policy gate (offline preview, policy pack and checkov)"
 "$PYTHON" -m scripts.engine.preview --stack "$STACK" --out "$OUT" || fail "the offline preview failed; nothing was deployed"
-"$PYTHON" -m scripts.report.policy_report "$OUT/preview.json" --with-checkov --format text || fail "policy or checkov violations (report above, and in $OUT); nothing was deployed"
+# --strict: the deploy gate fails closed, so a mandatory check left undecided (a value unknown or
+# secret, a partial document) blocks like a violation.
+"$PYTHON" -m scripts.report.policy_report "$OUT/preview.json" --with-checkov --format text --strict || fail "policy or checkov violations, or undecided mandatory checks (report above, and in $OUT); nothing was deployed"
 
 step "pulumi preview"
 pulumi preview --stack "$STACK" --diff --policy-pack policies || fail "pulumi preview failed or a policy blocked it; nothing was deployed"

@@ -32,6 +32,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from scripts.checkov_bridge import tfplan
 from scripts.cli import ArgumentParser, UsageError
+from scripts.documents.secrets import redact
 from scripts.report.findings import Finding
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,9 @@ POLICY_INDEX = "https://www.checkov.io/5.Policy%20Index/terraform.html"
 _GENERIC_CHECK_TYPES = 40
 REPO_FRAMEWORKS = ("github_actions", "secrets")
 # Generated or installed trees: not the repo's own files (a venv alone holds thousands of test keys).
-REPO_SKIP_PATHS = ("build", ".venv", ".venv-checkov", "node_modules")
+# tests/fixtures/cli holds public sample exports whose secrets are ciphertext of a throw-away
+# passphrase stack (pulumi-aws test recordings): high-entropy by design, no secret of ours.
+REPO_SKIP_PATHS = ("build", ".venv", ".venv-checkov", "node_modules", "tests/fixtures/cli")
 
 _TYPES_PROBE = f"""
 import json, sys
@@ -72,6 +75,10 @@ json.dump({{name: sorted(ids) for name, ids in sorted(types.items())}}, sys.stdo
 
 class CheckovError(RuntimeError):
     """checkov did not produce a result (missing venv, crash, unreadable output)."""
+
+
+class NothingToScan(CheckovError):
+    """The input holds no resource checkov could judge: exit 2, as the policy report does."""
 
 
 # Rule id of the coverage entries: resources checkov did not judge.
@@ -283,19 +290,54 @@ def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Any], today: dt
     return apply(findings, list(waivers), today)
 
 
-def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None) -> ScanResult:
-    """Scan an already parsed preview or stack export. Findings are raw: pass or fail, no waivers."""
+def joining_checks(types: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """Checks that read more than one resource type (graph checks, and resource checks such as
+    CKV_AWS_21 that find a bucket's versioning in its aws_s3_bucket_versioning): on a document that
+    omits unchanged resources, their failure may only mean the other resource is not listed."""
+    seen = Counter(check for ids in types.values() for check in ids)
+    return frozenset(check for check, count in seen.items() if count > 1 or check.startswith("CKV2_"))
+
+
+def _reads_elsewhere(finding: Finding, values: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the check failed on an attribute the resource itself does not carry: checkov then found
+    it (or not) on a connected resource (CKV_AWS_18 reads a bucket's `logging` from its
+    aws_s3_bucket_logging), which a partial document may not list."""
+    own = values.get(finding.evidence.get("terraform_address", ""), {})
+    keys = {k.split("/", 1)[0] for k in finding.evidence.get("evaluated_keys", []) if k != "resource_type"}
+    return any(k not in own for k in keys)
+
+
+def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None, source: str = "input") -> ScanResult:
+    """Scan an already parsed preview or stack export. Findings are raw: pass or fail, no waivers.
+
+    Like the policy report, it refuses (exit 2) a document with nothing it can judge: the two gates
+    give the same exit on the same input. On a partial document (a plain `pulumi preview --json`),
+    a failed graph check (CKV2_*: it joins resources, some of which the document does not list) is
+    undecided, never a failure."""
     started = time.perf_counter()
-    conversion = tfplan.convert(document)
+    conversion = tfplan.convert(document, source)
+    if not conversion.resources:
+        found = sorted({e["type"] for e in conversion.unknown + conversion.not_applicable})
+        raise NothingToScan(f"{source}: nothing to judge: no resource converts to a Terraform type checkov checks"
+                            + (f" (found {', '.join(found[:5])}{' ...' if len(found) > 5 else ''})" if found
+                               else " (the document lists no resources)"))
     with tempfile.TemporaryDirectory(prefix="checkov-") as tmp:
         plan_path = Path(workdir or tmp) / "plan.json"
         plan_path.parent.mkdir(parents=True, exist_ok=True)
         plan_path.write_text(json.dumps(conversion.plan))
         reports, seconds = run_checkov(["-f", str(plan_path), "--framework", "terraform_plan"])
     findings = findings_from_reports(reports, conversion)
+    types = checked_types()
+    if conversion.partial:
+        joining = joining_checks(types)
+        values = {r["address"]: r["values"] for r in conversion.resources}
+        findings = [dataclasses.replace(f, status="undecided", message=f"undecided: {f.message}; partial document: "
+                                        + conversion.partial)
+                    if f.status == "fail" and (f.rule_id in joining or _reads_elsewhere(f, values)) else f
+                    for f in findings]
     return ScanResult(
         findings=findings,
-        unchecked_resources=unchecked(conversion, findings, checked_types()),
+        unchecked_resources=unchecked(conversion, findings, types),
         unknown_types=conversion.unknown,
         not_applicable=conversion.not_applicable,
         checkov_seconds=seconds,
@@ -310,7 +352,7 @@ def scan(preview_path: Path, *, waivers: bool = False, today: Optional[dt.date] 
     `waivers=True` the checkov waivers are applied here; a report that applies waivers itself to
     every source leaves it False.
     """
-    result = scan_document(tfplan.load_document(Path(preview_path)))
+    result = scan_document(tfplan.load_document(Path(preview_path)), source=str(preview_path))
     if waivers:
         result.findings = apply_waivers(result.findings, load_waivers(), today or dt.date.today())
     return result
@@ -328,8 +370,9 @@ def scan_repo(root: Path = REPO_ROOT) -> list[dict[str, Any]]:
 
 
 def _print_summary(result: ScanResult, out=sys.stdout) -> None:
-    counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("pass", "fail", "waived")}
-    print(f"checkov: {counts['pass']} passed, {counts['fail']} failed, {counts['waived']} waived "
+    counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("pass", "fail", "waived", "undecided")}
+    print(f"checkov: {counts['pass']} passed, {counts['fail']} failed, {counts['undecided']} undecided, "
+          f"{counts['waived']} waived "
           f"(checkov {result.checkov_seconds:.2f}s, total {result.total_seconds:.2f}s)", file=out)
     for f in result.failures:
         print(f"  FAIL {f.rule_id} {f.evidence['terraform_address']}: {f.title}\n       {f.urn}", file=out)
@@ -346,7 +389,7 @@ def _print_summary(result: ScanResult, out=sys.stdout) -> None:
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
     parser = ArgumentParser(description="checkov on a Pulumi preview, mapped to URNs")
-    parser.add_argument("input", nargs="?", type=Path, help="preview.json, `pulumi preview --json` or a stack export")
+    parser.add_argument("input", nargs="?", type=Path, help="preview.json, `pulumi preview --json --show-sames` or a stack export")
     parser.add_argument("--out", type=Path, help="write the findings and coverage as JSON here")
     parser.add_argument("--no-waivers", action="store_true", help="report raw results (no waivers applied)")
     parser.add_argument("--repo", type=Path, help="instead: scan this repo's workflows and secrets")
@@ -359,7 +402,11 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         return 1 if failures else 0
     if args.input is None:
         parser.error("INPUT is required (or --repo DIR)")
-    result = scan(args.input, waivers=not args.no_waivers)
+    try:
+        result = scan(args.input, waivers=not args.no_waivers)
+    except (CheckovError, tfplan.ConversionError) as exc:
+        print(f"checkov scan: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
+        return 2
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result.to_dict(), indent=1, default=str))

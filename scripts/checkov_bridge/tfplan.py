@@ -263,6 +263,8 @@ class Conversion:
     """Resources that are not cloud resources (pulumi-random): nothing for checkov to check."""
     references: dict[str, list[str]] = field(default_factory=dict)
     """Terraform address -> the addresses its attributes refer to (the edges checkov joins on)."""
+    partial: str = ""
+    """Why the input does not list the whole stack (scripts.documents.reader.StackInput.partial)."""
 
     @property
     def resources(self) -> list[dict[str, Any]]:
@@ -277,27 +279,44 @@ class ConversionError(ValueError):
 # Reading the three input shapes.
 
 
+def read(document: Mapping[str, Any], source: str = "input") -> Any:
+    """The document through the report's reader (scripts.documents.reader), so the plan holds exactly
+    the resources the policy report judges: no pending deletions, no read resources, each URN once,
+    every secret (and every input the provider marks secret) masked. ConversionError if unusable."""
+    from scripts.documents.reader import InputError, parse
+
+    try:
+        stack_input = parse(document, source)
+    except InputError as exc:
+        raise ConversionError(str(exc)) from None
+    except RecursionError:
+        raise ConversionError(f"{source}: nested too deeply to read") from None
+    reason = stack_input.incomplete()
+    if reason:
+        raise ConversionError(f"{source}: {reason}")
+    return stack_input
+
+
 def load_resources(document: Mapping[str, Any]) -> list[PulumiResource]:
     """The resources of a preview (`steps[].newState`) or a stack export (`deployment.resources`)."""
-    if "steps" in document:
-        states = [step.get("newState") for step in document["steps"] if step.get("op") != "delete"]
-        states = [s for s in states if s]
-    elif "deployment" in document:
-        states = list(document["deployment"].get("resources") or [])
-    else:
-        raise ConversionError("not a Pulumi preview (no `steps`) nor a stack export (no `deployment`)")
+    return _resources(read(document))
+
+
+def _resources(stack_input: Any) -> list[PulumiResource]:
     return [
         PulumiResource(
-            urn=state["urn"],
-            type=state["type"],
-            inputs=dict(state.get("inputs") or {}),
-            outputs=dict(state.get("outputs") or {}),
-            dependencies=list(state.get("dependencies") or []),
-            property_dependencies={k: list(v or []) for k, v in (state.get("propertyDependencies") or {}).items()},
-            parent=state.get("parent", ""),
-            custom=state.get("custom", True),
+            urn=state.urn,
+            type=state.type,
+            inputs=dict(state.inputs),
+            outputs=dict(state.outputs),
+            dependencies=list(state.dependencies),
+            property_dependencies={k: list(v) for k, v in state.property_dependencies.items()},
+            parent=state.parent,
+            custom=state.custom,
         )
-        for state in states
+        # Derived inline-bucket controls are the report's reading of the bucket's own blocks,
+        # which checkov reads on aws_s3_bucket directly.
+        for state in stack_input.resources if state.judged and not state.derived_from
     ]
 
 
@@ -448,9 +467,10 @@ class _Converter:
         return (isinstance(raw, str) and self.reference(dep, raw)) or f"{self.addresses[dep]}.id"
 
 
-def convert(document: Mapping[str, Any]) -> Conversion:
+def convert(document: Mapping[str, Any], source: str = "input") -> Conversion:
     """Convert a preview or stack export (already parsed) into a Terraform plan document."""
-    resources = load_resources(document)
+    stack_input = read(document, source)
+    resources = _resources(stack_input)
     converter = _Converter(resources)
     planned: list[dict[str, Any]] = []
     configs: list[dict[str, Any]] = []
@@ -509,30 +529,32 @@ def convert(document: Mapping[str, Any]) -> Conversion:
         unknown=unknown,
         not_applicable=not_applicable,
         references=references,
+        partial=stack_input.partial,
     )
 
 
 def load_document(path: Path) -> Any:
     """The parsed input file, or ConversionError with one line saying what is wrong with it."""
+    from scripts.documents.reader import InputError, load_document as load
+
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConversionError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConversionError(f"{path}: cannot be read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ConversionError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        return load(path)
+    except InputError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 def convert_file(path: Path) -> Conversion:
-    return convert(load_document(path))
+    return convert(load_document(path), str(path))
 
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("input", type=Path, help="preview.json, `pulumi preview --json` or `pulumi stack export`")
+    parser.add_argument("input", type=Path, help="preview.json, `pulumi preview --json --show-sames` or `pulumi stack export`")
     parser.add_argument("--out", type=Path, required=True, help="where to write the Terraform plan JSON")
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.out.exists() and args.input.exists() and args.out.resolve() == args.input.resolve():
+        print(f"tfplan: --out {args.out}: is the input file; writing there would destroy it", file=sys.stderr)
+        return 2
     try:
         conversion = convert_file(args.input)
     except ConversionError as exc:

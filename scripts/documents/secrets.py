@@ -7,6 +7,7 @@ prints it as "[secret]". Kept free of heavy imports: the report and the converte
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -38,3 +39,24 @@ def unwrap_secrets(value: Any) -> Any:
     if isinstance(value, list):
         return [unwrap_secrets(v) for v in value]
     return value
+
+
+# Key names that hold credentials by convention (provider config like `aws:secretKey`,
+# `datadog:apiKey`; resource inputs like `password`, `authToken`).
+_SECRET_NAME = re.compile(r"(secret|password|passwd|token|apikey|api_key|accesskey|access_key|privatekey|"
+                          r"private_key|credential|passphrase|authkey)", re.IGNORECASE)
+# What a credential looks like when it leaks into a message: AWS access key ids, and long tokens
+# mixing letters and digits (API keys, base64 ciphertext). Plain words, URNs and ARNs do not match.
+_SECRET_VALUE = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|(?<![\w:/.-])(?=[A-Za-z0-9+/_=-]*[0-9])"
+                           r"(?=[A-Za-z0-9+/_=-]*[A-Za-z])[A-Za-z0-9+/_=-]{24,}(?![\w:/.-])")
+
+
+def looks_secret_name(name: str) -> bool:
+    """Whether a config key or property name conventionally holds a credential."""
+    return bool(_SECRET_NAME.search(name.replace("-", "").replace(".", "")))
+
+
+def redact(text: str) -> str:
+    """`text` with anything that looks like a credential replaced by [redacted]: for error lines,
+    which must never echo a secret even when the input put one where it did not belong."""
+    return _SECRET_VALUE.sub("[redacted]", str(text))

@@ -27,6 +27,7 @@ from scripts.engine.offline import (
     run_program,
 )
 from scripts.cli import ArgumentParser, UsageError
+from scripts.documents.secrets import looks_secret_name
 from stacks.settings import REPO_ROOT, ConfigError, project_name, read_stack_config
 
 # Outputs of pulumi-random that are secret under the real engine (the mock monitor does not mark them).
@@ -119,13 +120,41 @@ def preview_document(capture: Capture, config: Mapping[str, Any] | None = None, 
             "newState": _state(capture, resource),
         })
     return {
-        "config": {key: "[secret]" if isinstance(value, dict) and "secure" in value else value
-                   for key, value in (config or {}).items()},
+        "config": document_config(config or {}, capture.project),
         "steps": steps,
         "duration": duration_ns,
         "changeSummary": {"create": len(steps)},
         "diagnostics": [],
     }
+
+
+# Config outside the project's own namespace that preview.json keeps: the region the report and the
+# pack read. Provider credentials (`aws:secretKey`) and other tools' keys (`datadog:apiKey`) never
+# leave Pulumi.<stack>.yaml.
+SHARED_CONFIG_KEYS = ("aws:region",)
+
+
+def _encrypted(value: Any) -> bool:
+    return isinstance(value, dict) and "secure" in value
+
+
+def document_config(config: Mapping[str, Any], project: str) -> dict[str, Any]:
+    """The config preview.json records: the project's namespace and SHARED_CONFIG_KEYS, encrypted
+    values as "[secret]" (as `pulumi preview --json` prints them)."""
+    return {key: "[secret]" if _encrypted(value) else value for key, value in config.items()
+            if key.split(":", 1)[0] == project or key in SHARED_CONFIG_KEYS}
+
+
+def refuse_plaintext_secrets(config: Mapping[str, Any], stack: str, project: str) -> None:
+    """ConfigError for a credential-like key outside the project's namespace held in plain text: it
+    belongs in `pulumi config set --secret`. The message names the key, never the value. (The
+    project's own keys are validated by stacks/settings.py.)"""
+    for key, value in config.items():
+        namespace, _, name = key.partition(":")
+        if (namespace != project and looks_secret_name(name) and not _encrypted(value)
+                and value not in (None, "")):
+            raise ConfigError(f"Pulumi.{stack}.yaml: {key} holds a plain-text value; a credential must be stored "
+                              f"encrypted: pulumi config set --secret {key}")
 
 
 def engine_order(resources: list[CapturedResource]) -> list[CapturedResource]:
@@ -239,6 +268,7 @@ def main(argv: Optional[list[str]] = None, stdout: TextIO = sys.stdout) -> int:
 
     try:
         config = read_stack_config(args.stack, args.project_dir)
+        refuse_plaintext_secrets(config, args.stack, project_name(args.project_dir))
         started = time.perf_counter_ns()
         capture = run_stack(args.stack, args.project_dir, config=config)
         duration = time.perf_counter_ns() - started

@@ -1,4 +1,4 @@
-"""From what the pack said to Findings: pass / fail / not-applicable per (policy, resource),
+"""From what the pack said to Findings: pass / fail / not-applicable / undecided per (policy, resource),
 with evidence; then checkov findings merged in and waivers applied to all of them alike.
 
 The Analyzer protocol only returns violations, so applicability comes from each policy's declared
@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Iterable, Optional
 
 from scripts.report.findings import Finding
+from scripts.documents.secrets import SECRET_TEXT, looks_secret_name
 from scripts.report.analyzer import PACK_DIR, AnalysisResult
 from scripts.documents.reader import StackInput
 
@@ -34,7 +35,46 @@ def _finding(rule: Rule, urn: str, resource_type: str, status: str, enforcement:
     )
 
 
+def _secret_paths(evidence: dict) -> list[str]:
+    """The evidence paths whose value is (or contains) a secret, so the rule saw "[secret]" instead
+    of the value. A property that is a credential by nature (`secretString`, `password`) is exempt:
+    no rule can read it, so a rule that lists it judges where it comes from, not what it is."""
+    def secret(value) -> bool:
+        return value == SECRET_TEXT or (isinstance(value, list) and any(secret(v) for v in value))
+    return [path for path, value in evidence.items()
+            if secret(value) and not looks_secret_name(path.rsplit(".", 1)[-1])]
+
+
+def _unknown(value) -> bool:
+    """An evidence value that is unknown until deploy (model.evidence shows it as such)."""
+    return value == UNKNOWN_EVIDENCE or (isinstance(value, list) and any(_unknown(v) for v in value))
+
+
+def _about(diags: list, secret_paths: list[str]) -> bool:
+    """Whether a violation is about a secret value (the rule judged the placeholder, not the value):
+    its message shows "[secret]" or names a secret path. A violation about anything else stays a fail."""
+    names = {p.rsplit(".", 1)[-1] for p in secret_paths}
+    return bool(secret_paths) and any(SECRET_TEXT in d.message or any(n in d.message for n in names) for d in diags)
+
+
+# Rules that compare a resource with the stack's config (policies/tradesense_policies/stackconfig.py:
+# the WAF rate limits and login paths). When that config reaches the report as "[secret]", they
+# cannot read it and must not fall back to defaults: undecided.
+UNKNOWN_EVIDENCE = "(unknown until deploy)"  # tradesense_policies.model._collect
+CONFIG_READERS = frozenset({"waf-login-rate-limit", "waf-api-rate-limit"})
+
+
+def secret_config(stack_input: StackInput) -> list[str]:
+    """The stack's own config keys (`<project>:...`) that the document shows only as "[secret]"."""
+    prefix = f"{stack_input.project}:"
+    return sorted(k for k, v in stack_input.config.items() if k.startswith(prefix) and v == SECRET_TEXT)
+
+
 def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[Finding]:
+    """One Finding per (rule, subject). Fail closed: a value the rule needs that is unknown until
+    deploy (the SDK's "can't run policy" advisory) or secret ("[secret]": the rule sees a
+    placeholder, not the value) makes the result `undecided`, never pass, fail or not-applicable;
+    so does a stack rule on a partial document (it sees only the resources that change)."""
     rules = all_rules()
     by_urn = {r.urn: r for r in stack_input.resources}
     violations: dict[tuple[str, str], list] = {}
@@ -47,39 +87,69 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
             continue
         stack_key = (rule.name, "")
         subjects = [r for r in stack_input.resources if r.type in rule.resource_types
-                    and (rule.kind == "stack" or r.analyzed)]
+                    and (rule.kind == "stack" or r.analyzed) and r.judged]
         judged = {r.urn for r in subjects}
-        # Violations on resources outside the declared subjects still count.
+        # Violations on resources outside the declared subjects still count (not on read ones).
         for (name, urn), diags in violations.items():
-            if name == rule.name and urn not in judged and urn in by_urn:
+            if name == rule.name and urn not in judged and urn in by_urn and by_urn[urn].judged:
                 subjects.append(by_urn[urn])
                 judged.add(urn)
+        partial = rule.kind == "stack" and stack_input.partial
+        hidden_config = secret_config(stack_input) if rule.name in CONFIG_READERS else []
         for resource in subjects:
             props = resource.state if rule.kind == "stack" else resource.inputs
             evidence = extract_evidence(props, rule.evidence)
             key = (rule.name, resource.urn)
-            if key in violations:
+            secrets = _secret_paths(evidence)
+            if key in analysis.unknown or stack_key in analysis.unknown:
+                # The SDK's "can't run policy ... during preview" advisory: raised for a value unknown
+                # until deploy, and by the pack for a secret it cannot read. Say which it was.
+                reason = analysis.unknown.get(key) or analysis.unknown[stack_key]
+                what = (f"{', '.join(secrets)} is a secret ([secret]) it cannot read" if secrets
+                        else "a value it needs is not known until deploy")
+                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
+                                         f"undecided: {what} ({reason})", evidence))
+            elif partial:
+                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
+                                         "undecided: " + stack_input.partial, evidence))
+            elif hidden_config:
+                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
+                                         f"undecided: stack config {', '.join(hidden_config)} is a secret ([secret]); "
+                                         "the rule compares with it and does not fall back to defaults", evidence))
+            elif key in violations and not _about(violations[key], secrets):
                 diags = violations[key]
                 findings.append(_finding(rule, resource.urn, resource.type, "fail", diags[0].enforcement,
                                          "; ".join(d.message for d in diags), evidence))
-            elif key in analysis.unknown or stack_key in analysis.unknown:
-                reason = analysis.unknown.get(key) or analysis.unknown[stack_key]
-                findings.append(_finding(rule, resource.urn, resource.type, "not-applicable", enforcement,
-                                         "not decidable before deploy: " + reason, evidence))
+            elif secrets:
+                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
+                                         f"undecided: {', '.join(secrets)} is a secret ([secret]); the rule "
+                                         "cannot read it, so it neither passes nor fails", evidence))
             elif key in analysis.not_applicable or (rule.kind == "stack" and stack_key in analysis.not_applicable):
                 reason = analysis.not_applicable.get(key) or analysis.not_applicable[stack_key]
-                findings.append(_finding(rule, resource.urn, resource.type, "not-applicable", enforcement,
-                                         reason, evidence))
+                unknown = [p for p, v in evidence.items() if _unknown(v)]
+                # "Does not apply" decided while a value it reads is unknown may be the unknown
+                # folded into not-applicable: never accept that silently.
+                findings.append(_finding(rule, resource.urn, resource.type, "undecided" if unknown else "not-applicable",
+                                         enforcement, (f"undecided: {', '.join(unknown)} not known until deploy, "
+                                                       f"and the rule said: {reason}") if unknown else reason, evidence))
             else:
                 findings.append(_finding(rule, resource.urn, resource.type, "pass", enforcement, "", evidence))
         for (name, urn), diags in violations.items():
             if name == rule.name and urn not in by_urn:  # a stack-level violation without a resource
-                findings.append(_finding(rule, urn, "", "fail", diags[0].enforcement,
-                                         "; ".join(d.message for d in diags), {}))
+                findings.append(_finding(rule, urn, "", "undecided" if partial else "fail", diags[0].enforcement,
+                                         ("undecided: " + stack_input.partial) if partial
+                                         else "; ".join(d.message for d in diags), {}))
         if not subjects:
+            if stack_key in analysis.unknown:
+                findings.append(_finding(rule, "", "", "undecided", enforcement,
+                                         "undecided: a value it needs is not known until deploy ("
+                                         + analysis.unknown[stack_key] + ")", {}))
+                continue
+            where = (" among the changed resources this partial document lists" if stack_input.partial
+                     else " in this stack")
             findings.append(_finding(rule, "", "", "not-applicable", enforcement,
                                      "no resource of type " + ", ".join(rule.resource_types[:4])
-                                     + (" ..." if len(rule.resource_types) > 4 else "") + " in this stack", {}))
+                                     + (" ..." if len(rule.resource_types) > 4 else "") + where, {}))
     return findings
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 SOURCES = ("policy", "checkov")
-STATUSES = ("pass", "fail", "waived", "not-applicable")
+STATUSES = ("pass", "fail", "waived", "not-applicable", "undecided")
 ENFORCEMENTS = ("mandatory", "advisory", "disabled")
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -27,7 +27,8 @@ class Finding:
     urn: str
     resource_type: str
     status: str
-    """pass, fail, waived or not-applicable."""
+    """pass, fail, waived, not-applicable or undecided (the rule could not read a value it needs:
+    unknown until deploy, a secret, or a resource the document does not list)."""
     enforcement: str = "mandatory"
     severity: str = "high"
     message: str = ""
@@ -54,6 +55,11 @@ class Finding:
     def blocks_deploy(self) -> bool:
         """An unwaived mandatory violation: the gate's exit code 1."""
         return self.status == "fail" and self.enforcement == "mandatory"
+
+    @property
+    def blocks_strict(self) -> bool:
+        """What `--strict` (the deploy gate) blocks on: a blocking fail or an undecided mandatory check."""
+        return self.enforcement == "mandatory" and self.status in ("fail", "undecided")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -90,3 +90,35 @@ def test_two_previews_of_the_same_program_are_identical(prod_preview):
 
     again = preview_document(run_stack("prod"), read_stack_config("prod"), 0)
     assert json.dumps(again) == json.dumps(prod_preview)
+
+
+def test_config_of_other_namespaces_never_reaches_preview_json(prod_preview):
+    """Only the project's namespace and aws:region are written: provider credentials and other
+    tools' keys stay in Pulumi.<stack>.yaml (and, encrypted, out of every file we write)."""
+    from scripts.engine.preview import document_config
+
+    assert set(prod_preview["config"]) == {k for k in prod_preview["config"]
+                                           if k.startswith("tradesense:") or k == "aws:region"}
+    written = document_config({"aws:region": "us-east-1", "aws:secretKey": {"secure": "v1:abc"},
+                               "datadog:apiKey": {"secure": "v1:def"}, "aws:profile": "ops",
+                               "tradesense:owner": "platform", "tradesense:token": {"secure": "v1:x"}},
+                              "tradesense")
+    assert written == {"aws:region": "us-east-1", "tradesense:owner": "platform", "tradesense:token": "[secret]"}
+
+
+def test_a_plain_text_credential_in_another_namespace_is_refused(tmp_path):
+    """`datadog:apiKey: <plain text>` belongs in `pulumi config set --secret`: one line naming the key
+    (never the value), exit 2, nothing written."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
+    secret = "dd0123456789abcdef0123456789abcd"
+    (project / "Pulumi.prod.yaml").write_text((REPO_ROOT / "Pulumi.prod.yaml").read_text().replace(
+        "config:\n", f"config:\n  datadog:apiKey: {secret}\n", 1))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "scripts.engine.preview", "--stack", "prod", "--out", str(out),
+                           "--project-dir", str(project)], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "datadog:apiKey" in err and "pulumi config set --secret" in err
+    assert secret not in err + proc.stdout and not out.exists()

@@ -117,7 +117,7 @@ HAPPY = [
     "python -m scripts.ops.preflight --stack prod",
     "pulumi stack select prod",
     "python -m scripts.engine.preview --stack prod --out <OUT>",
-    "python -m scripts.report.policy_report <OUT>/preview.json --with-checkov --format text",
+    "python -m scripts.report.policy_report <OUT>/preview.json --with-checkov --format text --strict",
     "pulumi preview --stack prod --diff --policy-pack policies",
     "pulumi up --stack prod --yes --policy-pack policies",
     "python -m scripts.ops.validate_deployment --stack prod",

@@ -70,7 +70,7 @@ def test_a_flipped_property_fails_through_grpc_and_exits_1(prod_preview, tmp_pat
     assert report["summary"]["blocking"] == 1
 
 
-def test_unknown_values_are_not_applicable_not_failures(prod_preview, tmp_path):
+def test_unknown_values_are_undecided_never_not_applicable(prod_preview, tmp_path):
     document = copy.deepcopy(prod_preview)
     step_of(document, "aws:rds/instance:Instance")["newState"]["inputs"]["kmsKeyId"] = UNKNOWN
     for step in document["steps"]:
@@ -80,9 +80,13 @@ def test_unknown_values_are_not_applicable_not_failures(prod_preview, tmp_path):
             step["newState"]["propertyDependencies"].pop("resources", None)
     report = policy_report.build_report(write(tmp_path, document))
     assert report.blocking == []
-    judged = {(f.rule_id, f.status) for f in report.findings if "before deploy" in f.message}
-    assert ("rds-storage-encrypted-cmk", "not-applicable") in judged
-    assert ("rds-covered-by-backup-plan", "not-applicable") in judged
+    judged = {(f.rule_id, f.status) for f in report.findings if "not known until deploy" in f.message}
+    assert ("rds-storage-encrypted-cmk", "undecided") in judged
+    assert ("rds-covered-by-backup-plan", "undecided") in judged
+    assert not any(f.status == "not-applicable" and "deploy" in f.message for f in report.findings)
+    assert f"{report.counts()['undecided']} undecided" in formats.summary_line(report)
+    strict = policy_report.build_report(write(tmp_path, document), strict=True)
+    assert {f.rule_id for f in strict.blocking} >= {"rds-storage-encrypted-cmk", "rds-covered-by-backup-plan"}
 
 
 def test_pack_under_the_cli_suppresses_waived_and_reports_expired(prod_input):
