@@ -57,7 +57,16 @@ MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
 LOG_EXPORTS = ("postgresql", "upgrade")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-_ENGINE_VERSION = re.compile(r"^(\d+)(\.\d+)?$")
+# A major version only ("16"). RDS deprecates minor versions on a published schedule and then refuses
+# to create instances with them
+# (https://docs.aws.amazon.com/AmazonRDS/latest/PostgreSQLReleaseNotes/postgresql-release-calendar.html),
+# and with auto_minor_version_upgrade RDS moves the instance to newer minors in the maintenance window
+# (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_UpgradeDBInstance.PostgreSQL.html),
+# so a pinned "16.4" would break `up` twice: creation once 16.4 is retired, and a downgrade diff after
+# AWS upgrades. pulumi-aws accepts a version prefix when auto minor upgrades are on and reports the
+# real one in engine_version_actual (pulumi_aws.rds.Instance, `engine_version`); the parameter-group
+# family postgres<major> then always matches the instance.
+_ENGINE_VERSION = re.compile(r"^(\d+)$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
@@ -138,7 +147,8 @@ class PostgresDatabaseArgs:
         if not version or int(version.group(1)) < 14:
             raise ValueError(
                 f"PostgresDatabaseArgs.database.engine_version = {self.database.engine_version!r}: "
-                "must be a PostgreSQL version 14 or newer, like 16.4"
+                "must be a PostgreSQL major version 14 or newer, like 16 (a minor version is retired by RDS "
+                "on a schedule and upgraded by it in the maintenance window)"
             )
         if len(self.subnet_ids) < 2:
             raise ValueError(
@@ -179,7 +189,7 @@ class PostgresDatabaseArgs:
 
     @property
     def major_version(self) -> int:
-        return int(self.database.engine_version.split(".")[0])
+        return int(self.database.engine_version)
 
 
 class PostgresDatabase(pulumi.ComponentResource):
@@ -323,6 +333,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             master_user_secret_kms_key_id=args.secrets_kms_key_arn,
             username=MASTER_USERNAME,
             db_name=args.service.replace("-", "_"),
+            # Required for the major-only engine_version above (pulumi-aws accepts a prefix only then).
             auto_minor_version_upgrade=True,
             ca_cert_identifier=CA_CERT,
             tags=tags,

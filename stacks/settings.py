@@ -60,7 +60,8 @@ class DatabaseSettings:
     """One service's PostgreSQL instance and the RDS Proxy pool in front of it."""
 
     instance_class: str = "db.r6g.large"
-    engine_version: str = "16.4"
+    # A major version only: RDS retires minor versions and upgrades them itself (components/postgres.py).
+    engine_version: str = "16"
     allocated_storage_gb: int = 100
     max_allocated_storage_gb: int = 500
     # The database's max_connections; the proxy pool is expressed as a percentage of it.
@@ -243,7 +244,8 @@ def _database(key: str, value: Any) -> Optional[DatabaseSettings]:
                 k, v, pattern=re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$"), what="an RDS class like db.r6g.large"
             ),
             "engineVersion": lambda k, v: _str(
-                k, v, pattern=re.compile(r"^1[4-9](\.\d+)?$"), what="a PostgreSQL version 14 or newer"
+                k, v, pattern=re.compile(r"^1[4-9]$"),
+                what="a PostgreSQL major version 14 or newer, like 16 (RDS applies and retires minor versions itself)"
             ),
             "allocatedStorageGb": lambda k, v: _int(k, v, minimum=20, maximum=65536),
             "maxAllocatedStorageGb": lambda k, v: _int(k, v, minimum=20, maximum=65536),

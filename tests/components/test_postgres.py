@@ -49,7 +49,7 @@ def test_defaults_are_the_secure_posture(run_pulumi, tags):
     db = cap.one(INSTANCE)
     i = db.inputs
     assert db.protect is True
-    assert i["engine"] == "postgres" and i["engineVersion"] == "16.4" and i["instanceClass"] == "db.r6g.large"
+    assert i["engine"] == "postgres" and i["engineVersion"] == "16" and i["instanceClass"] == "db.r6g.large"
     assert i["storageType"] == "gp3" and i["storageEncrypted"] is True and i["kmsKeyId"] == DATA_KEY
     assert i["allocatedStorage"] == 100 and i["maxAllocatedStorage"] == 500
     assert i["multiAz"] is True and i["publiclyAccessible"] is False
@@ -91,7 +91,7 @@ def test_parameter_group_enforces_tls_timeouts_and_logging(run_pulumi, tags):
 
 
 def test_settings_flow_into_parameters_and_instance(run_pulumi, tags):
-    settings = DatabaseSettings(engine_version="15.7", instance_class="db.r6g.xlarge", max_connections=400,
+    settings = DatabaseSettings(engine_version="15", instance_class="db.r6g.xlarge", max_connections=400,
                                 statement_timeout_ms=10_000, slow_query_ms=250,
                                 allocated_storage_gb=200, max_allocated_storage_gb=1000)
     cap = run_pulumi(build(tags, database=settings))
@@ -101,7 +101,7 @@ def test_settings_flow_into_parameters_and_instance(run_pulumi, tags):
     assert params["statement_timeout"][0] == "10000" and params["log_min_duration_statement"][0] == "250"
     i = cap.one(INSTANCE).inputs
     assert (i["engineVersion"], i["instanceClass"], i["allocatedStorage"], i["maxAllocatedStorage"]) == (
-        "15.7", "db.r6g.xlarge", 200, 1000)
+        "15", "db.r6g.xlarge", 200, 1000)
 
 
 def test_log_groups_exist_before_the_instance_with_our_key_and_retention(run_pulumi, tags):
