@@ -177,6 +177,9 @@ class RealisticMocks(pulumi_mocks.Mocks):
             arn = f"arn:aws:ec2:{region}:{self.account}:{prefix}/{id_}"
             if kind == "VpcEndpoint":
                 outputs["dnsEntries"] = [{"dnsName": f"{id_}.{inputs.get('serviceName', '')}", "hostedZoneId": "Z7HUB22UULQXV"}]
+                if inputs.get("vpcEndpointType") == "Gateway":
+                    # A gateway endpoint reports the AWS-managed prefix list of its service (pl-xxxxxxxx).
+                    outputs["prefixListId"] = f"pl-{_digest(str(inputs.get('serviceName', '')), length=8)}"
         elif type_ == "aws:rds/instance:Instance":
             ident = inputs.get("identifier") or physical
             id_ = ident
