@@ -13,7 +13,8 @@ user's generated password in a Secrets Manager secret; the user itself is create
 the service's first migration (`CREATE ROLE <app_user> LOGIN PASSWORD '<from the secret>'`, then
 its grants), run as the master user, which backups and restores use too.
 
-Network path: client SG -> proxy SG -> database SG, each hop 5432 only; nothing else reaches either.
+Network path: client SG -> proxy SG -> database SG, each hop 5432 only; the only other path is the
+operators' (ops SG -> database SG, 5432) when `operator_security_group_id` is given.
 
 Pool mapping: the seed application kept `pool_min_connections` warm and at most
 `pool_max_connections` open per service. RDS Proxy sizes its pool as a percentage of the database's
@@ -123,6 +124,9 @@ class PostgresDatabaseArgs:
     """7 (free), a multiple of 31 up to 713, or 731."""
     monitoring_interval_seconds: int = 30
     """Enhanced-monitoring granularity; one of 1, 5, 10, 15, 30, 60."""
+    operator_security_group_id: Optional[pulumi.Input[str]] = None
+    """Security group of the short-lived ops instances (components/ops_access.py) that backup and
+    restore connect from, directly to the instance as its master user; None: no operator path."""
     publicly_accessible_insecure: bool = False
     """INSECURE opt-in: give the instance a public address. Flagged by policy
     `rds-not-publicly-accessible`; the security groups still admit only the proxy."""
@@ -294,6 +298,21 @@ class PostgresDatabase(pulumi.ComponentResource):
                 from_port=PORT,
                 to_port=PORT,
                 description=description,
+                tags=tags,
+                opts=child,
+            )
+
+        if args.operator_security_group_id is not None:
+            # The documented backup/restore path (docs/operations.md): pg_dump and pg_restore from an
+            # ops instance in the VPC, reached over SSM; only that group, only 5432.
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-db-from-operators",
+                security_group_id=db_sg.id,
+                referenced_security_group_id=args.operator_security_group_id,
+                ip_protocol="tcp",
+                from_port=PORT,
+                to_port=PORT,
+                description="PostgreSQL from the short-lived ops instances (backup and restore)",
                 tags=tags,
                 opts=child,
             )

@@ -172,6 +172,7 @@ class RealisticMocks(pulumi_mocks.Mocks):
                 "Subnet": "subnet", "SecurityGroup": "sg", "RouteTable": "rtb", "VpcEndpoint": "vpce",
                 "FlowLog": "fl", "InternetGateway": "igw", "NatGateway": "nat", "Eip": "eipalloc",
                 "NetworkAcl": "acl", "SecurityGroupRule": "sgr", "DefaultSecurityGroup": "sg",
+                "LaunchTemplate": "lt",
             }.get(kind, kind.lower())
             id_ = f"{prefix}-{_digest(*seed)}"
             arn = f"arn:aws:ec2:{region}:{self.account}:{prefix}/{id_}"

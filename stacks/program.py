@@ -19,6 +19,7 @@ from components.edge import EdgeFirewall, EdgeFirewallArgs
 from components.keys import PlatformKeys, PlatformKeysArgs
 from components.monitoring import DatabaseWatch, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.ops_access import OpsAccess, OpsAccessArgs
 from components.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.redis import RedisCache, RedisCacheArgs
 from components.secure_bucket import BucketReplica, SecureBucket, SecureBucketArgs
@@ -82,6 +83,15 @@ def build(settings: Settings) -> dict[str, Any]:
         account_id=account_id,
         tags=tags,
     ))
+    # The documented way into the VPC for backup and restore (docs/operations.md); runs nothing.
+    ops = OpsAccess("ops", OpsAccessArgs(
+        vpc_id=network.vpc_id,
+        vpc_cidr=network.vpc_cidr,
+        subnet_id=network.app_subnet_ids[0],
+        s3_prefix_list_id=network.s3_prefix_list_id,
+        ebs_kms_key_arn=keys.data_key_arn,
+        tags=tags,
+    ))
     alerts = AlertTopic("alerts", AlertTopicArgs(
         email=settings.alert_email, kms_key_arn=keys.logs_key_arn, account_id=account_id, tags=tags,
     ))
@@ -104,6 +114,7 @@ def build(settings: Settings) -> dict[str, Any]:
             vpc_id=network.vpc_id,
             subnet_ids=network.data_subnet_ids,
             client_security_group_id=network.service_security_group_ids[service.name],
+            operator_security_group_id=ops.security_group_id,
             data_kms_key_arn=keys.data_key_arn,
             secrets_kms_key_arn=keys.secrets_key_arn,
             logs_kms_key_arn=keys.logs_key_arn,
@@ -219,6 +230,10 @@ def build(settings: Settings) -> dict[str, Any]:
             "drVaultArn": backups.dr_vault_arn,
         },
         "audit": {"trailArn": audit.trail_arn, "bucket": audit.bucket_name},
+        "opsAccess": {
+            "launchTemplateName": ops.launch_template_name,
+            "securityGroupId": ops.security_group_id,
+        },
         "services": {
             name: {
                 "roleArn": secrets[name].role_arn,
