@@ -82,7 +82,8 @@ def test_cross_region_calls_are_documented_as_not_run_from_inside_the_vpc():
                     for service, regional in _client_calls(ast.parse((ROOT / path).read_text())) if regional})
     assert cross == ["rds"], cross  # backup.py's copy_db_snapshot into the DR region
     runbook = (ROOT / "docs/operations.md").read_text()
-    assert "DR region" in runbook and "port forward" in runbook
+    assert "no path to the DR region's RDS and KMS APIs" in runbook
+    assert "AWS-StartPortForwardingSessionToRemoteHost" in runbook and "aws ssm start-session --target" in runbook
 
 
 def test_service_groups_name_the_s3_gateway_prefix_list(prod_capture):
