@@ -124,6 +124,19 @@ class RealisticMocks(pulumi_mocks.Mocks):
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{letter}" for letter in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": region}, []
+        if token == "aws:route53/getZone:getZone":
+            # The public zone of that name, shaped as Route 53 returns it: id Z + upper-case
+            # alphanumerics, the name fully qualified (trailing dot), four delegation name servers.
+            name = str(args.args.get("name", "")).rstrip(".")
+            zone_id = "Z" + _digest("route53", name, length=20).upper()
+            return {
+                "zoneId": zone_id, "id": zone_id, "name": f"{name}.",
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+                "privateZone": bool(args.args.get("privateZone", False)),
+                "nameServers": [f"ns-{n}.awsdns-{n:02d}.{tld}" for n, tld in
+                                ((1, "com"), (2, "net"), (3, "org"), (4, "co.uk"))],
+                "resourceRecordSetCount": 2, "comment": "", "callerReference": zone_id, "tags": {},
+            }, []
         raise NotImplementedError(
             f"offline preview has no mock answer for invoke {token}; add one to scripts/offline.py"
         )

@@ -102,8 +102,8 @@ class EdgeSettings:
 
     origin_domain: str
     public_hostname: str
-    # Route 53 zone of public_hostname: the ACM certificate is validated and the alias created there.
-    hosted_zone_id: str
+    # No zone id here: the program looks up the public Route 53 zone of public_hostname's parent
+    # domain before creating anything (stacks/program.py, public_zone_name), so it cannot be mistyped.
     login_paths: tuple[str, ...] = ("/api/auth/login", "/api/auth/token")
     login_rate_limit: RateLimit = RateLimit(limit=10, window_seconds=120)
     api_rate_limit: RateLimit = RateLimit(limit=100, window_seconds=60)
@@ -346,17 +346,14 @@ def _edge(key: str, value: Any) -> EdgeSettings:
         {
             "originDomain": host,
             "publicHostname": host,
-            "hostedZoneId": lambda k, v: _str(
-                k, v, pattern=re.compile(r"^Z[A-Z0-9]{4,32}$"), what="a Route 53 hosted zone id like Z0123456789ABC"
-            ),
             "loginPaths": paths,
             "loginRateLimit": _rate_limit,
             "apiRateLimit": _rate_limit,
         },
     )
-    for required in ("origin_domain", "public_hostname", "hosted_zone_id"):
+    for required in ("origin_domain", "public_hostname"):
         if required not in fields:
-            raise _fail(key, value, "needs originDomain, publicHostname and hostedZoneId")
+            raise _fail(key, value, "needs originDomain and publicHostname")
     return EdgeSettings(**fields)
 
 
