@@ -20,6 +20,7 @@ from components.keys import PlatformKeys, PlatformKeysArgs
 from components.monitoring import DatabaseWatch, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.ops_access import OpsAccess, OpsAccessArgs
+from components.origin_verification import OriginVerification, OriginVerificationArgs
 from components.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.redis import RedisCache, RedisCacheArgs
 from components.secure_bucket import BucketReplica, SecureBucket, SecureBucketArgs
@@ -154,10 +155,18 @@ def build(settings: Settings) -> dict[str, Any]:
         tags=tags,
     ))
     edge_service = next(s.name for s in settings.services.values() if s.tier == "edge")
+    # In the stack's region, where the gateway reads it; CloudFront gets the value as a secret.
+    origin_verify = OriginVerification("origin-verify", OriginVerificationArgs(
+        stack=settings.stack,
+        secrets_kms_key_arn=keys.secrets_key_arn,
+        service=edge_service,
+        tags=tags,
+    ))
     edge = EdgeFirewall("edge", EdgeFirewallArgs(
         origin_domain=settings.edge.origin_domain,
         public_hostname=settings.edge.public_hostname,
         hosted_zone_id=hosted_zone_id,
+        origin_verify_header_value=origin_verify.header_value,
         login_paths=settings.edge.login_paths,
         login_rate_limit=settings.edge.login_rate_limit,
         api_rate_limit=settings.edge.api_rate_limit,
@@ -175,7 +184,8 @@ def build(settings: Settings) -> dict[str, Any]:
             region=settings.region,
             proxy_arn=databases[name].proxy_arn if name in databases else None,
             db_user=databases[name].app_user if name in databases else None,
-            extra_secret_arns=[cache.user_secret_arns[name]],
+            extra_secret_arns=[cache.user_secret_arns[name]]
+            + ([origin_verify.secret_arn] if name == edge_service else []),
             tags=for_service(tags, name),
         ))
         for name, service in settings.services.items()
@@ -226,6 +236,9 @@ def build(settings: Settings) -> dict[str, Any]:
             "webAclArn": edge.web_acl_arn,
             "distributionDomainName": edge.distribution_domain_name,
             "publicHostname": settings.edge.public_hostname,
+            # Where the gateway reads the value CloudFront sends (docs/edge.md); the value is not exported.
+            "originVerifyHeader": origin_verify.header_name,
+            "originVerifySecretArn": origin_verify.secret_arn,
         },
         "backups": {
             "bucket": backups.bucket_name,
