@@ -13,8 +13,9 @@ user's generated password in a Secrets Manager secret; the user itself is create
 the service's first migration (`CREATE ROLE <app_user> LOGIN PASSWORD '<from the secret>'`, then
 its grants), run as the master user, which backups and restores use too.
 
-Network path: client SG -> proxy SG -> database SG, each hop 5432 only; the only other path is the
-operators' (ops SG -> database SG, 5432) when `operator_security_group_id` is given.
+Network path: client SG -> proxy SG -> database SG, each hop 5432 only; the only other paths are
+the operators' (ops SG -> database SG, 5432) when `operator_security_group_id` is given, and the
+proxy's own HTTPS to the Secrets Manager endpoint for its login secrets.
 
 Pool mapping: the seed application kept `pool_min_connections` warm and at most
 `pool_max_connections` open per service. RDS Proxy sizes its pool as a percentage of the database's
@@ -100,6 +101,9 @@ class PostgresDatabaseArgs:
     """Private subnets in at least two AZs (Multi-AZ and the proxy both need two)."""
     client_security_group_id: pulumi.Input[str]
     """The service's workloads SG: the only source the proxy admits."""
+    endpoint_security_group_id: pulumi.Input[str]
+    """The VPC interface endpoints' SG (Network.endpoint_security_group_id): the proxy fetches its
+    login secrets from Secrets Manager through that endpoint, on HTTPS."""
     data_kms_key_arn: pulumi.Input[str]
     """Customer key for storage and Performance Insights."""
     secrets_kms_key_arn: pulumi.Input[str]
@@ -301,6 +305,26 @@ class PostgresDatabase(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+        # The proxy runs as ENIs in these subnets under proxy_sg
+        # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-network-prereqs.html), and
+        # a group's egress rules govern everything its ENIs send
+        # (https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html). AWS's pages do
+        # not say whether the proxy's GetSecretValue calls leave through those ENIs; field reports of
+        # targets stuck in PENDING_PROXY_CAPACITY / UNAVAILABLE trace to exactly this missing 443
+        # egress. Not provable fine from the documentation, so allowed, narrowly: HTTPS to the
+        # endpoints' group only (with no NAT, the Secrets Manager endpoint is the only way there).
+        # Decryption with the secrets key happens inside Secrets Manager (kms:ViaService): no KMS path.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-proxy-to-secretsmanager",
+            security_group_id=proxy_sg.id,
+            referenced_security_group_id=args.endpoint_security_group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS to the Secrets Manager endpoint (the proxy's login secrets)",
+            tags=tags,
+            opts=child,
+        )
 
         if args.operator_security_group_id is not None:
             # The documented backup/restore path (docs/operations.md): pg_dump and pg_restore from an

@@ -119,6 +119,7 @@ def build(settings: Settings) -> dict[str, Any]:
             subnet_ids=network.data_subnet_ids,
             client_security_group_id=network.service_security_group_ids[service.name],
             operator_security_group_id=ops.security_group_id,
+            endpoint_security_group_id=network.endpoint_security_group_id,
             data_kms_key_arn=keys.data_key_arn,
             secrets_kms_key_arn=keys.secrets_key_arn,
             logs_kms_key_arn=keys.logs_key_arn,
