@@ -73,3 +73,16 @@ def explicitly_denied(policy: Mapping[str, Any], action: str, resource: str, con
         for statement in policy["Statement"]
         if statement["Effect"] == "Deny" and statement_applies(statement, action, resource, context)
     ]
+
+
+def allowing_statements(policy: Mapping[str, Any], principal_service: str, action: str, context: Mapping[str, Any]) -> list[str]:
+    """The Sids of Allow statements naming this service principal that apply to the request
+    (resource "*", as in a key policy)."""
+    found = []
+    for statement in policy["Statement"]:
+        services = _as_list((statement.get("Principal") or {}).get("Service", [])) if isinstance(
+            statement.get("Principal"), dict) else []
+        if (statement["Effect"] == "Allow" and principal_service in services
+                and statement_applies(statement, action, "*", context)):
+            found.append(statement.get("Sid", "?"))
+    return found

@@ -118,3 +118,37 @@ def _call(token, **args):
 
     return MockCallArgs(token=token, args=args, provider="")
 
+
+
+def test_cloudtrail_can_use_the_logs_key_for_the_audit_bucket(prod_capture):
+    """CloudTrail refuses to create a trail whose key it cannot use
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/encrypting-cloudtrail-log-files-with-aws-kms.html).
+    The logs key admits GenerateDataKey only with CloudTrail's documented encryption context
+    (kms:EncryptionContext:aws:cloudtrail:arn, https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html);
+    an S3 Bucket Key makes S3 ask KMS under the bucket's context instead
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/configuring-bucket-key.html), so the audit
+    bucket must not use one, and the trail's own request must be allowed."""
+    import json
+
+    from tests.aws_conditions import allowing_statements
+
+    trail = prod_capture.one("aws:cloudtrail/trail:Trail")
+    audit_bucket = trail.inputs["s3BucketName"]
+    buckets = {b.outputs["bucket"]: b for b in prod_capture.of_type("aws:s3/bucket:Bucket")}
+    encryption = [e for e in prod_capture.of_type(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        if e.inputs["bucket"] in (audit_bucket, buckets[audit_bucket].id)]
+    assert len(encryption) == 1
+    assert encryption[0].inputs["rules"][0]["bucketKeyEnabled"] is False
+
+    key = next(k for k in prod_capture.of_type("aws:kms/key:Key") if k.outputs["arn"] == trail.inputs["kmsKeyId"])
+    policy = json.loads(key.inputs["policy"])
+    account = trail.outputs["arn"].split(":")[4]
+    context = {"kms:EncryptionContext:aws:cloudtrail:arn": trail.outputs["arn"], "aws:SourceAccount": account,
+               "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{audit_bucket}/AWSLogs/{account}/x.json.gz"}
+    assert allowing_statements(policy, "cloudtrail.amazonaws.com", "kms:GenerateDataKey", context)
+    assert allowing_statements(policy, "cloudtrail.amazonaws.com", "kms:DescribeKey", context)
+    # Another account's trail is not admitted.
+    foreign = {**context, "kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:us-east-1:999999999999:trail/x",
+               "aws:SourceAccount": "999999999999"}
+    assert not allowing_statements(policy, "cloudtrail.amazonaws.com", "kms:GenerateDataKey", foreign)
