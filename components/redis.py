@@ -1,8 +1,8 @@
 """RedisCache: the platform's one Redis (ElastiCache replication group), partitioned per service.
 
 Services share one replication group, so RBAC does the separation a cluster per service would
-otherwise give: each service gets its own user whose access string admits only keys and channels
-under `{service}:`, without the dangerous commands (FLUSHALL, CONFIG, KEYS, ...); the built-in
+otherwise give: each service gets its own user whose access string admits only keys under
+`{service}:`, without the dangerous commands (FLUSHALL, CONFIG, KEYS, ...) and pub/sub; the built-in
 `default` user is switched off. Each user's password is generated here and handed to the service
 only through its own Secrets Manager secret `tradesense/{stack}/{service}/redis`.
 
