@@ -211,4 +211,10 @@ def _origin_without_verification(resources):
     return resources
 
 
+def _origin_verification_from_a_literal(resources):
+    first(resources, t.DISTRIBUTION).property_dependencies["origins"] = []
+    return resources
+
+
 MUTATIONS["cloudfront-origin-verification-header"] = _origin_without_verification
+MUTATIONS["cloudfront-origin-verification-generated"] = _origin_verification_from_a_literal

@@ -101,3 +101,32 @@ def test_an_unknown_value_is_not_judged_during_preview(prod_resources):
     origin(prod_resources)["customHeaders"][0]["value"] = UNKNOWN
     with pytest.raises(Unknown):
         violations(RULE, prod_resources)
+
+
+GENERATED = rule("cloudfront-origin-verification-generated")
+
+
+def test_prod_value_is_generated(prod_resources):
+    assert violations(GENERATED, prod_resources) == []
+
+
+@pytest.mark.parametrize("value", [GOOD_VALUE, "[secret]"])
+def test_a_literal_in_the_program_is_not_a_generated_secret(prod_resources, value):
+    """Even a long random-looking literal, or the text a preview prints for secrets, fails when the
+    engine records no generator (RandomPassword/RandomBytes) behind the origins."""
+    target = distribution(prod_resources)
+    target.inputs["origins"][0]["customHeaders"][0]["value"] = value
+    target.property_dependencies["origins"] = []
+    assert violations(RULE, prod_resources) == []  # the shape alone looks fine...
+    found = violations(GENERATED, prod_resources)   # ...but nothing generated it
+    assert len(found) == 1 and "does not come from a generated secret" in found[0][1], found
+
+
+def test_an_s3_only_distribution_needs_no_generated_header(prod_resources):
+    target = distribution(prod_resources)
+    target.inputs["origins"] = [{"originId": "static", "domainName": "static.s3.us-east-1.amazonaws.com",
+                                 "originAccessControlId": "E2QWRUHAPOMQZL"}]
+    target.outputs.pop("origins", None)
+    target.property_dependencies["origins"] = []
+    assert violations(GENERATED, prod_resources) == []
+    assert violations(RULE, prod_resources) == []

@@ -277,8 +277,8 @@ def _verify_value_problem(value: Any) -> str | None:
 
 @resource_rule(
     name="cloudfront-origin-verification-header",
-    description="Every CloudFront custom origin receives a generated X-Origin-Verify header, so the origin can "
-                "refuse requests that did not pass the WAF.",
+    description="Every CloudFront custom origin receives an X-Origin-Verify header with a long random value, so "
+                "the origin can refuse requests that did not pass the WAF.",
     resource_types=(t.DISTRIBUTION,),
     severity="high",
     remediation="Add origins[].custom_headers {name: X-Origin-Verify, value: OriginVerification.header_value} "
@@ -288,9 +288,9 @@ def _verify_value_problem(value: Any) -> str | None:
     evidence=("origins.originId", "origins.domainName", "origins.customHeaders.name"),
 )
 def cloudfront_origin_verification_header(props, resource):
-    origins = _as_list(get_path(props, "origins"))
     if is_unknown(get_path(props, "origins")):
         raise Unknown("origins")
+    origins = _as_list(get_path(props, "origins"))
     if not origins:
         return "the distribution declares no origin"
     problems = []
@@ -311,3 +311,30 @@ def cloudfront_origin_verification_header(props, resource):
             if problem:
                 problems.append(f"origin {label}: X-Origin-Verify {problem}")
     return problems
+
+
+@stack_rule(
+    name="cloudfront-origin-verification-generated",
+    description="The X-Origin-Verify value CloudFront sends is generated (pulumi-random), never a literal in the program.",
+    resource_types=(t.DISTRIBUTION,),
+    severity="high",
+    remediation="Take the header value from OriginVerification.header_value (a RandomPassword), not a string.",
+    url="https://www.pulumi.com/registry/packages/random/api-docs/randompassword/",
+    compliance=((PCI, "6.4.2"), (PCI, "8.3.1"), (SOC2, "CC6.1")),
+    evidence=("origins.originId",),
+)
+def cloudfront_origin_verification_generated(stack):
+    # A literal (even a long one, even the text a preview prints for secrets) is no shared secret: it
+    # sits in the repository. The engine records what an input was computed from; the origins must
+    # depend on a generator. Distributions whose origins need no header (S3 with origin access control,
+    # VPC origins) are judged by cloudfront-origin-verification-header, not here.
+    generators = {r.urn for r in stack.of_type(*t.RANDOM_SECRET_SOURCES)}
+    for distribution in stack.of_type(t.DISTRIBUTION):
+        origins = distribution.props.get("origins")
+        if isinstance(origins, list) and origins and all(
+                isinstance(o, dict) and _origin_protected_otherwise(o) for o in origins):
+            continue
+        if set(distribution.property_dependencies.get("origins", ())) & generators:
+            continue
+        yield distribution.urn, ("the origins' X-Origin-Verify value does not come from a generated secret "
+                                 "(no RandomPassword/RandomBytes in their property dependencies)")
