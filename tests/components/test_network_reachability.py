@@ -17,9 +17,19 @@ from pathlib import Path
 from components.network import DEFAULT_INTERFACE_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script(name: str) -> str:
+    """scripts/ops/<name> (one package per subsystem) or scripts/<name> (the flat layout)."""
+    for candidate in (f"scripts/ops/{name}", f"scripts/{name}"):
+        if (ROOT / candidate).is_file():
+            return candidate
+    raise FileNotFoundError(name)
+
+
 # The commands docs/operations.md says run inside the VPC, and the helpers they call into.
-IN_VPC_COMMANDS = ("scripts/backup.py", "scripts/restore.py", "scripts/pg.py")
-DISCOVERY = "scripts/aws.py"
+IN_VPC_COMMANDS = tuple(_script(name) for name in ("backup.py", "restore.py", "pg.py"))
+DISCOVERY = _script("aws.py")
 SSM_SESSION_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
 GATEWAY_ENDPOINTS = ("s3",)
 
