@@ -163,6 +163,17 @@ class AuditTrail(pulumi.ComponentResource):
                 purpose="audit-logs",
                 tags=args.tags,
                 kms_key_arn=args.logs_kms_key_arn,
+                # No S3 Bucket Key here. The logs key admits CloudTrail's GenerateDataKey only with
+                # kms:EncryptionContext:aws:cloudtrail:arn naming one of this account's trails, AWS's
+                # required statement
+                # (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html);
+                # with a bucket key S3 asks KMS under the bucket's context instead of the object's
+                # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/configuring-bucket-key.html), and
+                # CloudTrail refuses to create or update a trail whose key it cannot use
+                # (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/encrypting-cloudtrail-log-files-with-aws-kms.html).
+                # AWS's pages do not say the CloudTrail context survives a bucket key, so the bucket
+                # does without one: one KMS call per log file, a few cents a month.
+                bucket_key=False,
                 access_log_bucket=args.access_log_bucket,
                 expire_after_days=args.log_retention_days,
                 object_lock_days=args.log_retention_days,

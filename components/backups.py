@@ -1,7 +1,7 @@
 """BackupStorage: encrypted, locked backups with point-in-time recovery for every database.
 
-Creates the bucket for logical dumps (a SecureBucket in object-lock COMPLIANCE mode that also
-refuses uploads not encrypted with KMS), an AWS Backup vault under the backups key with a
+Creates the bucket for logical dumps (a SecureBucket in object-lock COMPLIANCE mode, SSE-KMS by
+default, that refuses uploads asking for another encryption or another key), an AWS Backup vault under the backups key with a
 compliance-mode vault lock and an access policy that denies early deletion to everyone, optionally
 the same in a disaster-recovery region, the service role AWS Backup runs as, and one plan whose
 rule takes continuous (PITR) backups of exactly the databases named, copying each recovery point
@@ -103,6 +103,44 @@ class BackupStorageArgs:
             )
 
 
+def dump_upload_guards(kms_key_arn: pulumi.Input[str]) -> list[dict]:
+    """Deny uploads that explicitly ask for another encryption or another key; allow the rest.
+
+    Every object is still SSE-KMS under `kms_key_arn`: that is the bucket's default encryption, which
+    S3 applies to any upload that names none. What must NOT be denied is a request without the
+    header: multipart `UploadPart` is authorised as s3:PutObject
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions) yet
+    carries no x-amz-server-side-encryption header, only CreateMultipartUpload does
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html), and a negated operator
+    such as StringNotEquals is true when the key is absent
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IfExists),
+    so an unguarded "StringNotEquals aws:kms" deny refuses every part, and boto3's upload_fileobj
+    goes multipart above 8 MB: every real dump would fail. The `Null: false` guard makes each deny
+    apply only when the header is present, as AWS's own example does
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms).
+    """
+    sse, key_id = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    objects = f"{BUCKET_ARN}/*"
+    return [
+        {
+            "Sid": "DenyUploadsAskingForOtherEncryptionThanKms",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {"StringNotEquals": {sse: "aws:kms"}, "Null": {sse: "false"}},
+        },
+        {
+            "Sid": "DenyUploadsAskingForAnotherKmsKey",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {"StringNotEquals": {key_id: kms_key_arn}, "Null": {key_id: "false"}},
+        },
+    ]
+
+
 class BackupStorage(pulumi.ComponentResource):
     """Dump bucket, locked vault(s), backup role, and a PITR plan over the given databases."""
 
@@ -128,16 +166,7 @@ class BackupStorage(pulumi.ComponentResource):
                 expire_after_days=args.retention_days,
                 object_lock_days=args.retention_days,
                 object_lock_mode="COMPLIANCE",
-                extra_policy_statements=[{
-                    # Default encryption would cover a plain upload too, but a client that does not
-                    # ask for KMS is a client that was not written for this bucket.
-                    "Sid": "DenyUploadsNotEncryptedWithKms",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:PutObject",
-                    "Resource": f"{BUCKET_ARN}/*",
-                    "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-                }],
+                extra_policy_statements=dump_upload_guards(args.backups_kms_key_arn),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from components.limits import MIN_LOG_RETENTION_DAYS, WAF_MIN_LIMIT, WAF_WINDOWS, RateLimit
 from components.log_groups import encrypted_log_group, require_log_retention
+from components.origin_verification import ORIGIN_VERIFY_HEADER
 from components.tagging import for_service, require_tags, with_purpose
 
 CLOUDFRONT_REGION = "us-east-1"
@@ -55,6 +56,9 @@ class EdgeFirewallArgs:
     """Per-IP limit on the login paths; WAF accepts >= 10 requests per 60/120/300/600 s."""
     api_rate_limit: RateLimit
     """Per-IP limit on everything under api_path_prefix."""
+    origin_verify_header_value: pulumi.Input[str]
+    """Secret value CloudFront sends to the origin as X-Origin-Verify on every request, so the gateway
+    can refuse requests that did not come through the WAF (OriginVerification.header_value)."""
     logs_kms_key_arn: pulumi.Input[str]
     """Customer-managed key for the WAF log group; it must be in us-east-1, like the log group,
     and allow the logs.us-east-1.amazonaws.com service to use it."""
@@ -102,6 +106,17 @@ class EdgeFirewallArgs:
                 f"EdgeFirewallArgs.logs_kms_key_arn = {key!r}: must be a key in {CLOUDFRONT_REGION}, "
                 "the region of the WAF log group it encrypts"
             )
+
+
+def route53_zone_name(public_hostname: str, zone_name: Optional[str] = None) -> str:
+    """The public Route 53 zone that serves `public_hostname`: `zone_name` when given, else the
+    hostname's parent domain (api.tradesense.io -> tradesense.io). One rule for the program's lookup
+    and the preflight's check. An apex hostname, or a zone deeper or shallower than the parent (a
+    delegated sub-zone, a multi-label public suffix such as co.uk), needs `zone_name`: the parent of
+    `tradesense.io` would be `io`, which no account owns."""
+    if zone_name:
+        return zone_name
+    return public_hostname.split(".", 1)[1]
 
 
 def _check_rate_limit(name: str, rate: RateLimit) -> None:
@@ -227,6 +242,12 @@ class EdgeFirewall(pulumi.ComponentResource):
             origins=[{
                 "origin_id": origin_id,
                 "domain_name": args.origin_domain,
+                # Without it the public origin accepts anyone, and a direct call skips the WAF.
+                # Secret: previews and state show "[secret]" (components/origin_verification.py).
+                "custom_headers": [{
+                    "name": ORIGIN_VERIFY_HEADER,
+                    "value": pulumi.Output.secret(args.origin_verify_header_value),
+                }],
                 "custom_origin_config": {
                     "http_port": 80,
                     "https_port": 443,

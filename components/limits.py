@@ -108,7 +108,8 @@ class DatabaseSettings:
     """One service's PostgreSQL instance and the RDS Proxy pool in front of it."""
 
     instance_class: str = "db.r6g.large"
-    engine_version: str = "16.4"
+    # A major version only: RDS retires minor versions and upgrades them itself (components/postgres.py).
+    engine_version: str = "16"
     allocated_storage_gb: int = 100
     max_allocated_storage_gb: int = 500
     # The database's max_connections; the proxy pool is expressed as a percentage of it.

@@ -5,7 +5,8 @@ in each availability zone an isolated data subnet and a private app subnet, neit
 internet route. AWS APIs (Secrets Manager, KMS, Logs, SSM, STS, CloudWatch) are reached through
 interface endpoints and S3 through a gateway endpoint, so no traffic needs a NAT. All traffic is
 recorded by a flow log into a KMS-encrypted log group. Each service gets its own security group,
-with egress only to the VPC on HTTPS, PostgreSQL and Redis; services add their own ingress.
+with egress only to the VPC on HTTPS, PostgreSQL and Redis, and to S3's prefix list on HTTPS (the
+gateway endpoint's traffic); services add their own ingress.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ from components.tagging import for_service, require_tags, with_purpose
 # The CIDR is cut into 2 * MAX_AZS (components.limits) equal blocks: app subnets first, data subnets
 # after. Adding an AZ later takes the next free block of each tier and never moves an existing subnet.
 SERVICE_EGRESS_PORTS = {"https": 443, "postgres": 5432, "redis": 6379}
-DEFAULT_INTERFACE_ENDPOINTS = ("secretsmanager", "kms", "logs", "ssm", "sts", "monitoring")
+# Each interface endpoint costs an hourly fee per AZ (https://aws.amazon.com/privatelink/pricing/),
+# so only what something in this VPC calls: the workloads (secretsmanager, kms, logs, sts, monitoring),
+# RDS Proxy (secretsmanager), and the documented operator path of docs/operations.md: an SSM session on
+# an ops instance needs ssm, ssmmessages and ec2messages
+# (https://docs.aws.amazon.com/systems-manager/latest/userguide/setup-create-vpc.html; SSM Agent
+# 3.3.40.0+ can do without ec2messages, older agents cannot), and the ops commands run from that shell
+# call rds, secretsmanager, kms and sts (scripts/ops/aws.py, backup.py, restore.py, pg.py) plus S3 through
+# the gateway endpoint. tests/components/test_network_reachability.py derives that list from the code.
+DEFAULT_INTERFACE_ENDPOINTS = (
+    "secretsmanager", "kms", "logs", "ssm", "ssmmessages", "ec2messages", "sts", "monitoring", "rds",
+)
 _ENDPOINT_SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 
@@ -101,6 +112,8 @@ class Network(pulumi.ComponentResource):
     service_security_group_ids: dict[str, pulumi.Output[str]]
     """By service name; each service's deploy adds the ingress it needs to its own group."""
     endpoint_security_group_id: pulumi.Output[str]
+    s3_prefix_list_id: pulumi.Output[str]
+    """Prefix list of S3 in this region (the gateway endpoint's); egress rules to S3 name it."""
     flow_log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -150,7 +163,7 @@ class Network(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-        aws.ec2.VpcEndpoint(
+        s3_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3-endpoint",
             vpc_id=vpc.id,
             service_name=f"com.amazonaws.{args.region}.s3",
@@ -160,6 +173,10 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Traffic through a gateway endpoint is addressed to S3's public ranges, i.e. its prefix list,
+        # not to the VPC CIDR: a group that restricts egress must allow that prefix list
+        # (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html, "Considerations").
+        self.s3_prefix_list_id = s3_endpoint.prefix_list_id
         self.service_security_group_ids = {
             service: self._service_group(name, service, vpc.id, args) for service in args.service_names
         }
@@ -173,6 +190,7 @@ class Network(pulumi.ComponentResource):
             "appSubnetIds": self.app_subnet_ids,
             "serviceSecurityGroupIds": self.service_security_group_ids,
             "endpointSecurityGroupId": self.endpoint_security_group_id,
+            "s3PrefixListId": self.s3_prefix_list_id,
             "flowLogGroupName": self.flow_log_group_name,
         })
 
@@ -261,6 +279,13 @@ class Network(pulumi.ComponentResource):
                 ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4=args.cidr,
                 tags=tags, opts=child,
             )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-{service}-s3-out",
+            security_group_id=group.id,
+            description="HTTPS to S3 through the VPC's gateway endpoint (its prefix list)",
+            ip_protocol="tcp", from_port=443, to_port=443, prefix_list_id=self.s3_prefix_list_id,
+            tags=tags, opts=child,
+        )
         return group.id
 
 

@@ -13,7 +13,9 @@ user's generated password in a Secrets Manager secret; the user itself is create
 the service's first migration (`CREATE ROLE <app_user> LOGIN PASSWORD '<from the secret>'`, then
 its grants), run as the master user, which backups and restores use too.
 
-Network path: client SG -> proxy SG -> database SG, each hop 5432 only; nothing else reaches either.
+Network path: client SG -> proxy SG -> database SG, each hop 5432 only; the only other paths are
+the operators' (ops SG -> database SG, 5432) when `operator_security_group_id` is given, and the
+proxy's own HTTPS to the Secrets Manager endpoint for its login secrets.
 
 Pool mapping: the seed application kept `pool_min_connections` warm and at most
 `pool_max_connections` open per service. RDS Proxy sizes its pool as a percentage of the database's
@@ -56,7 +58,16 @@ BACKUP_WINDOW = "03:00-04:00"
 MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
 LOG_EXPORTS = ("postgresql", "upgrade")
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-_ENGINE_VERSION = re.compile(r"^(\d+)(\.\d+)?$")
+# A major version only ("16"). RDS deprecates minor versions on a published schedule and then refuses
+# to create instances with them
+# (https://docs.aws.amazon.com/AmazonRDS/latest/PostgreSQLReleaseNotes/postgresql-release-calendar.html),
+# and with auto_minor_version_upgrade RDS moves the instance to newer minors in the maintenance window
+# (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_UpgradeDBInstance.PostgreSQL.html),
+# so a pinned "16.4" would break `up` twice: creation once 16.4 is retired, and a downgrade diff after
+# AWS upgrades. pulumi-aws accepts a version prefix when auto minor upgrades are on and reports the
+# real one in engine_version_actual (pulumi_aws.rds.Instance, `engine_version`); the parameter-group
+# family postgres<major> then always matches the instance.
+_ENGINE_VERSION = re.compile(r"^(\d+)$")
 _REGION = REGION_PATTERN
 
 
@@ -89,6 +100,9 @@ class PostgresDatabaseArgs:
     """Private subnets in at least two AZs (Multi-AZ and the proxy both need two)."""
     client_security_group_id: pulumi.Input[str]
     """The service's workloads SG: the only source the proxy admits."""
+    endpoint_security_group_id: pulumi.Input[str]
+    """The VPC interface endpoints' SG (Network.endpoint_security_group_id): the proxy fetches its
+    login secrets from Secrets Manager through that endpoint, on HTTPS."""
     data_kms_key_arn: pulumi.Input[str]
     """Customer key for storage and Performance Insights."""
     secrets_kms_key_arn: pulumi.Input[str]
@@ -113,6 +127,9 @@ class PostgresDatabaseArgs:
     """7 (free), a multiple of 31 up to 713, or 731."""
     monitoring_interval_seconds: int = 30
     """Enhanced-monitoring granularity; one of 1, 5, 10, 15, 30, 60."""
+    operator_security_group_id: Optional[pulumi.Input[str]] = None
+    """Security group of the short-lived ops instances (components/ops_access.py) that backup and
+    restore connect from, directly to the instance as its master user; None: no operator path."""
     publicly_accessible_insecure: bool = False
     """INSECURE opt-in: give the instance a public address. Flagged by policy
     `rds-not-publicly-accessible`; the security groups still admit only the proxy."""
@@ -134,7 +151,8 @@ class PostgresDatabaseArgs:
         if not version or int(version.group(1)) < 14:
             raise ValueError(
                 f"PostgresDatabaseArgs.database.engine_version = {self.database.engine_version!r}: "
-                "must be a PostgreSQL version 14 or newer, like 16.4"
+                "must be a PostgreSQL major version 14 or newer, like 16 (a minor version is retired by RDS "
+                "on a schedule and upgraded by it in the maintenance window)"
             )
         if len(self.subnet_ids) < 2:
             raise ValueError(
@@ -175,7 +193,7 @@ class PostgresDatabaseArgs:
 
     @property
     def major_version(self) -> int:
-        return int(self.database.engine_version.split(".")[0])
+        return int(self.database.engine_version)
 
 
 class PostgresDatabase(pulumi.ComponentResource):
@@ -283,6 +301,41 @@ class PostgresDatabase(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+        # The proxy runs as ENIs in these subnets under proxy_sg
+        # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-network-prereqs.html), and
+        # a group's egress rules govern everything its ENIs send
+        # (https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html). AWS's pages do
+        # not say whether the proxy's GetSecretValue calls leave through those ENIs; field reports of
+        # targets stuck in PENDING_PROXY_CAPACITY / UNAVAILABLE trace to exactly this missing 443
+        # egress. Not provable fine from the documentation, so allowed, narrowly: HTTPS to the
+        # endpoints' group only (with no NAT, the Secrets Manager endpoint is the only way there).
+        # Decryption with the secrets key happens inside Secrets Manager (kms:ViaService): no KMS path.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-proxy-to-secretsmanager",
+            security_group_id=proxy_sg.id,
+            referenced_security_group_id=args.endpoint_security_group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS to the Secrets Manager endpoint (the proxy's login secrets)",
+            tags=tags,
+            opts=child,
+        )
+
+        if args.operator_security_group_id is not None:
+            # The documented backup/restore path (docs/operations.md): pg_dump and pg_restore from an
+            # ops instance in the VPC, reached over SSM; only that group, only 5432.
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-db-from-operators",
+                security_group_id=db_sg.id,
+                referenced_security_group_id=args.operator_security_group_id,
+                ip_protocol="tcp",
+                from_port=PORT,
+                to_port=PORT,
+                description="PostgreSQL from the short-lived ops instances (backup and restore)",
+                tags=tags,
+                opts=child,
+            )
 
         instance = aws.rds.Instance(
             f"{name}-instance",
@@ -319,6 +372,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             master_user_secret_kms_key_id=args.secrets_kms_key_arn,
             username=MASTER_USERNAME,
             db_name=args.service.replace("-", "_"),
+            # Required for the major-only engine_version above (pulumi-aws accepts a prefix only then).
             auto_minor_version_upgrade=True,
             ca_cert_identifier=CA_CERT,
             tags=tags,

@@ -1,8 +1,8 @@
 """RedisCache: the platform's one Redis (ElastiCache replication group), partitioned per service.
 
 Services share one replication group, so RBAC does the separation a cluster per service would
-otherwise give: each service gets its own user whose access string admits only keys and channels
-under `{service}:`, without the dangerous commands (FLUSHALL, CONFIG, KEYS, ...); the built-in
+otherwise give: each service gets its own user whose access string admits only keys under
+`{service}:`, without the dangerous commands (FLUSHALL, CONFIG, KEYS, ...) and pub/sub; the built-in
 `default` user is switched off. Each user's password is generated here and handed to the service
 only through its own Secrets Manager secret `tradesense/{stack}/{service}/redis`.
 
@@ -41,8 +41,17 @@ _ENGINE_VERSION = re.compile(r"^(\d+)\.\d+(\.\d+)?$")
 
 
 def access_string(service: str) -> str:
-    """Keys and pub/sub channels under `{service}:` only; every command but the dangerous ones."""
-    return f"on ~{service}:* &{service}:* +@all -@dangerous"
+    """Keys under `{service}:` only; every command but the dangerous ones and pub/sub.
+
+    Only forms ElastiCache documents for CreateUser's access string
+    (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html#Access-string):
+    `on`, `~<pattern>` (its own example is `on ~app::* -@all +@read`) and `+@/-@<category>`. For
+    channels ElastiCache documents only `&*` (all channels, Redis OSS 6.2+), not a per-service
+    `&<pattern>`; and `&*` would let one service read another's messages. So pub/sub is withheld
+    (`-@pubsub`) rather than opened to all: key-prefix namespacing stays per service, and a service
+    that ever needs pub/sub gets a reviewed change, not a silent cross-service channel.
+    """
+    return f"on ~{service}:* +@all -@dangerous -@pubsub"
 
 
 @dataclass(frozen=True, kw_only=True)

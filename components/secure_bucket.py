@@ -47,6 +47,11 @@ class SecureBucketArgs:
     """Required tags (see components.tagging)."""
     kms_key_arn: Optional[pulumi.Input[str]] = None
     """Customer-managed key for SSE-KMS. Required unless `sse_s3_for_log_delivery` is set."""
+    bucket_key: bool = True
+    """S3 Bucket Key for SSE-KMS (one KMS call per bucket key instead of per object). Off where a
+    service's key-policy condition must see its own per-request encryption context: with a bucket key,
+    S3 calls KMS with the bucket's context instead
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/configuring-bucket-key.html)."""
     sse_s3_for_log_delivery: bool = False
     """INSECURE opt-in: SSE-S3 instead of a customer key. Only for a server-access-log target, which
     S3 log delivery cannot write with SSE-KMS. Flagged by policy `s3-bucket-encrypted-with-cmk`."""
@@ -175,7 +180,7 @@ class SecureBucket(pulumi.ComponentResource):
             bucket=bucket_id,
             rules=[{
                 "apply_server_side_encryption_by_default": sse_default,
-                "bucket_key_enabled": not args.sse_s3_for_log_delivery,
+                "bucket_key_enabled": args.bucket_key and not args.sse_s3_for_log_delivery,
             }],
             opts=child,
         )

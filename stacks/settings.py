@@ -108,8 +108,10 @@ class EdgeSettings:
 
     origin_domain: str
     public_hostname: str
-    # Route 53 zone of public_hostname: the ACM certificate is validated and the alias created there.
-    hosted_zone_id: str
+    # No zone id here: the program looks up the public Route 53 zone by name before creating anything
+    # (components.edge.route53_zone_name: zone_name, else the hostname's parent domain), so it cannot
+    # be mistyped.
+    zone_name: Optional[str] = None
     login_paths: tuple[str, ...] = ("/api/auth/login", "/api/auth/token")
     login_rate_limit: RateLimit = RateLimit(limit=10, window_seconds=120)
     api_rate_limit: RateLimit = RateLimit(limit=100, window_seconds=60)
@@ -294,7 +296,7 @@ class RateLimitConfig(_Config):
 class DatabaseConfig(_Config):
     settings_type = DatabaseSettings
     instance_class: Text(r"^db\.[a-z0-9]+\.[a-z0-9]+$", "an RDS class like db.r6g.large") = None
-    engine_version: Text(r"^1[4-9](\.\d+)?$", "a PostgreSQL version 14 or newer") = None
+    engine_version: Text(r"^1[4-9]$", "a PostgreSQL major version 14 or newer, like 16 (RDS applies and retires minor versions itself)") = None
     allocated_storage_gb: Whole(20, 65536) = None
     max_allocated_storage_gb: Whole(20, 65536) = None
     max_connections: Whole(10, 5000) = None
@@ -358,7 +360,7 @@ class EdgeConfig(_Config):
     settings_type = EdgeSettings
     origin_domain: Host
     public_hostname: Host
-    hosted_zone_id: Text(r"^Z[A-Z0-9]{4,32}$", "a Route 53 hosted zone id like Z0123456789ABC")
+    zone_name: Host = None
     login_paths: Annotated[tuple, PlainValidator(_paths)] = None
     login_rate_limit: RateLimitConfig = None
     api_rate_limit: RateLimitConfig = None
@@ -368,6 +370,10 @@ class EdgeConfig(_Config):
         if self.origin_domain == self.public_hostname:
             raise _refuse("must differ from publicHostname, or CloudFront would forward requests to itself",
                           key="originDomain", value=self.origin_domain)
+        zone = self.zone_name
+        if zone and not (self.public_hostname == zone or self.public_hostname.endswith("." + zone)):
+            raise _refuse(f"must be publicHostname ({self.public_hostname}) or one of its parent domains",
+                          key="zoneName", value=zone)
         return self
 
 

@@ -186,7 +186,21 @@ def _secret_inputs(inputs: dict[str, Any], outputs: list[dict[str, Any]], additi
     `preview --json`, whose inputs it prints as stored); `additionalSecretOutputs` names more."""
     secret_keys = {k for side in outputs for k, v in side.items() if is_secret(v) or v == SECRET_TEXT}
     secret_keys |= {k for k in additional if isinstance(k, str)}
-    return {k: SECRET_TEXT if k in secret_keys and v is not None else v for k, v in inputs.items()}
+    # The engine marks a whole output property secret when any part of its input was (CloudFront
+    # `origins` with one secret header value): an input that already shows which part is secret
+    # keeps the rest readable, so rules can still judge the origins' protocols.
+    return {k: SECRET_TEXT if k in secret_keys and v is not None and not _holds_secret(v) else v
+            for k, v in inputs.items()}
+
+
+def _holds_secret(value: Any) -> bool:
+    if is_secret(value) or value == SECRET_TEXT:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
 
 
 def _state(raw: Any, where: str, op: str = "", old: Optional[dict] = None) -> ResourceState:

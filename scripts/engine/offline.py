@@ -141,6 +141,19 @@ class RealisticMocks(pulumi_mocks.Mocks):
             names = [f"{region}{letter}" for letter in "abcdef"[:count]]
             zone_ids = [f"{region_code(region)}-az{i}" for i in range(1, count + 1)]
             return {"names": names, "zoneIds": zone_ids, "id": region}, []
+        if token == "aws:route53/getZone:getZone":
+            # The public zone of that name, shaped as Route 53 returns it: id Z + upper-case
+            # alphanumerics, the name fully qualified (trailing dot), four delegation name servers.
+            name = str(args.args.get("name", "")).rstrip(".")
+            zone_id = "Z" + _digest("route53", name, length=20).upper()
+            return {
+                "zoneId": zone_id, "id": zone_id, "name": f"{name}.",
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+                "privateZone": bool(args.args.get("privateZone", False)),
+                "nameServers": [f"ns-{n}.awsdns-{n:02d}.{tld}" for n, tld in
+                                ((1, "com"), (2, "net"), (3, "org"), (4, "co.uk"))],
+                "resourceRecordSetCount": 2, "comment": "", "callerReference": zone_id, "tags": {},
+            }, []
         raise NotImplementedError(
             f"offline preview has no mock answer for invoke {token}; add one to scripts/engine/offline.py"
         )
@@ -189,11 +202,15 @@ class RealisticMocks(pulumi_mocks.Mocks):
                 "Subnet": "subnet", "SecurityGroup": "sg", "RouteTable": "rtb", "VpcEndpoint": "vpce",
                 "FlowLog": "fl", "InternetGateway": "igw", "NatGateway": "nat", "Eip": "eipalloc",
                 "NetworkAcl": "acl", "SecurityGroupRule": "sgr", "DefaultSecurityGroup": "sg",
+                "LaunchTemplate": "lt",
             }.get(kind, kind.lower())
             id_ = f"{prefix}-{_digest(*seed)}"
             arn = f"arn:aws:ec2:{region}:{self.account}:{prefix}/{id_}"
             if kind == "VpcEndpoint":
                 outputs["dnsEntries"] = [{"dnsName": f"{id_}.{inputs.get('serviceName', '')}", "hostedZoneId": "Z7HUB22UULQXV"}]
+                if inputs.get("vpcEndpointType") == "Gateway":
+                    # A gateway endpoint reports the AWS-managed prefix list of its service (pl-xxxxxxxx).
+                    outputs["prefixListId"] = f"pl-{_digest(str(inputs.get('serviceName', '')), length=8)}"
         elif type_ == "aws:rds/instance:Instance":
             ident = inputs.get("identifier") or physical
             id_ = ident

@@ -48,6 +48,7 @@ from scripts.ops.aws import (
 )
 from scripts.cli import ArgumentParser, Report, UsageError, entrypoint, join, progress
 from stacks.settings import Settings
+from components.edge import route53_zone_name
 
 ENGINE = "postgres"
 
@@ -414,51 +415,26 @@ def _public_zones(route53: Any) -> list[dict]:
     return zones
 
 
-def zone_domain(hostname: str) -> str:
-    """The domain whose zone serves `hostname`: its parent (api.tradesense.io -> tradesense.io).
-
-    The same rule the program uses to look the zone up (`aws.route53.get_zone(name=<parent>,
-    private_zone=False)`), so the preflight predicts exactly the lookup `pulumi up` will make.
-    """
-    return hostname.split(".", 1)[1]
-
-
 def check_hosted_zone(report: Report, aws: Aws, settings: Settings, resolver: Optional[Resolver]) -> None:
-    """The zone the edge writes to: the configured id if set, else the public zone of the domain."""
+    """The public zone the edge writes to, found by name the way the program looks it up."""
     route53 = aws.client("route53")
     hostname = _plain(settings.edge.public_hostname)
-    zone_id = getattr(settings.edge, "hosted_zone_id", None)
     public = _public_zones(route53)
     # Zones whose name is the hostname or one of its parent domains, most specific first.
     covering = sorted((z for z in public if hostname == _plain(z["Name"]) or hostname.endswith("." + _plain(z["Name"]))),
                       key=lambda z: -len(_plain(z["Name"])))
-    if zone_id:
-        resource = f"tradesense:edge.hostedZoneId={zone_id}"
-        try:
-            zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]
-        except ClientError as exc:
-            if error_code(exc) not in ("NoSuchHostedZone", "InvalidInput"):
-                raise
-            report.add("route53.zone", resource, False, f"no hosted zone {zone_id} in this account ({error_code(exc)})")
-            return
-        name = _plain(zone["Name"])
-        if zone.get("Config", {}).get("PrivateZone"):
-            report.add("route53.zone", resource, False, f"{name} is a private zone: public DNS (and ACM validation) never sees it")
-            return
-        if not (hostname == name or hostname.endswith("." + name)):
-            report.add("route53.zone", resource, False, f"zone {name} cannot hold records for {hostname}")
-            return
-    else:
-        domain = zone_domain(hostname)
-        resource = f"public zone {domain}"
-        named = [z for z in public if _plain(z["Name"]) == domain]
-        if len(named) != 1:
-            found = "none" if not named else f"{len(named)} ({join(z['Id'].split('/')[-1] for z in named)}); the lookup cannot choose"
-            report.add("route53.zone", resource, False,
-                       f"public hosted zones named {domain}: {found}; create it or set tradesense:edge.hostedZoneId")
-            return
-        zone = named[0]
-        name = domain
+    # The program's own rule (components.edge.route53_zone_name), so the preflight predicts
+    # exactly the lookup `pulumi up` will make.
+    domain = route53_zone_name(hostname, getattr(settings.edge, "zone_name", None))
+    resource = f"public zone {domain}"
+    named = [z for z in public if _plain(z["Name"]) == domain]
+    if len(named) != 1:
+        found = "none" if not named else f"{len(named)} ({join(z['Id'].split('/')[-1] for z in named)}); the lookup cannot choose"
+        report.add("route53.zone", resource, False,
+                   f"public hosted zones named {domain}: {found}; create it, or set tradesense:edge.zoneName to the zone that serves the hostname")
+        return
+    zone = named[0]
+    name = domain
     zid = zone["Id"].split("/")[-1]
     more_specific = [_plain(z["Name"]) for z in covering if len(_plain(z["Name"])) > len(name)]
     if more_specific:

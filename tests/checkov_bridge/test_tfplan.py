@@ -27,6 +27,8 @@ PROD_TYPES = {
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("aws_vpc_security_group_egress_rule", "security_group_id"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": ("aws_vpc_endpoint", "service_name"),
     "aws:ec2/flowLog:FlowLog": ("aws_flow_log", "traffic_type"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("aws_launch_template", "image_id"),
+    "aws:iam/instanceProfile:InstanceProfile": ("aws_iam_instance_profile", "role"),
     "aws:cloudwatch/logGroup:LogGroup": ("aws_cloudwatch_log_group", "retention_in_days"),
     "aws:iam/role:Role": ("aws_iam_role", "assume_role_policy"),
     "aws:iam/rolePolicy:RolePolicy": ("aws_iam_role_policy", "policy"),

@@ -95,7 +95,7 @@ def test_vault_policy_denies_early_deletion_to_everyone_after_the_lock(run_pulum
     assert cap.one(LOCK).urn in policy.dependencies
 
 
-def test_dump_bucket_is_locked_for_the_retention_and_refuses_unencrypted_uploads(run_pulumi, tags):
+def test_dump_bucket_is_locked_for_the_retention_and_encrypted_with_kms(run_pulumi, tags):
     cap = run_pulumi(build(tags))
     bucket = cap.one("aws:s3/bucket:Bucket")
     assert bucket.inputs["tags"]["Purpose"] == "database-backups"
@@ -107,10 +107,10 @@ def test_dump_bucket_is_locked_for_the_retention_and_refuses_unencrypted_uploads
     assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == KEY
     assert cap.one("aws:s3/bucketLogging:BucketLogging").inputs["targetBucket"] == "logs-bucket"
     statements = json.loads(cap.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
-    deny = next(s for s in statements if s["Sid"] == "DenyUploadsNotEncryptedWithKms")
-    assert deny["Effect"] == "Deny" and deny["Action"] == "s3:PutObject"
-    assert deny["Resource"] == bucket.outputs["arn"] + "/*"
-    assert deny["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+    denies = {s["Sid"]: s for s in statements if s["Effect"] == "Deny" and s["Action"] == "s3:PutObject"}
+    assert set(denies) == {"DenyUploadsAskingForOtherEncryptionThanKms", "DenyUploadsAskingForAnotherKmsKey"}
+    assert all(deny["Resource"] == bucket.outputs["arn"] + "/*" for deny in denies.values())
+    # What each request gets is pinned in test_dump_bucket_policy_admits_multipart_uploads_...
     assert cap.outputs["bucket_arn"] == bucket.outputs["arn"]
 
 
@@ -178,3 +178,48 @@ def test_missing_tags_are_rejected(tags):
     del tags["Compliance"]
     with pytest.raises(ValueError, match="BackupStorageArgs.tags: missing required tag"):
         make_args(tags)
+
+
+def test_dump_bucket_policy_admits_multipart_uploads_and_refuses_a_wrong_explicit_encryption(run_pulumi, tags):
+    """AWS facts pinned (see components/backups.py, dump_upload_guards):
+    - UploadPart is authorised as s3:PutObject and carries no x-amz-server-side-encryption header
+      (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions,
+      https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html);
+    - a negated condition operator is true when its key is absent
+      (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+    So the policy must not deny a request without the header, and must deny one that names AES256.
+    """
+    from tests.aws_conditions import explicitly_denied
+
+    cap = run_pulumi(build(tags))
+    policy = json.loads(cap.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    obj = cap.one("aws:s3/bucket:Bucket").outputs["arn"] + "/logical/prod/auth/2026/auth.dump"
+    tls = {"aws:SecureTransport": "true"}
+    sse, key_id = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+
+    # Each part of a multipart upload (boto3 upload_fileobj above 8 MB): no encryption header at all.
+    assert explicitly_denied(policy, "s3:PutObject", obj, tls) == []
+    # CreateMultipartUpload / PutObject as scripts/ops/backup.py sends them: aws:kms with the bucket's key.
+    assert explicitly_denied(policy, "s3:PutObject", obj, {**tls, sse: "aws:kms", key_id: KEY}) == []
+    # A client asking for SSE-S3, or for KMS under some other key, is refused.
+    assert explicitly_denied(policy, "s3:PutObject", obj, {**tls, sse: "AES256"}) == [
+        "DenyUploadsAskingForOtherEncryptionThanKms"]
+    other_key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    assert explicitly_denied(policy, "s3:PutObject", obj, {**tls, sse: "aws:kms", key_id: other_key}) == [
+        "DenyUploadsAskingForAnotherKmsKey"]
+    # And plain HTTP is still refused whatever it asks for.
+    assert explicitly_denied(policy, "s3:PutObject", obj, {"aws:SecureTransport": "false"}) == ["DenyInsecureTransport"]
+    # The bucket default is what encrypts a header-less request: SSE-KMS under the backups key.
+    sse_config = cap.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    default = sse_config.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}
+
+
+def test_the_condition_evaluator_knows_the_unguarded_deny_refuses_every_part():
+    """The regression the guard fixes, evaluated by the same model: the old statement denied UploadPart."""
+    from tests.aws_conditions import explicitly_denied
+
+    old = {"Statement": [{"Sid": "Old", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+                          "Resource": "arn:aws:s3:::b/*",
+                          "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}}]}
+    assert explicitly_denied(old, "s3:PutObject", "arn:aws:s3:::b/part", {}) == ["Old"]

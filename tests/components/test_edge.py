@@ -15,6 +15,7 @@ def build_args(tags, **overrides):
         origin_domain="gateway-origin.example.com",
         public_hostname="api.example.com",
         hosted_zone_id="Z0123456789ABC",
+        origin_verify_header_value="offline-origin-verify-value-0123456789abcdef0123456789abcdef",
         login_paths=["/api/auth/login"],
         login_rate_limit=RateLimit(limit=10, window_seconds=120),
         api_rate_limit=RateLimit(limit=100, window_seconds=60),

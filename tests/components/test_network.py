@@ -173,9 +173,12 @@ def test_one_group_per_service_with_vpc_only_egress_and_no_ingress(run_pulumi, t
         assert service in group.inputs["description"]
         assert group.inputs["tags"]["Service"] == service
         rules = [r.inputs for r in cap.of_type(EGRESS) if r.inputs["securityGroupId"] == group.id]
-        assert sorted(r["fromPort"] for r in rules) == [443, 5432, 6379]
         assert all(r["fromPort"] == r["toPort"] and r["ipProtocol"] == "tcp" for r in rules)
-        assert all(r["cidrIpv4"] == "10.40.0.0/16" for r in rules)
+        to_vpc = [r for r in rules if "prefixListId" not in r]
+        assert sorted(r["fromPort"] for r in to_vpc) == [443, 5432, 6379]
+        assert all(r["cidrIpv4"] == "10.40.0.0/16" for r in to_vpc)
+        # The one other destination: S3 over HTTPS via the gateway endpoint's prefix list.
+        assert [(r["fromPort"], "cidrIpv4" in r) for r in rules if "prefixListId" in r] == [(443, False)]
         assert not [r for r in cap.of_type(INGRESS) if r.inputs["securityGroupId"] == group.id]
     assert cap.outputs["service_security_group_ids"] == groups
 
@@ -186,7 +189,7 @@ def test_no_security_group_is_open_to_the_internet(run_pulumi, tags):
         # Rules live in their own resources; inline rules would fight with them.
         assert not group.inputs.get("ingress") and not group.inputs.get("egress"), group.name
     for rule in cap.of_type(INGRESS) + cap.of_type(EGRESS):
-        assert rule.inputs.get("cidrIpv4") not in ("0.0.0.0/0", None)
+        assert rule.inputs.get("cidrIpv4") not in ("0.0.0.0/0", None) or rule.inputs.get("prefixListId")
         assert "cidrIpv6" not in rule.inputs and rule.inputs["ipProtocol"] != "-1"
 
 

@@ -24,6 +24,7 @@ def make_args(tags, **overrides):
     args = dict(
         service="market-data", identifier="tradesense-test-market-data", database=DatabaseSettings(),
         vpc_id="vpc-0test", subnet_ids=["subnet-a", "subnet-b"], client_security_group_id=CLIENT_SG,
+        endpoint_security_group_id="sg-0endpoints",
         data_kms_key_arn=DATA_KEY, secrets_kms_key_arn=SECRETS_KEY, logs_kms_key_arn=LOGS_KEY,
         account_id="123456789012", region="us-east-1", stack="test", tags=tags,
     )
@@ -49,7 +50,7 @@ def test_defaults_are_the_secure_posture(run_pulumi, tags):
     db = cap.one(INSTANCE)
     i = db.inputs
     assert db.protect is True
-    assert i["engine"] == "postgres" and i["engineVersion"] == "16.4" and i["instanceClass"] == "db.r6g.large"
+    assert i["engine"] == "postgres" and i["engineVersion"] == "16" and i["instanceClass"] == "db.r6g.large"
     assert i["storageType"] == "gp3" and i["storageEncrypted"] is True and i["kmsKeyId"] == DATA_KEY
     assert i["allocatedStorage"] == 100 and i["maxAllocatedStorage"] == 500
     assert i["multiAz"] is True and i["publiclyAccessible"] is False
@@ -91,7 +92,7 @@ def test_parameter_group_enforces_tls_timeouts_and_logging(run_pulumi, tags):
 
 
 def test_settings_flow_into_parameters_and_instance(run_pulumi, tags):
-    settings = DatabaseSettings(engine_version="15.7", instance_class="db.r6g.xlarge", max_connections=400,
+    settings = DatabaseSettings(engine_version="15", instance_class="db.r6g.xlarge", max_connections=400,
                                 statement_timeout_ms=10_000, slow_query_ms=250,
                                 allocated_storage_gb=200, max_allocated_storage_gb=1000)
     cap = run_pulumi(build(tags, database=settings))
@@ -101,7 +102,7 @@ def test_settings_flow_into_parameters_and_instance(run_pulumi, tags):
     assert params["statement_timeout"][0] == "10000" and params["log_min_duration_statement"][0] == "250"
     i = cap.one(INSTANCE).inputs
     assert (i["engineVersion"], i["instanceClass"], i["allocatedStorage"], i["maxAllocatedStorage"]) == (
-        "15.7", "db.r6g.xlarge", 200, 1000)
+        "15", "db.r6g.xlarge", 200, 1000)
 
 
 def test_log_groups_exist_before_the_instance_with_our_key_and_retention(run_pulumi, tags):
@@ -139,6 +140,8 @@ def test_security_groups_chain_client_to_proxy_to_database_only(run_pulumi, tags
         (INGRESS, db_sg.id, proxy_sg.id, "tcp", 5432, 5432),
         (INGRESS, proxy_sg.id, CLIENT_SG, "tcp", 5432, 5432),
         (EGRESS, proxy_sg.id, db_sg.id, "tcp", 5432, 5432),
+        # The proxy reads its login secrets through the Secrets Manager interface endpoint.
+        (EGRESS, proxy_sg.id, "sg-0endpoints", "tcp", 443, 443),
     ])
     assert not any("cidrIpv4" in r.inputs or "cidrIpv6" in r.inputs for r in cap.of_type(INGRESS) + cap.of_type(EGRESS))
     assert cap.one(INSTANCE).inputs["vpcSecurityGroupIds"] == [db_sg.id]
@@ -256,7 +259,7 @@ def test_children_are_parented_and_tagged(run_pulumi, tags):
     cap = run_pulumi(build(tags))
     component = cap.one("tradesense:database:PostgresDatabase")
     children = cap.descendants(component.urn)
-    assert len(children) == 20 and all(c.parent == component.urn for c in children)
+    assert len(children) == 21 and all(c.parent == component.urn for c in children)
     untaggable = {"aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/rolePolicy:RolePolicy",
                   "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup", "aws:rds/proxyTarget:ProxyTarget",
                   "aws:secretsmanager/secretVersion:SecretVersion", "random:index/randomPassword:RandomPassword"}
@@ -320,3 +323,14 @@ def test_a_pool_without_warm_connections_maps_to_zero_idle_percent():
     from components.postgres import pool_percentages
 
     assert pool_percentages(DatabaseSettings(pool_min_connections=0)) == (40, 0)
+
+
+def test_operators_reach_the_database_only_when_their_group_is_given(run_pulumi, tags):
+    """The runbook's backup/restore path (components/ops_access.py): that group, 5432, nothing else."""
+    def from_operators(cap):
+        return [r.inputs for r in cap.of_type(INGRESS) if r.inputs["referencedSecurityGroupId"] == "sg-0ops"]
+
+    assert from_operators(run_pulumi(build(tags))) == []
+    cap = run_pulumi(build(tags, operator_security_group_id="sg-0ops"))
+    (rule,) = from_operators(cap)
+    assert (rule["securityGroupId"], rule["fromPort"], rule["toPort"]) == (sg_named(cap, "-db-sg").id, 5432, 5432)

@@ -85,7 +85,10 @@ def test_each_service_user_is_limited_to_its_prefix_and_default_is_off(run_pulum
     assert users["default"]["accessString"] == "off -@all"
     assert users["default"]["userId"] == "tradesense-test-default"
     for service in CLIENT_SGS:
-        assert users[service]["accessString"] == f"on ~{service}:* &{service}:* +@all -@dangerous"
+        # Only the access-string forms ElastiCache documents (Clusters.RBAC.html#Access-string):
+        # keys under the service's prefix, no channel pattern (only `&*` is documented), no pub/sub.
+        assert users[service]["accessString"] == f"on ~{service}:* +@all -@dangerous -@pubsub"
+        assert "&" not in users[service]["accessString"]
         assert users[service]["userId"] == f"tradesense-test-{service}"
         assert users[service]["engine"] == "redis"
     group = cap.one("aws:elasticache/userGroup:UserGroup").inputs

@@ -199,3 +199,10 @@ def test_replication_role_is_trusted_by_s3_for_this_account_and_least_privilege(
 def test_invalid_replica_args_are_rejected(run_pulumi, tags, overrides, message):
     with pytest.raises(ValueError, match=message):
         run_pulumi(build_replicated(tags, **overrides))
+
+
+def test_bucket_key_can_be_turned_off_for_a_service_that_needs_its_own_encryption_context(run_pulumi, tags):
+    cap = run_pulumi(build(tags, bucket_key=False))
+    rule = cap.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"][0]
+    assert rule["bucketKeyEnabled"] is False
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}

@@ -54,8 +54,8 @@ def only(report: Report, check: str) -> list:
     return [c for c in report.checks if c.check == check]
 
 
-def edge(hostname: str = "api.tradesense.io", zone_id=None) -> SimpleNamespace:
-    return SimpleNamespace(public_hostname=hostname, hosted_zone_id=zone_id)
+def edge(hostname: str = "api.tradesense.io", zone_name=None) -> SimpleNamespace:
+    return SimpleNamespace(public_hostname=hostname, zone_name=zone_name)
 
 
 # -- what the stack adds, from the program -----------------------------------------------------
@@ -228,13 +228,13 @@ def _zone(client, name, private_vpc=None):
     return created["HostedZone"]["Id"].split("/")[-1], created["DelegationSet"]["NameServers"] if "DelegationSet" in created else []
 
 
-def _zone_report(aws_client, hostname, zone_id, resolver):
+def _zone_report(aws_client, hostname, zone_name, resolver):
     report = Report()
-    pf.check_hosted_zone(report, aws_client, SimpleNamespace(edge=edge(hostname, zone_id)), resolver)
+    pf.check_hosted_zone(report, aws_client, SimpleNamespace(edge=edge(hostname, zone_name)), resolver)
     return report
 
 
-def test_zone_by_id_and_its_delegation_pass(aws_client):
+def test_zone_of_the_parent_domain_and_its_delegation_pass(aws_client):
     zone_id, servers = _zone(aws_client.client("route53"), "tradesense.io")
     asked = []
 
@@ -242,12 +242,21 @@ def test_zone_by_id_and_its_delegation_pass(aws_client):
         asked.append(name)
         return [s.upper() + "." for s in servers]  # DNS answers are case-insensitive, dot-terminated
 
-    report = _zone_report(aws_client, "api.tradesense.io", zone_id, resolver)
+    report = _zone_report(aws_client, "api.tradesense.io", None, resolver)
     assert [c.status for c in report.checks] == ["PASS", "PASS"], lines_of(report)
-    assert asked == ["tradesense.io"]
+    assert asked == ["tradesense.io"] and zone_id in report.checks[0].resource
 
 
-def test_zone_by_domain_when_no_id_is_configured(aws_client):
+def test_an_apex_hostname_is_served_by_the_zone_named_in_zone_name(aws_client):
+    """The parent of tradesense.io is io, which no account owns: zoneName names the zone instead."""
+    _zone(aws_client.client("route53"), "tradesense.io")
+    report = _zone_report(aws_client, "tradesense.io", None, None)
+    assert report.checks[0].status == "FAIL" and "public hosted zones named io: none" in report.checks[0].found
+    report = _zone_report(aws_client, "tradesense.io", "tradesense.io", None)
+    assert [(c.status, c.check) for c in report.checks] == [("PASS", "route53.zone"), ("WARN", "route53.delegation")]
+
+
+def test_a_missing_zone_fails_and_says_how_to_name_another(aws_client):
     route53 = aws_client.client("route53")
     _zone(route53, "other.io")
     report = _zone_report(aws_client, "api.tradesense.io", None, None)
@@ -259,29 +268,25 @@ def test_zone_by_domain_when_no_id_is_configured(aws_client):
 
 
 @pytest.mark.parametrize(
-    ("setup", "hostname", "use_id", "message"),
+    ("setup", "hostname", "message"),
     [
-        ("private", "api.tradesense.io", True, "private zone"),
-        ("unrelated", "api.tradesense.io", True, "cannot hold records for api.tradesense.io"),
-        ("more-specific", "api.tradesense.io", True, "a more specific public zone exists for api.tradesense.io: api.tradesense.io"),
-        ("more-specific", "api.tradesense.io", False, "a more specific public zone exists"),
-        ("duplicate", "api.tradesense.io", False, "public hosted zones named tradesense.io: 2"),
+        ("private", "api.tradesense.io", "public hosted zones named tradesense.io: none"),
+        ("more-specific", "api.tradesense.io", "a more specific public zone exists for api.tradesense.io: api.tradesense.io"),
+        ("duplicate", "api.tradesense.io", "public hosted zones named tradesense.io: 2"),
     ],
 )
-def test_a_zone_that_cannot_serve_the_hostname_fails(aws_client, setup, hostname, use_id, message):
+def test_a_zone_that_cannot_serve_the_hostname_fails(aws_client, setup, hostname, message):
     route53 = aws_client.client("route53")
     if setup == "private":
         vpc = aws_client.client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
         zone_id, _ = _zone(route53, "tradesense.io", private_vpc=vpc)
-    elif setup == "unrelated":
-        zone_id, _ = _zone(route53, "elsewhere.io")
     else:
         zone_id, _ = _zone(route53, "tradesense.io")
         if setup == "more-specific":
             _zone(route53, "api.tradesense.io")
         else:
             route53.create_hosted_zone(Name="tradesense.io", CallerReference="second")
-    report = _zone_report(aws_client, hostname, zone_id if use_id else None, lambda name: pytest.fail("DNS asked"))
+    report = _zone_report(aws_client, hostname, None, lambda name: pytest.fail("DNS asked"))
     assert len(report.checks) == 1 and report.checks[0].status == "FAIL" and message in report.checks[0].found, lines_of(report)
 
 
@@ -301,7 +306,7 @@ def test_delegation_elsewhere_fails_and_no_dns_warns(aws_client, answer, status,
             raise answer
         return answer
 
-    report = _zone_report(aws_client, "api.tradesense.io", zone_id, resolver)
+    report = _zone_report(aws_client, "api.tradesense.io", None, resolver)
     zone_line, delegation = report.checks
     assert zone_line.status == "PASS" and delegation.status == status and message in delegation.found
     if status == "FAIL" and answer:

@@ -204,3 +204,17 @@ MUTATIONS: dict[str, Mutation] = {
     "audit-security-metric-filters": lambda rs: [r for r in rs if r.type != t.METRIC_FILTER],
     "required-tags": on(t.KMS_KEY, setkey("tags.Owner", DELETE)),
 }
+
+# Issue 8: the gateway origin without the header CloudFront proves itself with (a direct call skips the WAF).
+def _origin_without_verification(resources):
+    first(resources, t.DISTRIBUTION).inputs["origins"][0].pop("customHeaders", None)
+    return resources
+
+
+def _origin_verification_from_a_literal(resources):
+    first(resources, t.DISTRIBUTION).property_dependencies["origins"] = []
+    return resources
+
+
+MUTATIONS["cloudfront-origin-verification-header"] = _origin_without_verification
+MUTATIONS["cloudfront-origin-verification-generated"] = _origin_verification_from_a_literal

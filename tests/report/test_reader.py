@@ -90,3 +90,20 @@ def test_a_preview_prints_a_plain_input_as_stored_and_its_secret_output_marks_it
     for op in ("same", "update"):
         (resource,) = inputs.parse({"steps": [{"op": op, "urn": urn, "oldState": old, "newState": new}]}).resources
         assert resource.inputs["password"] == "[secret]", op
+
+
+def test_an_input_that_shows_its_secret_part_keeps_the_rest_readable():
+    """The engine makes the whole `origins` output secret because one header value is: the input,
+    which shows exactly that value as [secret], stays readable so origin rules can still judge it."""
+    urn = "urn:pulumi:prod::tradesense::aws:cloudfront/distribution:Distribution::edge"
+    origins = [{"originId": "gw", "customOriginConfig": {"originProtocolPolicy": "https-only"},
+                "customHeaders": [{"name": "X-Origin-Verify", "value": "[secret]"}]}]
+    step = {"op": "create", "urn": urn, "newState": {
+        "urn": urn, "custom": True, "type": "aws:cloudfront/distribution:Distribution",
+        "inputs": {"origins": origins, "comment": "x"}, "outputs": {"origins": "[secret]", "comment": "x"}}}
+    (state,) = inputs.parse({"steps": [step]}).resources
+    assert state.inputs["origins"] == origins
+    # a plain-text input whose output is secret stays masked (nothing in it says which part is secret)
+    step["newState"]["inputs"]["origins"] = [{"originId": "gw", "customHeaders": [{"name": "X", "value": "hunter2"}]}]
+    (state,) = inputs.parse({"steps": [step]}).resources
+    assert state.inputs["origins"] == "[secret]"

@@ -238,3 +238,103 @@ def cloudfront_security_headers(props, resource):
     return problems
 
 
+
+
+# ---- Origin verification (issue 8) ---------------------------------------------------------------
+# Own imports and constants, so this policy stands alone beside the ones above.
+from tradesense_policies.model import as_list as _as_list  # noqa: E402
+
+ORIGIN_VERIFY_HEADERS = ("x-origin-verify",)
+# A value CloudFront sends and the origin compares: generated, at least 32 characters (the stack's is
+# 64 from pulumi-random). "[secret]" is how a preview prints a secret value; the engine hands the
+# pack the value itself.
+MIN_ORIGIN_VERIFY_LENGTH = 32
+_SECRET_TEXT = "[secret]"
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _origin_protected_otherwise(origin: dict) -> bool:
+    """S3 origins prove CloudFront with origin access control (or a legacy identity); VPC origins are
+    not reachable from the internet at all. Only custom origins need the header."""
+    return bool(
+        origin.get("originAccessControlId")
+        or get_path(origin, "s3OriginConfig.originAccessIdentity")
+        or origin.get("vpcOriginConfig")
+    )
+
+
+def _verify_value_problem(value: Any) -> str | None:
+    if is_unknown(value):
+        raise Unknown("origins.customHeaders.value")
+    if value == _SECRET_TEXT or (isinstance(value, dict) and _SECRET_SIG in value):
+        return None
+    if not isinstance(value, str) or len(value) < MIN_ORIGIN_VERIFY_LENGTH:
+        return f"value has {len(value) if isinstance(value, str) else 0} characters, fewer than {MIN_ORIGIN_VERIFY_LENGTH}"
+    if len(set(value)) < 8:
+        return "value is not random (fewer than 8 distinct characters)"
+    return None
+
+
+@resource_rule(
+    name="cloudfront-origin-verification-header",
+    description="Every CloudFront custom origin receives an X-Origin-Verify header with a long random value, so "
+                "the origin can refuse requests that did not pass the WAF.",
+    resource_types=(t.DISTRIBUTION,),
+    severity="high",
+    remediation="Add origins[].custom_headers {name: X-Origin-Verify, value: OriginVerification.header_value} "
+                "(components/origin_verification.py) and make the origin answer 403 without it (docs/edge.md).",
+    url="https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/add-origin-custom-headers.html",
+    compliance=((PCI, "6.4.2"), (PCI, "1.4.2"), (SOC2, "CC6.6"), (GDPR, "Art. 32(1)(b)")),
+    evidence=("origins.originId", "origins.domainName", "origins.customHeaders.name"),
+)
+def cloudfront_origin_verification_header(props, resource):
+    if is_unknown(get_path(props, "origins")):
+        raise Unknown("origins")
+    origins = _as_list(get_path(props, "origins"))
+    if not origins:
+        return "the distribution declares no origin"
+    problems = []
+    for index, origin in enumerate(origins):
+        if not isinstance(origin, dict):
+            raise Unknown(f"origins[{index}]")
+        label = origin.get("originId") or f"origins[{index}]"
+        if _origin_protected_otherwise(origin):
+            continue
+        headers = [h for h in _as_list(origin.get("customHeaders")) if isinstance(h, dict)]
+        verify = [h for h in headers if str(h.get("name", "")).strip().lower() in ORIGIN_VERIFY_HEADERS]
+        if not verify:
+            problems.append(f"origin {label} ({origin.get('domainName')}): no X-Origin-Verify header, so a "
+                            "direct call to the origin skips the WAF")
+            continue
+        for header in verify:
+            problem = _verify_value_problem(header.get("value"))
+            if problem:
+                problems.append(f"origin {label}: X-Origin-Verify {problem}")
+    return problems
+
+
+@stack_rule(
+    name="cloudfront-origin-verification-generated",
+    description="The X-Origin-Verify value CloudFront sends is generated (pulumi-random), never a literal in the program.",
+    resource_types=(t.DISTRIBUTION,),
+    severity="high",
+    remediation="Take the header value from OriginVerification.header_value (a RandomPassword), not a string.",
+    url="https://www.pulumi.com/registry/packages/random/api-docs/randompassword/",
+    compliance=((PCI, "6.4.2"), (PCI, "8.3.1"), (SOC2, "CC6.1")),
+    evidence=("origins.originId",),
+)
+def cloudfront_origin_verification_generated(stack):
+    # A literal (even a long one, even the text a preview prints for secrets) is no shared secret: it
+    # sits in the repository. The engine records what an input was computed from; the origins must
+    # depend on a generator. Distributions whose origins need no header (S3 with origin access control,
+    # VPC origins) are judged by cloudfront-origin-verification-header, not here.
+    generators = {r.urn for r in stack.of_type(*t.RANDOM_SECRET_SOURCES)}
+    for distribution in stack.of_type(t.DISTRIBUTION):
+        origins = distribution.props.get("origins")
+        if isinstance(origins, list) and origins and all(
+                isinstance(o, dict) and _origin_protected_otherwise(o) for o in origins):
+            continue
+        if set(distribution.property_dependencies.get("origins", ())) & generators:
+            continue
+        yield distribution.urn, ("the origins' X-Origin-Verify value does not come from a generated secret "
+                                 "(no RandomPassword/RandomBytes in their property dependencies)")
