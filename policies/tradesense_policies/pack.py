@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 from pulumi_policy import (
     EnforcementLevel,
     PolicyComplianceFramework,
+    PolicyConfigSchema,
     PolicyPack,
     ResourceValidationPolicy,
     Severity,
@@ -26,6 +27,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from tradesense_policies import waivers as waiver_module
+from tradesense_policies.floors import FLOORS
 from tradesense_policies.model import UNKNOWN, Resource, Stack
 from tradesense_policies.registry import NotApplicable, Rule, Unknown, all_rules
 
@@ -83,21 +85,28 @@ def _resource_validate(rule: Rule, gate: Gate):
         if args.resource_type not in types:  # CrossGuard calls every policy for every resource
             return
         props = plain(args.props)
-        resource = Resource(args.resource_type, args.urn, args.name, props)
+        resource = Resource(args.resource_type, args.urn, args.name, props, config=args.get_config() or {})
         try:
             outcome = rule.check(props, resource)
         except NotApplicable as exc:
             args.not_applicable(exc.reason)
         except Unknown as exc:
             raise UnknownValueError(UNKNOWN, exc.path.split(".")) from None
+        except Exception as exc:  # noqa: BLE001 - fail closed: a rule that errors blocks, it never passes
+            outcome = rule_error(exc)
         for message in messages(outcome):
             gate(rule.name, args.urn, message, report_violation)
 
     return validate
 
 
-def to_stack(resources: Iterable[Any]) -> Stack:
-    return Stack(
+def rule_error(exc: Exception) -> str:
+    """The violation a crashing rule reports (fail closed: an error is never a silent pass)."""
+    return f"the policy could not judge this input and fails closed: {type(exc).__name__}: {exc}"
+
+
+def to_stack(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> Stack:
+    return Stack((
         Resource(
             r.resource_type, r.urn, r.name, plain(r.props),
             parent=r.parent.urn if r.parent is not None else "",
@@ -105,18 +114,21 @@ def to_stack(resources: Iterable[Any]) -> Stack:
             property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
         )
         for r in resources
-    )
+    ), config)
 
 
 def _stack_validate(rule: Rule, gate: Gate):
     def validate(args, report_violation):
-        stack = to_stack(args.resources)
+        stack = to_stack(args.resources, args.get_config())
+        violations = []
         try:
             violations = list(rule.check(stack))
         except NotApplicable as exc:
             args.not_applicable(exc.reason)
         except Unknown as exc:
             raise UnknownValueError(UNKNOWN, exc.path.split(".")) from None
+        except Exception as exc:  # noqa: BLE001 - fail closed, as for resource rules
+            violations = [("", rule_error(exc))]
         for urn, message in violations:
             gate(rule.name, urn, message, report_violation)
 
@@ -137,6 +149,8 @@ def build_policies(gate: Gate) -> list:
             remediation_steps=rule.remediation,
             url=rule.url,
         )
+        if rule.config:
+            meta["config_schema"] = PolicyConfigSchema(properties={k: FLOORS[k].schema() for k in rule.config})
         if rule.kind == "resource":
             policies.append(ResourceValidationPolicy(validate=_resource_validate(rule, gate), **meta))
         else:
