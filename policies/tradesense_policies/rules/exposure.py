@@ -72,7 +72,8 @@ def _bucket_ref_keys():
 
 @stack_rule(
     name="s3-bucket-has-controls",
-    description="Every bucket has a public-access block, default encryption and versioning attached.",
+    description="Every bucket has a public-access block, default encryption, versioning and a TLS-only bucket "
+                "policy attached (named by value, not merely depending on the bucket).",
     resource_types=t.BUCKETS,
     severity="high",
     remediation="Create buckets through SecureBucket, which attaches every control; never a bare aws.s3.Bucket.",
@@ -81,14 +82,20 @@ def _bucket_ref_keys():
     evidence=("bucket", "bucketPrefix"),
 )
 def s3_bucket_has_controls(stack):
+    from tradesense_policies.rules.transit import denies_insecure_transport
+    from tradesense_policies.model import policy_document
+
     controls = {"public-access block": t.BUCKET_PAB, "encryption configuration": t.BUCKET_SSE,
-                "versioning": t.BUCKET_VERSIONING}
+                "versioning": t.BUCKET_VERSIONING, "TLS-only bucket policy": t.BUCKET_POLICY}
     for bucket in stack.of_type(*t.BUCKETS):
-        missing = [
-            label for label, types in controls.items()
-            if not any(refers_to(c, "bucket", c.props.get("bucket"), bucket, *_bucket_ref_keys())
-                       for c in stack.of_type(*types))
-        ]
+        missing = []
+        for label, types in controls.items():
+            attached = referrers(stack.of_type(*types), "bucket", bucket, *_bucket_ref_keys())
+            if types == t.BUCKET_POLICY:
+                attached = [p for p in attached
+                            if denies_insecure_transport(policy_document(p.props.get("policy")), p.props.get("bucket"))]
+            if not attached:
+                missing.append(label)
         if missing:
             yield bucket.urn, f"bucket {bucket.name} has no {', '.join(missing)}"
 
