@@ -75,9 +75,24 @@ def domain_of(finding: Finding) -> str:
     return rule.domain if rule else finding.rule_id.split("_")[1].lower() if "_" in finding.rule_id else "other"
 
 
+def load_policy_config(path: Optional[str]) -> Optional[dict]:
+    """A `--policy-pack-config` JSON file (the format `pulumi up --policy-pack-config` reads)."""
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a policy pack config is a JSON object keyed by policy name")
+    return data
+
+
 def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: Optional[dt.date] = None,
                  extra: Sequence[Finding] = (), pack_env: Optional[dict] = None,
-                 pending: Optional[Future] = None) -> formats.Report:
+                 pending: Optional[Future] = None, policy_config_path: Optional[str] = None) -> formats.Report:
     """`pending`: findings still being computed (checkov, started before the pack) to merge in."""
     today = today or dt.date.today()
     try:
@@ -91,7 +106,8 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
     env = dict(pack_env or {})
     if waivers_path:
         env["TRADESENSE_WAIVERS"] = str(Path(waivers_path).resolve())
-    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export")
+    policy_config = load_policy_config(policy_config_path)
+    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export", policy_config=policy_config)
     if pending is not None:
         extra = [*extra, *pending.result()]
     findings = apply_waivers(merge(policy_findings(stack_input, analysis), extra), waivers, today)
@@ -117,6 +133,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--with-checkov", action="store_true", help="also run scripts.checkov_scan on INPUT")
     parser.add_argument("--checkov-results", help="JSON list of checkov Finding dicts to merge")
     parser.add_argument("--summary", action="store_true", help="also print the one-line summary on stderr")
+    parser.add_argument("--policy-pack-config", help="policy config JSON, as `pulumi up --policy-pack-config` takes "
+                                                     "(floors a stack makes stricter)")
     args = parser.parse_args(argv)
     try:
         extra: list[Finding] = []
@@ -125,7 +143,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # checkov (seconds, in its own process) runs while the pack analyses: they share nothing.
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(run_checkov, args.input) if args.with_checkov else None
-            report = build_report(args.input, waivers_path=args.waivers, extra=extra, pending=pending)
+            report = build_report(args.input, waivers_path=args.waivers, extra=extra, pending=pending,
+                                  policy_config_path=args.policy_pack_config)
     except (UsageError, PackError) as exc:
         print(f"policy_report: {exc}", file=sys.stderr)
         return 2
