@@ -105,16 +105,23 @@ def rule_error(exc: Exception) -> str:
     return f"the policy could not judge this input and fails closed: {type(exc).__name__}: {exc}"
 
 
+_LAST_STACK: list = [None, None]
+"""(the engine's resource list, its plain Resources): every stack policy of one AnalyzeStack call gets
+the same list, so it is converted from the SDK's proxies once, not once per policy."""
+
+
 def to_stack(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> Stack:
-    return Stack((
-        Resource(
-            r.resource_type, r.urn, r.name, plain(r.props),
-            parent=r.parent.urn if r.parent is not None else "",
-            dependencies=[d.urn for d in r.dependencies],
-            property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
-        )
-        for r in resources
-    ), config)
+    if _LAST_STACK[0] is not resources:
+        _LAST_STACK[:] = [resources, [
+            Resource(
+                r.resource_type, r.urn, r.name, plain(r.props),
+                parent=r.parent.urn if r.parent is not None else "",
+                dependencies=[d.urn for d in r.dependencies],
+                property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
+            )
+            for r in resources
+        ]]
+    return Stack(_LAST_STACK[1], config)
 
 
 def _stack_validate(rule: Rule, gate: Gate):

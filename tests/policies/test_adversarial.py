@@ -426,3 +426,45 @@ def test_blocked_per_domain_summary(prod_resources, capsys):
     counts = collections.Counter(case[0] for case in CASES)
     assert set(counts) == {"audit", "network", "iam", "cache", "edge", "backup", "database", "keys"}
     print(dict(counts))
+
+
+# -- the same weakenings through the pack as the engine runs it (one pack process, a sample per domain) --
+GRPC_SAMPLE = [case for domain in sorted({c[0] for c in CASES}) for case in [c for c in CASES if c[0] == domain][:2]]
+
+
+@pytest.fixture(scope="module")
+def served_pack():
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2 as pb
+    from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
+
+    from scripts.report import analyzer
+
+    proc = analyzer.spawn_pack(analyzer.PACK_DIR, {"TRADESENSE_POLICY_RAW": "1"})
+    try:
+        port = analyzer.read_port(proc)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=analyzer.START_TIMEOUT_S)
+            yield lambda stack_input: analyzer._run(pb_grpc.AnalyzerStub(channel), pb, stack_input, True)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.error_file.close()
+
+
+@pytest.mark.parametrize("case", GRPC_SAMPLE, ids=_id)
+def test_weakening_is_blocked_through_grpc(case, prod_input, served_pack):
+    from scripts.report.inputs import StackInput
+
+    domain, what, mutate, policy = case
+    mutated = StackInput(prod_input.kind, mutate(copy.deepcopy(prod_input.resources)), prod_input.config)
+    result = served_pack(mutated)
+    blocking = [v for v in result.violations if v.policy == policy and v.enforcement == "mandatory"]
+    assert blocking, f"[{domain}] {what}: the served pack did not block it ({policy})"
+
+
+def test_prod_is_clean_through_grpc(prod_input, served_pack):
+    result = served_pack(prod_input)
+    unwaived = [v for v in result.violations if not waivers.match(WAIVERS, v.policy, v.urn, TODAY)[0]]
+    assert unwaived == [] and result.unknown == {}
