@@ -110,7 +110,14 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
     analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export", policy_config=policy_config)
     if pending is not None:
         extra = [*extra, *pending.result()]
-    findings = apply_waivers(merge(policy_findings(stack_input, analysis), extra), waivers, today)
+    merged = merge(policy_findings(stack_input, analysis), extra)
+    subjects: dict[str, list[str]] = {}
+    for finding in merged:
+        subjects.setdefault(finding.rule_id, []).append(finding.urn)
+    too_broad = waiver_module.breadth_problems(waivers, subjects)
+    if too_broad:
+        raise UsageError(too_broad[0])
+    findings = apply_waivers(merged, waivers, today)
     return formats.Report(
         findings=findings, stack=stack_input.stack, source=input_path,
         waivers=waiver_register(findings, waivers, today),

@@ -5,8 +5,11 @@ reported, one covered only by an expired waiver is reported with a note saying s
 report starts the pack with TRADESENSE_POLICY_RAW=1 to receive every violation and applies the very
 same waiver module, so it can list waived results for auditors.
 
-Environment: TRADESENSE_WAIVERS (another waivers file), TRADESENSE_WAIVER_TODAY (YYYY-MM-DD),
-TRADESENSE_POLICY_RAW=1 (report everything; the report marks waivers itself).
+Environment: TRADESENSE_WAIVERS (another waivers file), TRADESENSE_POLICY_RAW=1 (report everything;
+the report marks waivers itself). TRADESENSE_WAIVER_TODAY (YYYY-MM-DD) moves the clock in raw mode
+only: the pack applying waivers itself (under the CLI) always uses the real date.
+
+Thresholds come from each policy's CrossGuard config (`floors.py`), never from the stack's config.
 """
 
 from __future__ import annotations
@@ -167,10 +170,11 @@ def build_policies(gate: Gate) -> list:
 
 def make_gate(environ: Mapping[str, str] = os.environ) -> Gate:
     """The waivers in force; raises WaiverError (the pack refuses to start) on a malformed file."""
+    suppress = environ.get("TRADESENSE_POLICY_RAW") != "1"
     return Gate(
         waiver_module.load(environ.get("TRADESENSE_WAIVERS") or None),
-        waiver_module.today_from_env(dict(environ)),
-        suppress=environ.get("TRADESENSE_POLICY_RAW") != "1",
+        waiver_module.today_from_env(dict(environ), honour_override=not suppress),
+        suppress=suppress,
     )
 
 
