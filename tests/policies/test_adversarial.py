@@ -468,3 +468,48 @@ def test_prod_is_clean_through_grpc(prod_input, served_pack):
     result = served_pack(prod_input)
     unwaived = [v for v in result.violations if not waivers.match(WAIVERS, v.policy, v.urn, TODAY)[0]]
     assert unwaived == [] and result.unknown == {}
+
+
+# -- fail closed: undecidable is never a pass, an empty plan is not clean, a crashing rule blocks ---------
+@pytest.mark.parametrize("policy, mutate", [
+    ("cloudtrail-logging-management-events", edit(t.TRAIL, setkey("enableLogging", "[secret]"))),
+    ("edge-web-acl-attached", edit(t.DISTRIBUTION, setkey("webAclId", "04da6b54-80e4-46f7-96ec-b56ff0331ba9"))),
+    ("data-store-ingress-from-own-groups", edit(t.RDS_INSTANCE, setkey("vpcSecurityGroupIds", "04da6b54-80e4-46f7-96ec-b56ff0331ba9"))),
+    ("waf-login-rate-limit", on_waf_rule("login-rate-limit", lambda r: r["statement"]["rateBasedStatement"].__setitem__("limit", "04da6b54-80e4-46f7-96ec-b56ff0331ba9"))),
+])
+def test_an_unknown_or_secret_value_a_rule_needs_is_undecided(policy, mutate, prod_resources):
+    """The pack turns Unknown into the SDK's "can't run policy" diagnostic: neither pass nor fail."""
+    from tradesense_policies.registry import Unknown
+
+    with pytest.raises(Unknown):
+        violations(RULES[policy], mutate(prod_resources))
+
+
+def test_a_plan_with_nothing_to_judge_is_not_clean():
+    from tradesense_policies.model import Stack
+
+    assert list(RULES["audit-trail-present"].check(Stack([])))
+
+
+def test_a_rule_that_errors_blocks():
+    from tradesense_policies.pack import Gate, _resource_validate, _stack_validate
+    from tradesense_policies.registry import Rule
+
+    def crash(*_):
+        raise KeyError("boom")
+
+    base = RULES["rds-multi-az"]
+    reported = []
+    gate = Gate([], TODAY, suppress=False)
+
+    class Args:
+        resource_type, urn, name, props, resources = t.RDS_INSTANCE, "urn:x", "x", {}, []
+
+        @staticmethod
+        def get_config():
+            return {}
+
+    for kind, wrap in (("resource", _resource_validate), ("stack", _stack_validate)):
+        rule = Rule(**{**base.__dict__, "kind": kind, "check": crash})
+        wrap(rule, gate)(Args(), lambda message, urn: reported.append(message))
+    assert len(reported) == 2 and all("fails closed" in m and "boom" in m for m in reported)
