@@ -236,7 +236,9 @@ def _vault_parts(stack, vault, types_):
     remediation="Add aws.backup.VaultLockConfiguration naming the vault, with min_retention_days >= the "
                 "minBackupRetentionDays policy config and changeable_for_days set (without it the lock is in "
                 "governance mode and can be removed).",
-    # Governance vs compliance mode (ChangeableForDays): https://docs.aws.amazon.com/aws-backup/latest/devguide/vault-lock.html
+    # Without ChangeableForDays the lock can be deleted at any time (governance mode); with it, it becomes
+    # immutable after that many days (compliance mode):
+    # https://docs.aws.amazon.com/aws-backup/latest/devguide/API_PutBackupVaultLockConfiguration.html
     url="https://docs.aws.amazon.com/aws-backup/latest/devguide/vault-lock.html",
     compliance=RECOVERY + ((PCI, "10.5.1"), (FSBP, "Backup.1")),
     evidence=("name",),
@@ -345,8 +347,8 @@ def _retention_days(lock) -> float | None:
 
 def locked_buckets(stack):
     """(bucket, floor, kind) for every bucket that must be immutable: all but S3 access-log targets
-    (S3 cannot deliver server access logs to a bucket with a default object-lock retention:
-    https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html). Buckets
+    ("S3 buckets with Object Lock can't be used as destination buckets for server access logs":
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-configure.html). Buckets
     the trail writes to, and their replicas, hold audit evidence; the others hold backups."""
     log_targets = [b for b in stack.of_type(*t.BUCKETS)
                    if any(names(lg.props.get("targetBucket"), b, "bucket", "id") for lg in stack.of_type(*t.BUCKET_LOGGING))]
