@@ -263,6 +263,9 @@ CASES = [
     ("audit", "root-usage metric filter removed", remove(t.METRIC_FILTER, named("audit-cis-4-3-filter")), "audit-security-metric-filters"),
     ("audit", "root-usage filter moved to a log group the trail does not write", filter_on_other_group, "audit-security-metric-filters"),
     ("audit", "alarm of a security metric removed", remove(t.METRIC_ALARM, named("audit-cis-4-1-alarm")), "audit-metric-filters-alarmed"),
+    ("audit", "KMS events excluded from the trail", selectors(lambda s: s.update(excludeManagementEventSources=["kms.amazonaws.com"])), "cloudtrail-logging-management-events"),
+    ("audit", "trail delivers to a bucket outside the stack", trail(setkey("s3BucketName", "someone-elses-unlocked-bucket")), "audit-trail-present"),
+    ("audit", "alarm actions disabled as text", edit(t.METRIC_ALARM, setkey("actionsEnabled", "false"), named("audit-cis-4-3-alarm")), "alarms-notify-alert-topic"),
     ("audit", "trail no longer delivers to CloudWatch Logs", trail(setkey("cloudWatchLogsRoleArn", "")), "cloudtrail-cloudwatch-delivery"),
     # ---- network ---------------------------------------------------------------------------------
     ("network", "PostgreSQL from 0.0.0.0/1 + 128.0.0.0/1", chain(ingress("0.0.0.0/1"), ingress("128.0.0.0/1")), "no-public-ingress-to-data-ports"),
@@ -365,6 +368,7 @@ CASES = [
     ("backup", "dumps expire after 7 days (before their lock)", lifecycle(lambda r: r["expiration"].update(days=7)), "s3-lifecycle-not-shorter-than-retention"),
     ("backup", "old audit log versions expire after 1 day", lifecycle(lambda r: r["noncurrentVersionExpiration"].update(noncurrentDays=1), "audit-logs-lifecycle"), "s3-lifecycle-not-shorter-than-retention"),
     ("backup", "backup selection attached to a plan of another stack", value_only(t.BACKUP_SELECTION, "planId", "00000000-0000-0000-0000-000000000000"), "rds-covered-by-backup-plan"),
+    ("backup", "backup selection takes one database back out with notResources", edit(t.BACKUP_SELECTION, setkey("notResources", ["arn:aws:rds:*:*:db:tradesense-prod-trading"])), "rds-covered-by-backup-plan"),
     ("backup", "backup selection lists the databases by a stale ARN, dependency kept", edit(t.BACKUP_SELECTION, lambda p: p.__setitem__("resources", [r + "-old" for r in p["resources"]])), "rds-covered-by-backup-plan"),
     # ---- databases and proxies ---------------------------------------------------------------------
     ("database", "single-AZ database", edit(t.RDS_INSTANCE, setkey("multiAz", False)), "rds-multi-az"),

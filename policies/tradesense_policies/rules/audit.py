@@ -152,16 +152,19 @@ def cloudtrail_logging_management_events(props, resource):
         # Without selectors a trail logs all management events; with them, only what they select.
         complete = [i for i, _ in enumerate(selectors)
                     if get_path(props, f"eventSelectors.{i}.includeManagementEvents") is not False
-                    and str(get_path(props, f"eventSelectors.{i}.readWriteType") or "All") == "All"]
+                    and str(get_path(props, f"eventSelectors.{i}.readWriteType") or "All") == "All"
+                    # excluding kms.amazonaws.com drops every Decrypt/ScheduleKeyDeletion from the trail
+                    and not get_path(props, f"eventSelectors.{i}.excludeManagementEventSources")]
         if not complete:
             problems.append("no event selector records all management events (includeManagementEvents true, "
-                            "readWriteType All)")
+                            "readWriteType All, no excludeManagementEventSources)")
     return problems
 
 
 @stack_rule(
     name="audit-trail-present",
-    description="The stack has a CloudTrail trail (the account's audit trail is a required control).",
+    description="The stack has a CloudTrail trail (the account's audit trail is a required control), delivering "
+                "to a bucket of this stack (so the audit-evidence floors hold for it).",
     resource_types=(t.TRAIL,),
     severity="critical",
     remediation="Keep the AuditTrail component in the stack.",
@@ -170,5 +173,14 @@ def cloudtrail_logging_management_events(props, resource):
     evidence=("name",),
 )
 def audit_trail_present(stack):
-    if not stack.of_type(t.TRAIL):
+    trails = stack.of_type(t.TRAIL)
+    if not trails:
         yield "", "no CloudTrail trail in this stack: nothing records what happens in the account"
+    buckets = stack.of_type(*t.BUCKETS)
+    for trail in trails:
+        target = trail.props.get("s3BucketName")
+        if is_unknown(target):
+            raise Unknown(f"{trail.name}.s3BucketName")
+        # Only a bucket of this stack is held to the object-lock and lifecycle floors of audit evidence.
+        if not any(b.props.get(k) == target for b in buckets for k in ("bucket", "id") if target):
+            yield trail.urn, f"trail {trail.name} delivers to {target}, not a bucket of this stack"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_list, as_number, get_path, is_unknown, refers_to, tags_of
+from tradesense_policies.model import as_bool, as_list, as_number, get_path, is_unknown, refers_to, tags_of
 from tradesense_policies.registry import FSBP, PCI, SOC2, Unknown, resource_rule, stack_rule
 
 MONITORED = ((SOC2, "CC7.2"), (PCI, "10.7.2"), (SOC2, "A1.1"))
@@ -95,8 +95,9 @@ def data_stores_have_alarms(stack):
 def alarms_notify_alert_topic(stack):
     topics = alert_topics(stack)
     for alarm in stack.of_type(t.METRIC_ALARM):
-        if alarm.props.get("actionsEnabled") is False:
-            yield alarm.urn, f"alarm {alarm.name} has actionsEnabled = false"
+        enabled = alarm.props.get("actionsEnabled")
+        if enabled is not None and not as_bool(enabled):
+            yield alarm.urn, f"alarm {alarm.name} has actionsEnabled = {enabled}"
             continue
         if notifies(alarm, topics):
             continue

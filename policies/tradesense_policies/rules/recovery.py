@@ -205,10 +205,13 @@ def rds_covered_by_backup_plan(stack):
     plans = stack.of_type(t.BACKUP_PLAN)
     # A selection counts only if the plan it names is a plan of this stack (judged on the value).
     selections = [s for s in stack.of_type(t.BACKUP_SELECTION) if refers_to_any(s, "planId", plans, "id")]
+    excluded: list[str] = []
     for selection in selections:
         resources = selection.props.get("resources") or []
-        if is_unknown(resources):
+        if is_unknown(resources) or is_unknown(selection.props.get("notResources")):
             raise Unknown(f"{selection.name}.resources")
+        # notResources (ARNs or patterns) takes resources back out of the selection.
+        excluded.extend(str(r) for r in as_list(selection.props.get("notResources")))
         selected.extend(str(r) for r in resources)
     for instance in stack.of_type(t.RDS_INSTANCE):
         ident = instance.props.get("identifier")
@@ -219,6 +222,9 @@ def rds_covered_by_backup_plan(stack):
             s in candidates or (ident and not is_unknown(ident) and s.endswith(f":db:{ident}"))
             for s in selected
         )
+        names_of_instance = candidates | ({f"arn:aws:rds:*:*:db:{ident}"} if ident and not is_unknown(ident) else set())
+        if any(fnmatch.fnmatchcase(c, x) or fnmatch.fnmatchcase(x, c) for x in excluded for c in names_of_instance):
+            covered = False
         if not covered:
             yield instance.urn, f"instance {ident or instance.name} is in no backup selection of a plan of this stack"
 
