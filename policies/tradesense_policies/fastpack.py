@@ -47,6 +47,8 @@ _PRIVATE = "_PolicyAnalyzerServicer__"
 
 class IndexedServicer(_PolicyAnalyzerServicer):
     def __init__(self, name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any):
+        kwargs = dict(kwargs)
+        gate = kwargs.pop("gate", None)
         super().__init__(name, "0.0.1", policies, kwargs.pop("enforcement_level"), None,
                          kwargs.get("description"), kwargs.get("display_name"), None,
                          kwargs.get("provider"), kwargs.get("tags"), None)
@@ -57,6 +59,8 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 for type_ in types_by_policy[policy.name]:
                     self._by_type.setdefault(type_, []).append(policy)
         self._lock = threading.Lock()
+        self._types_by_policy = types_by_policy
+        self._gate = gate
 
     def Analyze(self, request, context):
         # The SDK's Analyze, over the policies that apply to this type only.
@@ -122,7 +126,23 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 ))
             except _NotApplicableError as e:
                 response.not_applicable.append(proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or ""))
+        self._refuse_broad_waivers(request.resources, response, pack, version)
         return response
+
+    def _refuse_broad_waivers(self, resources, response, pack: str, version: str) -> None:
+        """Under the CLI the pack applies waivers itself; one whose pattern covers every resource its
+        policy judges in this stack (without all_resources: true) blocks the deploy instead of waiving."""
+        from tradesense_policies.waivers import breadth_problems
+
+        if self._gate is None or not self._gate.suppress:
+            return
+        subjects = {name: [r.urn for r in resources if r.type in types] for name, types in self._types_by_policy.items()}
+        for waiver in self._gate.waivers:
+            for problem in breadth_problems([waiver], subjects):
+                response.diagnostics.append(proto.AnalyzeDiagnostic(
+                    policyName=waiver.policy, policyPackName=pack, policyPackVersion=version,
+                    message=f"waivers.yaml refused: {problem}", urn="",
+                    enforcementLevel=self._map_enforcement_level(EnforcementLevel.MANDATORY)))
 
 
 _SECRET_SIG, _SECRET_VALUE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"

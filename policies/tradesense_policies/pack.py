@@ -201,4 +201,5 @@ def serve() -> None:
     else:
         from tradesense_policies.fastpack import serve_indexed
 
-        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, **PACK_ARGS)
+        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, gate=gate,
+                      **PACK_ARGS)

@@ -144,3 +144,17 @@ def test_the_committed_files_are_owned_through_codeowners():
     for path in ("/policies/waivers.yaml", "/policies/approvers.yaml"):
         line = next(line for line in owners.splitlines() if line.startswith(path))
         assert set(line.split()[1:]) <= approvers
+
+
+def test_the_cli_pack_blocks_on_a_waiver_covering_every_resource_of_its_rule(prod_input, tmp_path):
+    """Under the CLI the pack applies waivers itself: a pattern covering all five databases for
+    rds-multi-az, without all_resources, is refused as a blocking result, not honoured."""
+    from scripts.report import analyzer
+
+    broad = tmp_path / "waivers.yaml"
+    broad.write_text("waivers:\n  - policy: rds-multi-az\n    resources: ['*-db-instance']\n    reason: cost\n"
+                     f"    approved_by: ciso@tradesense.io\n    expires: {dt.date.today() + dt.timedelta(days=30)}\n")
+    result = analyzer.analyze(prod_input, env={"TRADESENSE_POLICY_RAW": "0", "TRADESENSE_WAIVERS": str(broad)})
+    (refused,) = [v for v in result.violations if "refused" in v.message]
+    assert refused.policy == "rds-multi-az" and refused.enforcement == "mandatory"
+    assert "covers every one of its 5 resources" in refused.message
