@@ -517,3 +517,13 @@ def test_a_rule_that_errors_blocks():
         rule = Rule(**{**base.__dict__, "kind": kind, "check": crash})
         wrap(rule, gate)(Args(), lambda message, urn: reported.append(message))
     assert len(reported) == 2 and all("fails closed" in m and "boom" in m for m in reported)
+
+
+def test_an_empty_plan_blocks_the_report(tmp_path):
+    from scripts import policy_report
+
+    path = tmp_path / "preview.json"
+    path.write_text(json.dumps({"steps": [], "config": {}}))
+    assert policy_report.main([str(path), "--format", "json", "--out", str(tmp_path / "r.json")]) == 1
+    failed = [v["rule_id"] for v in json.loads((tmp_path / "r.json").read_text())["violations"] if v["status"] == "fail"]
+    assert failed == ["audit-trail-present"]
