@@ -359,6 +359,8 @@ class PostgresDatabase(pulumi.ComponentResource):
             maintenance_window=MAINTENANCE_WINDOW,
             deletion_protection=True,
             skip_final_snapshot=False,
+            # The provider's default (true) deletes every automated backup with the instance.
+            delete_automated_backups=False,
             final_snapshot_identifier=f"{args.identifier}-final",
             copy_tags_to_snapshot=True,
             iam_database_authentication_enabled=True,

@@ -6,8 +6,11 @@ types only, and `AnalyzeStack` converts the whole stack once per stack policy. O
 that is ~20,000 conversions and ~2 s. This servicer runs only the resource policies whose declared
 types include the resource's type (the others would return at once anyway, see pack.py), and
 converts the stack's resources once for all stack policies. Everything else (GetAnalyzerInfo,
-Configure, diagnostics, not-applicable reasons, unknown handling) is the SDK's own code.
-`TRADESENSE_POLICY_STOCK=1` serves through the SDK's PolicyPack instead; a test checks both agree.
+Configure, diagnostics, not-applicable reasons, unknown handling) is the SDK's own code, with one
+deliberate difference: stack policies see a secret as "[secret]" (as `pulumi preview --json` prints
+it), not its plaintext, so no rule can pass by reading a value it was never meant to see; a rule that
+needs it reports "can't run policy". `TRADESENSE_POLICY_STOCK=1` serves through the SDK's PolicyPack
+instead; a test checks both agree on prod.
 """
 
 from __future__ import annotations
@@ -37,13 +40,15 @@ from pulumi_policy.policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from tradesense_policies import stackconfig
+from tradesense_policies.model import SECRET_TEXT
 
 _PRIVATE = "_PolicyAnalyzerServicer__"
 
 
 class IndexedServicer(_PolicyAnalyzerServicer):
     def __init__(self, name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any):
+        kwargs = dict(kwargs)
+        gate = kwargs.pop("gate", None)
         super().__init__(name, "0.0.1", policies, kwargs.pop("enforcement_level"), None,
                          kwargs.get("description"), kwargs.get("display_name"), None,
                          kwargs.get("provider"), kwargs.get("tags"), None)
@@ -54,6 +59,8 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 for type_ in types_by_policy[policy.name]:
                     self._by_type.setdefault(type_, []).append(policy)
         self._lock = threading.Lock()
+        self._types_by_policy = types_by_policy
+        self._gate = gate
 
     def Analyze(self, request, context):
         # The SDK's Analyze, over the policies that apply to this type only.
@@ -63,12 +70,6 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 return super().Analyze(request, context)
             finally:
                 setattr(self, _PRIVATE + "policies", self._all)
-
-    def ConfigureStack(self, request, context):
-        # The engine sends the stack's config; the SDK drops it. Rules comparing resources with
-        # config (WAF rate limits) read it from here before falling back to Pulumi.<stack>.yaml.
-        stackconfig.remember(request.stack, request.project, dict(request.config))
-        return super().ConfigureStack(request, context)
 
     def GetAnalyzerInfo(self, request, context):
         with self._lock:
@@ -86,7 +87,7 @@ class IndexedServicer(_PolicyAnalyzerServicer):
         version = getattr(self, _PRIVATE + "policy_pack_version")
         resources, by_urn, links = [], {}, []
         for r in request.resources:
-            props = unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(r.properties)))
+            props = unknown_checking_proxy(deserialize_properties(_mask(json_format.MessageToDict(r.properties))))
             resource = PolicyResource(r.type, props, r.urn, r.name, self._get_resource_options(r),
                                       self._get_provider_resource(r), None, [], {})
             resources.append(resource)
@@ -125,7 +126,37 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 ))
             except _NotApplicableError as e:
                 response.not_applicable.append(proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or ""))
+        self._refuse_broad_waivers(request.resources, response, pack, version)
         return response
+
+    def _refuse_broad_waivers(self, resources, response, pack: str, version: str) -> None:
+        """Under the CLI the pack applies waivers itself; one whose pattern covers every resource its
+        policy judges in this stack (without all_resources: true) blocks the deploy instead of waiving."""
+        from tradesense_policies.waivers import breadth_problems
+
+        if self._gate is None or not self._gate.suppress:
+            return
+        subjects = {name: [r.urn for r in resources if r.type in types] for name, types in self._types_by_policy.items()}
+        for waiver in self._gate.waivers:
+            for problem in breadth_problems([waiver], subjects):
+                response.diagnostics.append(proto.AnalyzeDiagnostic(
+                    policyName=waiver.policy, policyPackName=pack, policyPackVersion=version,
+                    message=f"waivers.yaml refused: {problem}", urn="",
+                    enforcementLevel=self._map_enforcement_level(EnforcementLevel.MANDATORY)))
+
+
+_SECRET_SIG, _SECRET_VALUE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _mask(value: Any) -> Any:
+    """Every secret envelope as "[secret]" (pulumi/pulumi sdk/go/common/resource/properties.go sig)."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == _SECRET_VALUE:
+            return SECRET_TEXT
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
 
 
 def serve_indexed(name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any) -> None:

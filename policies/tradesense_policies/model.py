@@ -23,11 +23,18 @@ UNKNOWN_SENTINELS = frozenset({
     "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
 })
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+# How `pulumi preview --json` (and the pack's stack view) shows a secret: its value cannot be judged.
+SECRET_TEXT = "[secret]"
 _MISSING = object()
 
 
 def is_unknown(value: Any) -> bool:
-    return isinstance(value, str) and value in UNKNOWN_SENTINELS
+    """Unknown until deploy, or a secret whose value the pack may not read: either way undecidable."""
+    return isinstance(value, str) and (value in UNKNOWN_SENTINELS or value == SECRET_TEXT)
+
+
+def is_secret_text(value: Any) -> bool:
+    return value == SECRET_TEXT
 
 
 def get_path(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
@@ -60,6 +67,8 @@ def evidence(props: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
 
 
 def _collect(value: Any, parts: list[str]) -> list[Any]:
+    if is_secret_text(value):
+        return [SECRET_TEXT]  # a secret is shown as one, not as a value still to come
     if is_unknown(value):
         return ["(unknown until deploy)"]
     if not parts:
@@ -123,9 +132,16 @@ class Resource:
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The policy's CrossGuard config (`--policy-pack-config`); `setting` applies the floors."""
 
     def get(self, path: str, default: Any = None) -> Any:
         return get_path(self.props, path, default)
+
+    def setting(self, key: str) -> Any:
+        from tradesense_policies.floors import effective
+
+        return effective(self.config, key)
 
     def depends_through(self, prop: str, target: "Resource") -> bool:
         """Whether input `prop` was computed from `target` (the engine records this)."""
@@ -135,8 +151,9 @@ class Resource:
 class Stack:
     """All resources of one stack, indexed by type, for rules that join resources."""
 
-    def __init__(self, resources: Iterable[Resource]) -> None:
+    def __init__(self, resources: Iterable[Resource], config: Optional[Mapping[str, Any]] = None) -> None:
         self.resources = list(resources)
+        self.config = dict(config or {})
         self._by_type: dict[str, list[Resource]] = {}
         for resource in self.resources:
             self._by_type.setdefault(resource.type, []).append(resource)
@@ -147,12 +164,23 @@ class Stack:
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
 
+    def setting(self, key: str) -> Any:
+        from tradesense_policies.floors import effective
+
+        return effective(self.config, key)
+
+    def by_urn(self, urn: str) -> Optional[Resource]:
+        if not hasattr(self, "_urns"):
+            self._urns = {r.urn: r for r in self.resources}
+        return self._urns.get(urn)
+
 
 def refers_to(source: Resource, prop: str, value: Any, target: Resource, *target_keys: str) -> bool:
-    """Whether `value` (from `source.props[prop]`) names `target`: by property dependency, or by
-    equality with one of the target's identifying inputs/outputs (`arn`, `name`, `id`, ...)."""
-    if source.depends_through(prop, target):
-        return True
+    """Whether `value` (from `source.props[prop]`) names `target`, judged on the value: equality with
+    one of the target's identifying inputs/outputs (`arn`, `name`, `id`, ...). The recorded property
+    dependency only says the value was computed from the target, not that it names it (an empty id
+    "depends on" the web ACL too), so it never decides a known value; an unknown value refers to
+    nothing here and callers raise Unknown for it (see `refers_to_any`)."""
     if value in (None, "") or is_unknown(value):
         return False
     for key in target_keys:
@@ -164,10 +192,51 @@ def refers_to(source: Resource, prop: str, value: Any, target: Resource, *target
 
 def refers_to_any(source: Resource, prop: str, targets: Iterable[Resource], *target_keys: str) -> bool:
     """Whether `source.props[prop]` names one of `targets`. Raises Unknown when that cannot be told
-    before deploy (the value is computed), so the rule reports not-applicable instead of failing."""
+    before deploy (the value is computed), so the rule reports undecided instead of passing."""
     value = source.props.get(prop)
+    targets = list(targets)
     if any(refers_to(source, prop, value, target, *target_keys) for target in targets):
         return True
     if is_unknown(value):
         raise Unknown(f"{source.name}.{prop}")
+    unknown_target = next((tg for tg in targets if identity_unknown(tg, target_keys)), None)
+    if value not in (None, "") and unknown_target is not None:
+        raise Unknown(f"{unknown_target.name}.{'/'.join(target_keys)}")
     return False
+
+
+def identity_unknown(target: Resource, target_keys: Iterable[str]) -> bool:
+    """Whether what names `target` is not known until deploy (a new or replaced resource whose id,
+    ARN or generated name the provider chooses): a comparison with it cannot be decided."""
+    return any(is_unknown(target.props.get(k)) for k in target_keys)
+
+
+def referrers(sources: Iterable[Resource], prop: str, target: Resource, *target_keys: str) -> list[Resource]:
+    """The `sources` whose `prop` names `target`; Unknown when none does and one cannot be told."""
+    sources = list(sources)
+    found = [s for s in sources if refers_to(s, prop, s.props.get(prop), target, *target_keys)]
+    if not found:
+        for source in sources:
+            if is_unknown(source.props.get(prop)):
+                raise Unknown(f"{source.name}.{prop}")
+        if sources and identity_unknown(target, target_keys):
+            raise Unknown(f"{target.name}.{'/'.join(target_keys)}")
+    return found
+
+
+def names(value: Any, target: Resource, *target_keys: str) -> bool:
+    """Whether a plain value (an element of a list input) equals one of the target's identifiers."""
+    if value in (None, "") or is_unknown(value):
+        return False
+    return any(target.props.get(k) not in (None, "") and target.props.get(k) == value for k in target_keys)
+
+
+def account_of(arn: Any) -> str:
+    """The account field of an ARN ("" when not an ARN)."""
+    parts = str(arn).split(":")
+    return parts[4] if len(parts) >= 6 and parts[0] == "arn" else ""
+
+
+def region_of(arn: Any) -> str:
+    parts = str(arn).split(":")
+    return parts[3] if len(parts) >= 6 and parts[0] == "arn" else ""

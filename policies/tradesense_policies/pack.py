@@ -5,8 +5,11 @@ reported, one covered only by an expired waiver is reported with a note saying s
 report starts the pack with TRADESENSE_POLICY_RAW=1 to receive every violation and applies the very
 same waiver module, so it can list waived results for auditors.
 
-Environment: TRADESENSE_WAIVERS (another waivers file), TRADESENSE_WAIVER_TODAY (YYYY-MM-DD),
-TRADESENSE_POLICY_RAW=1 (report everything; the report marks waivers itself).
+Environment: TRADESENSE_WAIVERS (another waivers file), TRADESENSE_POLICY_RAW=1 (report everything;
+the report marks waivers itself). TRADESENSE_WAIVER_TODAY (YYYY-MM-DD) moves the clock in raw mode
+only: the pack applying waivers itself (under the CLI) always uses the real date.
+
+Thresholds come from each policy's CrossGuard config (`floors.py`), never from the stack's config.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Callable, Iterable, Mapping
 from pulumi_policy import (
     EnforcementLevel,
     PolicyComplianceFramework,
+    PolicyConfigSchema,
     PolicyPack,
     ResourceValidationPolicy,
     Severity,
@@ -26,6 +30,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from tradesense_policies import waivers as waiver_module
+from tradesense_policies.floors import FLOORS
 from tradesense_policies.model import UNKNOWN, Resource, Stack
 from tradesense_policies.registry import NotApplicable, Rule, Unknown, all_rules
 
@@ -83,40 +88,57 @@ def _resource_validate(rule: Rule, gate: Gate):
         if args.resource_type not in types:  # CrossGuard calls every policy for every resource
             return
         props = plain(args.props)
-        resource = Resource(args.resource_type, args.urn, args.name, props)
+        resource = Resource(args.resource_type, args.urn, args.name, props, config=args.get_config() or {})
         try:
             outcome = rule.check(props, resource)
         except NotApplicable as exc:
             args.not_applicable(exc.reason)
         except Unknown as exc:
             raise UnknownValueError(UNKNOWN, exc.path.split(".")) from None
+        except Exception as exc:  # noqa: BLE001 - fail closed: a rule that errors blocks, it never passes
+            outcome = rule_error(exc)
         for message in messages(outcome):
             gate(rule.name, args.urn, message, report_violation)
 
     return validate
 
 
-def to_stack(resources: Iterable[Any]) -> Stack:
-    return Stack(
-        Resource(
-            r.resource_type, r.urn, r.name, plain(r.props),
-            parent=r.parent.urn if r.parent is not None else "",
-            dependencies=[d.urn for d in r.dependencies],
-            property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
-        )
-        for r in resources
-    )
+def rule_error(exc: Exception) -> str:
+    """The violation a crashing rule reports (fail closed: an error is never a silent pass)."""
+    return f"the policy could not judge this input and fails closed: {type(exc).__name__}: {exc}"
+
+
+_LAST_STACK: list = [None, None]
+"""(the engine's resource list, its plain Resources): every stack policy of one AnalyzeStack call gets
+the same list, so it is converted from the SDK's proxies once, not once per policy."""
+
+
+def to_stack(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> Stack:
+    if _LAST_STACK[0] is not resources:
+        _LAST_STACK[:] = [resources, [
+            Resource(
+                r.resource_type, r.urn, r.name, plain(r.props),
+                parent=r.parent.urn if r.parent is not None else "",
+                dependencies=[d.urn for d in r.dependencies],
+                property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
+            )
+            for r in resources
+        ]]
+    return Stack(_LAST_STACK[1], config)
 
 
 def _stack_validate(rule: Rule, gate: Gate):
     def validate(args, report_violation):
-        stack = to_stack(args.resources)
+        stack = to_stack(args.resources, args.get_config())
+        violations = []
         try:
             violations = list(rule.check(stack))
         except NotApplicable as exc:
             args.not_applicable(exc.reason)
         except Unknown as exc:
             raise UnknownValueError(UNKNOWN, exc.path.split(".")) from None
+        except Exception as exc:  # noqa: BLE001 - fail closed, as for resource rules
+            violations = [("", rule_error(exc))]
         for urn, message in violations:
             gate(rule.name, urn, message, report_violation)
 
@@ -137,6 +159,8 @@ def build_policies(gate: Gate) -> list:
             remediation_steps=rule.remediation,
             url=rule.url,
         )
+        if rule.config:
+            meta["config_schema"] = PolicyConfigSchema(properties={k: FLOORS[k].schema() for k in rule.config})
         if rule.kind == "resource":
             policies.append(ResourceValidationPolicy(validate=_resource_validate(rule, gate), **meta))
         else:
@@ -146,10 +170,11 @@ def build_policies(gate: Gate) -> list:
 
 def make_gate(environ: Mapping[str, str] = os.environ) -> Gate:
     """The waivers in force; raises WaiverError (the pack refuses to start) on a malformed file."""
+    suppress = environ.get("TRADESENSE_POLICY_RAW") != "1"
     return Gate(
         waiver_module.load(environ.get("TRADESENSE_WAIVERS") or None),
-        waiver_module.today_from_env(dict(environ)),
-        suppress=environ.get("TRADESENSE_POLICY_RAW") != "1",
+        waiver_module.today_from_env(dict(environ), honour_override=not suppress),
+        suppress=suppress,
     )
 
 
@@ -176,4 +201,5 @@ def serve() -> None:
     else:
         from tradesense_policies.fastpack import serve_indexed
 
-        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, **PACK_ARGS)
+        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, gate=gate,
+                      **PACK_ARGS)

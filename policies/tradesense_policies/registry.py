@@ -72,6 +72,8 @@ class Rule:
     check: Callable[..., Any] = field(repr=False, compare=False)
     advisory_reason: str = ""
     """Why the rule is advisory rather than mandatory (required when it is)."""
+    config: tuple[str, ...] = ()
+    """Keys of `floors.FLOORS` the rule reads: its CrossGuard config schema."""
 
     @property
     def tags(self) -> list[str]:
@@ -84,7 +86,7 @@ REGISTRY: dict[str, Rule] = {}
 def _register(kind: str, *, name: str, description: str, resource_types: Iterable[str], severity: str,
               remediation: str, url: str, compliance: Iterable[tuple[str, str]],
               evidence: Iterable[str] = (), enforcement: str = "mandatory",
-              advisory_reason: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              advisory_reason: str = "", config: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(check: Callable[..., Any]) -> Callable[..., Any]:
         pairs = tuple(compliance)
         problems = []
@@ -100,13 +102,16 @@ def _register(kind: str, *, name: str, description: str, resource_types: Iterabl
             problems.append("compliance must be (framework, control) pairs over " + ", ".join(FRAMEWORKS))
         if not (remediation and url.startswith("https://") and resource_types):
             problems.append("remediation, an https url and resource_types are required")
+        from tradesense_policies.floors import FLOORS
+
+        problems += [f"unknown config key {key!r}" for key in config if key not in FLOORS]
         if problems:
             raise ValueError(f"policy {name}: " + "; ".join(problems))
         REGISTRY[name] = Rule(
             name=name, description=description, kind=kind, domain=check.__module__.rsplit(".", 1)[-1],
             resource_types=tuple(resource_types), severity=severity, enforcement=enforcement,
             remediation=remediation, url=url, compliance=pairs, evidence=tuple(evidence), check=check,
-            advisory_reason=advisory_reason,
+            advisory_reason=advisory_reason, config=tuple(config),
         )
         return check
 

@@ -59,3 +59,16 @@ RANDOM_SECRET_SOURCES = (
     "random:index/randomBytes:RandomBytes",
     "random:index/randomString:RandomString",
 )
+BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BUCKET_LIFECYCLES = (BUCKET_LIFECYCLE, "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
+BUCKET_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+VAULT_POLICY = "aws:backup/vaultPolicy:VaultPolicy"
+VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+CACHE_USER = "aws:elasticache/user:User"
+CACHE_USER_GROUP = "aws:elasticache/userGroup:UserGroup"
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+VPC = "aws:ec2/vpc:Vpc"
+SG_EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"

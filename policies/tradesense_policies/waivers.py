@@ -6,6 +6,12 @@ the entry and the field), `match` finds the waiver for a (rule, resource) pair a
 is still active. An expired waiver waives nothing; it is reported as expired next to the violation.
 A waiver may be scoped to stacks (`stacks: [staging]`): it then covers only resources whose URN
 names one of them, so an exception accepted for staging can never waive the same finding in prod.
+
+Waivers cannot switch a rule off by accident (`vet`, `breadth_problems`): a waiver names resources,
+and a pattern covering every resource of its rule is refused unless the entry says
+`all_resources: true`; it may run at most `max_waiver_days` from today; its approver is one of the
+approvers in policies/approvers.yaml (which, like waivers.yaml, is owned through .github/CODEOWNERS);
+unknown rule or check ids and duplicate YAML keys are refused.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "waivers.yaml"
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-FIELDS = ("policy", "resources", "reason", "approved_by", "expires", "stacks")
+APPROVERS_PATH = Path(__file__).resolve().parent.parent / "approvers.yaml"
+FIELDS = ("policy", "resources", "reason", "approved_by", "expires", "stacks", "all_resources")
 
 
 class WaiverError(ValueError):
@@ -39,6 +46,8 @@ class Waiver:
     expires: dt.date
     stacks: tuple[str, ...] = ()
     """Stacks the waiver applies to; empty means every stack."""
+    all_resources: bool = False
+    """Set explicitly when a pattern is meant to cover every resource of the rule (shown in reports)."""
 
     def covers(self, rule_id: str, urn: str) -> bool:
         if rule_id != self.policy or not in_stack_scope(self.stacks, urn):
@@ -57,6 +66,8 @@ class Waiver:
                 "approved_by": self.approved_by, "expires": self.expires.isoformat()}
         if self.stacks:
             data["stacks"] = list(self.stacks)
+        if self.all_resources:
+            data["all_resources"] = True
         if today is not None:
             data["status"] = "expired" if self.expired(today) else "active"
         return data
@@ -70,7 +81,9 @@ def parse(document: Any, source: str = "waivers.yaml") -> list[Waiver]:
         entries = [] if isinstance(document, dict) and not document else None
     if not isinstance(entries, list):
         raise WaiverError(f"{source}: expected a top-level `waivers:` list")
-    return [_entry(source, index, entry) for index, entry in enumerate(entries, start=1)]
+    waivers = [_entry(source, index, entry) for index, entry in enumerate(entries, start=1)]
+    vet(waivers, source)
+    return waivers
 
 
 def _entry(source: str, index: int, entry: Any) -> Waiver:
@@ -100,8 +113,11 @@ def _entry(source: str, index: int, entry: Any) -> Waiver:
         expires = expires.date()
     if not isinstance(expires, dt.date):
         raise WaiverError(f"{label}: field 'expires' is missing; a waiver without an expiry date is refused")
+    all_resources = entry.get("all_resources", False)
+    if not isinstance(all_resources, bool):
+        raise WaiverError(f"{label}: field 'all_resources' must be true or false")
     return Waiver(entry["policy"].strip(), tuple(resources), entry["reason"].strip(),
-                  entry["approved_by"].strip(), expires, stacks=_stacks(label, entry))
+                  entry["approved_by"].strip(), expires, stacks=_stacks(label, entry), all_resources=all_resources)
 
 
 def _stacks(label: str, entry: dict) -> tuple[str, ...]:
@@ -135,7 +151,7 @@ def load(path: Path | str | None = None) -> list[Waiver]:
     if not path.is_file():
         return []
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise WaiverError(f"{path.name}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     return parse(document, path.name)
@@ -158,7 +174,102 @@ def expired_note(waiver: Waiver) -> str:
             f"(approved by {waiver.approved_by}: {waiver.reason}); it no longer waives this violation")
 
 
-def today_from_env(environ: dict[str, str]) -> dt.date:
-    """Today, or TRADESENSE_WAIVER_TODAY (YYYY-MM-DD) so tests can move the clock."""
-    value = environ.get("TRADESENSE_WAIVER_TODAY")
+def today_from_env(environ: dict[str, str], *, honour_override: bool = True) -> dt.date:
+    """Today, or TRADESENSE_WAIVER_TODAY (YYYY-MM-DD) so tests can move the clock. The pack under the
+    CLI passes honour_override=False: a deploy gate's clock is the real one."""
+    value = environ.get("TRADESENSE_WAIVER_TODAY") if honour_override else None
     return dt.date.fromisoformat(value) if value else dt.date.today()
+
+
+# -- guards against switching a rule off by accident (their own block, so other changes merge) -------
+CHECKOV_ID = re.compile(r"^CKV2?_[A-Z0-9]+_\d+$")
+DEFAULT_MAX_WAIVER_DAYS = 365
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last one silently)."""
+
+
+def _unique_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise WaiverError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1}): "
+                              "each key may appear once per entry")
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def load_approvers(path: Path | str | None = None) -> tuple[frozenset[str], int]:
+    """(the approvers, the longest a waiver may run in days) from policies/approvers.yaml."""
+    path = Path(path) if path else APPROVERS_PATH
+    try:
+        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506
+    except FileNotFoundError:
+        raise WaiverError(f"{path.name}: missing; it lists who may approve a waiver") from None
+    except yaml.YAMLError as exc:
+        raise WaiverError(f"{path.name}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    approvers = document.get("approvers") if isinstance(document, dict) else None
+    if not isinstance(approvers, list) or not approvers or not all(isinstance(a, str) and a for a in approvers):
+        raise WaiverError(f"{path.name}: expected `approvers:` as a non-empty list of e-mail addresses")
+    days = document.get("max_waiver_days", DEFAULT_MAX_WAIVER_DAYS)
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= DEFAULT_MAX_WAIVER_DAYS:
+        raise WaiverError(f"{path.name}: max_waiver_days = {days!r}: must be a whole number of days, "
+                          f"1-{DEFAULT_MAX_WAIVER_DAYS}")
+    return frozenset(a.strip().lower() for a in approvers), days
+
+
+def _universal(pattern: str) -> bool:
+    """Whether a pattern matches any resource at all (`*`, `urn:*`, `urn:pulumi:prod::*::*`)."""
+    if pattern.startswith("urn:"):
+        probes = ("urn:pulumi:prod::tradesense::aws:s3/bucket:Bucket::a",
+                  "urn:pulumi:prod::tradesense::tradesense:x:Y$aws:rds/instance:Instance::zz9-q")
+    else:
+        probes = ("a", "zz9-q_x.y")
+    return all(fnmatch.fnmatchcase(p, pattern) for p in probes)
+
+
+def vet(waivers: Iterable[Waiver], source: str = "waivers.yaml", *, approvers_path: Path | str | None = None,
+        today: Optional[dt.date] = None) -> None:
+    """Refuse waivers that could switch a rule off by accident. `today` is the real clock: a test
+    override of the date never lengthens what a waiver may run."""
+    from tradesense_policies.registry import all_rules
+
+    approvers, max_days = load_approvers(approvers_path)
+    today = today or dt.date.today()
+    known, seen = set(all_rules()), set()
+    for index, waiver in enumerate(waivers, start=1):
+        label = f"{source}: waiver #{index} ({waiver.policy})"
+        if waiver.policy not in known and not CHECKOV_ID.match(waiver.policy):
+            raise WaiverError(f"{label}: {waiver.policy!r} is neither a policy of the pack nor a checkov check id")
+        if waiver.approved_by.lower() not in approvers:
+            raise WaiverError(f"{label}: approved_by {waiver.approved_by!r} is not an approver listed in approvers.yaml")
+        if (waiver.expires - today).days > max_days:
+            raise WaiverError(f"{label}: expires {waiver.expires.isoformat()}, more than {max_days} days from "
+                              f"{today.isoformat()}; a waiver may run at most {max_days} days")
+        broad = [p for p in waiver.resources if _universal(p)]
+        if broad and not waiver.all_resources:
+            raise WaiverError(f"{label}: resources {broad} match every resource; name the resources, or say "
+                              "all_resources: true (with the reason) if that is really meant")
+        key = (waiver.policy, waiver.resources)
+        if key in seen:
+            raise WaiverError(f"{label}: the same policy and resources are waived twice")
+        seen.add(key)
+
+
+def breadth_problems(waivers: Iterable[Waiver], subjects: dict[str, list[str]]) -> list[str]:
+    """Waivers whose patterns cover every resource the rule judges in this stack (at least two)
+    without `all_resources: true`. `subjects`: rule id -> URNs it judged (pass or fail)."""
+    problems = []
+    for waiver in waivers:
+        if waiver.all_resources or not any(ch in p for p in waiver.resources for ch in "*?["):
+            continue
+        urns = [u for u in subjects.get(waiver.policy, []) if u]
+        if len(urns) >= 2 and all(waiver.covers(waiver.policy, u) for u in urns):
+            problems.append(f"waiver for {waiver.policy} ({', '.join(waiver.resources)}) covers every one of its "
+                            f"{len(urns)} resources; name them, or say all_resources: true with the reason")
+    return problems

@@ -38,8 +38,29 @@ def render() -> str:
         for rule in sorted((r for r in rules.values() if r.domain == domain), key=lambda r: r.name):
             lines += [f"- **{rule.name}**: {rule.description} Remediation: {rule.remediation}"]
         lines.append("")
+    lines += config_section(rules)
     lines += ["## Frameworks", ""] + [f"- {fw}" for fw in FRAMEWORKS] + [""]
     return "\n".join(lines)
+
+
+def config_section(rules) -> list[str]:
+    """The thresholds the pack enforces: CrossGuard policy config with secure defaults."""
+    from tradesense_policies.floors import FLOORS
+
+    kinds = {"min": "may only be raised", "max": "may only be lowered", "union": "entries may be added",
+             "value": "replaces the default"}
+    lines = ["## Policy config (floors)", "",
+             "Set per stack with `pulumi up --policy-pack-config FILE` (offline: `python -m scripts.report.policy_report "
+             "INPUT --policy-pack-config FILE`), as `{\"<policy>\": {\"<key>\": value}}`. The stack's own config "
+             "is never read for these. A looser value than the default is refused by the schema and ignored by the "
+             "pack; loosening one resource needs a waiver.", "",
+             "| key | default | a stack's value | policies | meaning |", "| --- | --- | --- | --- | --- |"]
+    for key, floor in FLOORS.items():
+        users = ", ".join(f"`{r.name}`" for r in sorted(rules.values(), key=lambda r: r.name) if key in r.config)
+        default = ", ".join(floor.default) if isinstance(floor.default, tuple) else floor.default
+        lines.append(f"| `{key}` | {default if default != '' else '(none)'} | {kinds[floor.kind]} | {users} | "
+                     f"{floor.description} |")
+    return lines + [""]
 
 
 def main(argv=None) -> int:

@@ -57,6 +57,7 @@ GONE_OPS = frozenset({"delete", "delete-replaced", "discard", "discard-replaced"
 UNCHANGED_OPS = frozenset({"same", "refresh"})
 # In-place updates, and the outputs that name a resource and survive one (a change to them replaces it).
 UPDATE_OPS = frozenset({"update"})
+REPLACE_OPS = frozenset({"replace", "create-replacement"})
 IDENTITY_OUTPUTS = frozenset({"id", "arn", "name", "bucket", "keyId", "identifier", "resourceId", "endpoint",
                               "address", "urn"})
 # Nesting deeper than this is no resource any provider accepts; refusing it keeps the gRPC Struct
@@ -217,12 +218,20 @@ def _state(raw: Any, where: str, op: str = "", old: Optional[dict] = None) -> Re
         # An in-place update keeps the resource's identity: other resources still name it by its
         # ARN or id. Only those outputs carry over; anything else may be what the update changes.
         raw_outputs = {k: v for k, v in previous.items() if k in IDENTITY_OUTPUTS and k not in raw_inputs}
+    elif not raw_outputs and op in REPLACE_OPS:
+        # A replacement is a new resource: what the provider names it (id, ARN, a prefix-generated
+        # bucket name) is not known until deploy, so rules that join on it are undecided, never
+        # judged on the old resource's identity.
+        raw_outputs = {k: UNKNOWN for k in previous if k in IDENTITY_OUTPUTS and k not in raw_inputs}
     additional = _expect(raw.get("additionalSecretOutputs") or [], list, f"{where}.additionalSecretOutputs",
                          "a list of property names")
     previous_additional = (old or {}).get("additionalSecretOutputs") or []
     additional = [*additional, *(previous_additional if isinstance(previous_additional, list) else [])]
     inputs = mask_secrets(_secret_inputs(raw_inputs, [raw_outputs, previous], additional))
     outputs = mask_secrets(raw_outputs)
+    # An output the engine masked whole because part of its input was secret is the same value as
+    # that input, which shows the secret part itself: rules read the input instead of "[secret]".
+    outputs = {k: inputs[k] if v == SECRET_TEXT and _holds_secret(inputs.get(k)) else v for k, v in outputs.items()}
     if op in UNCHANGED_OPS or not op:
         # Deployed values fill what the program left empty: defaults the provider chose, and
         # settings older providers keep only in outputs (inline bucket encryption, versioning).

@@ -82,8 +82,9 @@ def _struct(value: Mapping[str, Any]):
 
 
 def analyze(stack_input: StackInput, *, pack_dir: Path = PACK_DIR, env: Optional[Mapping[str, str]] = None,
-            preview: bool = True) -> AnalysisResult:
-    """Start the pack, analyse every resource and then the stack, stop the pack."""
+            preview: bool = True, policy_config: Optional[Mapping[str, Any]] = None) -> AnalysisResult:
+    """Start the pack, analyse every resource and then the stack, stop the pack. `policy_config` is
+    the content of a `--policy-pack-config` file, handed to the pack through Configure as the engine does."""
     proc = spawn_pack(pack_dir, {"TRADESENSE_POLICY_RAW": "1", **(env or {})})
     try:
         # Imported while the pack starts: the two costs overlap.
@@ -96,7 +97,7 @@ def analyze(stack_input: StackInput, *, pack_dir: Path = PACK_DIR, env: Optional
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.AnalyzerStub(channel)
             grpc.channel_ready_future(channel).result(timeout=START_TIMEOUT_S)
-            return _run(stub, pb, stack_input, preview)
+            return _run(stub, pb, stack_input, preview, policy_config)
     except Exception as exc:  # grpc errors carry multi-line details: keep the report's one line
         if isinstance(exc, PackError):
             raise
@@ -112,7 +113,35 @@ def _enforcement(pb, level: int) -> str:
     return {pb.ADVISORY: "advisory", pb.MANDATORY: "mandatory", pb.DISABLED: "disabled"}.get(level, "mandatory")
 
 
-def _run(stub, pb, stack_input: StackInput, preview: bool) -> AnalysisResult:
+def configure_request(pb, policies: Mapping[str, dict], config: Mapping[str, Any]):
+    """A `--policy-pack-config` document ({"all": level, "<policy>": level | {"enforcementLevel": ..,
+    property: value}}, https://www.pulumi.com/docs/iac/using-pulumi/crossguard/configuration/) as the
+    Configure request the engine sends: every configured policy with its resolved enforcement level."""
+    levels = {"advisory": pb.ADVISORY, "mandatory": pb.MANDATORY, "disabled": pb.DISABLED, "remediate": pb.REMEDIATE}
+    unknown = sorted(set(config) - set(policies) - {"all"})
+    if unknown:
+        raise PackError(f"policy pack config names no policy of the pack: {', '.join(unknown)}")
+    everything = config.get("all")
+    everything = everything.get("enforcementLevel") if isinstance(everything, Mapping) else everything
+    request = pb.ConfigureAnalyzerRequest()
+    for name, meta in policies.items():
+        entry = config.get(name)
+        if entry is None and everything is None:
+            continue
+        level = everything or meta["enforcement"]
+        properties: dict[str, Any] = {}
+        if isinstance(entry, str):
+            level = entry
+        elif isinstance(entry, Mapping):
+            level = entry.get("enforcementLevel", level)
+            properties = {k: v for k, v in entry.items() if k != "enforcementLevel"}
+        if level not in levels:
+            raise PackError(f"policy pack config: {name}: enforcement level {level!r} is not one of {', '.join(levels)}")
+        request.policyConfig[name].CopyFrom(pb.PolicyConfig(enforcementLevel=levels[level], properties=_struct(properties)))
+    return request
+
+
+def _run(stub, pb, stack_input: StackInput, preview: bool, policy_config: Optional[Mapping[str, Any]] = None) -> AnalysisResult:
     from google.protobuf import empty_pb2
 
     info = stub.GetAnalyzerInfo(empty_pb2.Empty())
@@ -121,6 +150,10 @@ def _run(stub, pb, stack_input: StackInput, preview: bool) -> AnalysisResult:
                  "type": "stack" if p.policy_type == pb.POLICY_TYPE_STACK else "resource"}
         for p in info.policies
     })
+    if policy_config:
+        stub.Configure(configure_request(pb, result.policies, policy_config))
+        for name, config in configure_request(pb, result.policies, policy_config).policyConfig.items():
+            result.policies[name]["enforcement"] = _enforcement(pb, config.enforcementLevel)
     stub.ConfigureStack(pb.AnalyzerStackConfigureRequest(
         stack=stack_input.stack, project=stack_input.project, dry_run=preview, config=stack_input.config))
 

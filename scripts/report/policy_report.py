@@ -123,10 +123,26 @@ def domain_of(finding: Finding) -> str:
     return rule.domain if rule else finding.rule_id.split("_")[1].lower() if "_" in finding.rule_id else "other"
 
 
+def load_policy_config(path: Optional[str]) -> Optional[dict]:
+    """A `--policy-pack-config` JSON file (the format `pulumi up --policy-pack-config` reads)."""
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not a readable JSON file ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a policy pack config is a JSON object keyed by policy name")
+    return data
+
+
 def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: Optional[dt.date] = None,
                  extra: Sequence[Finding] = (), pack_env: Optional[dict] = None,
                  pending: Optional[Future] = None, strict: bool = False,
-                 stack_input: Optional[StackInput] = None) -> formats.Report:
+                 stack_input: Optional[StackInput] = None,
+                 policy_config_path: Optional[str] = None) -> formats.Report:
     """`pending`: findings still being computed (checkov, started before the pack) to merge in;
     `stack_input`: the input already read (and found judgeable) by the caller."""
     today = today or dt.date.today()
@@ -141,10 +157,18 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
     env = dict(pack_env or {})
     if waivers_path:
         env["TRADESENSE_WAIVERS"] = str(Path(waivers_path).resolve())
-    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export")
+    policy_config = load_policy_config(policy_config_path)
+    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export", policy_config=policy_config)
     if pending is not None:
         extra = [*extra, *pending.result()]
-    findings = apply_waivers(merge(policy_findings(stack_input, analysis), extra), waivers, today)
+    merged = merge(policy_findings(stack_input, analysis), extra)
+    subjects: dict[str, list[str]] = {}
+    for finding in merged:
+        subjects.setdefault(finding.rule_id, []).append(finding.urn)
+    too_broad = waiver_module.breadth_problems(waivers, subjects)
+    if too_broad:
+        raise UsageError(too_broad[0])
+    findings = apply_waivers(merged, waivers, today)
     return formats.Report(
         findings=findings, stack=stack_input.stack, source=input_path,
         waivers=waiver_register(findings, waivers, today),
@@ -182,6 +206,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--with-checkov", action="store_true", help="also run scripts.checkov_bridge.scan on INPUT")
     parser.add_argument("--checkov-results", help="JSON list of checkov Finding dicts to merge")
     parser.add_argument("--summary", action="store_true", help="also print the one-line summary on stderr")
+    parser.add_argument("--policy-pack-config", help="policy config JSON, as `pulumi up --policy-pack-config` takes "
+                                                     "(floors a stack makes stricter)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 also when a mandatory check is undecided (the deploy gate's mode)")
     try:
@@ -195,7 +221,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(run_checkov, args.input) if args.with_checkov else None
             report = build_report(args.input, waivers_path=args.waivers, extra=extra, pending=pending,
-                                  strict=args.strict, stack_input=stack_input)
+                                  strict=args.strict, stack_input=stack_input,
+                                  policy_config_path=args.policy_pack_config)
     except (UsageError, PackError, InputError) as exc:
         message = redact(" ".join(str(exc).split()))
         # the parser's own errors already start with the program's name

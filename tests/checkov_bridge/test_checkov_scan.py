@@ -48,7 +48,7 @@ def test_waivers_turn_fails_into_waived(insecure_scan, tmp_path):
     waivers_file = tmp_path / "w.yaml"
     waivers_file.write_text(
         "waivers:\n  - policy: CKV_AWS_16\n    resources: [open-db]\n    reason: test\n"
-        "    approved_by: lead\n    expires: 2099-01-01\n")
+        "    approved_by: platform-lead@tradesense.io\n    expires: 2027-01-01\n")
     waived = checkov_scan.apply_waivers(insecure_scan.findings, checkov_scan.load_waivers([waivers_file]),
                                         dt.date(2026, 1, 1))
     statuses = {f.rule_id: f.status for f in waived if f.urn.endswith("::open-db")}

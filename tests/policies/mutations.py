@@ -218,3 +218,38 @@ def _origin_verification_from_a_literal(resources):
 
 MUTATIONS["cloudfront-origin-verification-header"] = _origin_without_verification
 MUTATIONS["cloudfront-origin-verification-generated"] = _origin_verification_from_a_literal
+_OPEN_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+
+
+def _named(name):
+    return lambda r: r.name == name
+
+
+MUTATIONS.update({
+    "cloudtrail-logging-management-events": on(t.TRAIL, setkey("enableLogging", False)),
+    "audit-trail-present": lambda rs: [r for r in rs if r.type != t.TRAIL],
+    "data-store-ingress-from-own-groups": on(t.RDS_INSTANCE, setkey("vpcSecurityGroupIds", ["sg-0aaaaaaaaaaaaaaaa"])),
+    "vpc-flow-logs-enabled": drop(t.FLOW_LOG),
+    "resource-policy-principals": on(t.IAM_ROLE, setkey("assumeRolePolicy", _OPEN_TRUST)),
+    "iam-managed-policies-allow-listed": on(t.IAM_ATTACHMENTS[0], setkey("policyArn", "arn:aws:iam::aws:policy/ReadOnlyAccess")),
+    "elasticache-user-authenticates": on(t.CACHE_USER, setkey("authenticationMode", {"type": "no-password-required"})),
+    "elasticache-rbac-users": on(t.CACHE_USER, setkey("accessString", "on ~* +@all"), lambda r: r.inputs.get("userName") == "default"),
+    "waf-logging-keeps-blocked": on(t.WEB_ACL_LOGGING, setkey("loggingFilter", {"defaultBehavior": "DROP", "filters": []})),
+    "cloudfront-origin-https-only": on(t.DISTRIBUTION, lambda p: p["origins"][0]["customOriginConfig"].update(originProtocolPolicy="http-only")),
+    "backup-vault-lock": drop(t.VAULT_LOCK),
+    "backup-vault-deny-deletion": drop(t.VAULT_POLICY),
+    "backup-plan-dr-copy": on(t.BACKUP_PLAN, lambda p: p["rules"][0].pop("copyActions")),
+    "s3-object-lock-retention": drop(t.BUCKET_OBJECT_LOCK[0]),
+    "s3-lifecycle-not-shorter-than-retention": on(t.BUCKET_LIFECYCLE, lambda p: p["rules"][0]["expiration"].update(days=1), _named("audit-logs-lifecycle")),
+    "s3-versioning-enabled": on(t.BUCKET_VERSIONING[0], setkey("versioningConfiguration.status", "Suspended")),
+    "rds-multi-az": on(t.RDS_INSTANCE, setkey("multiAz", False)),
+    "rds-keep-automated-backups": on(t.RDS_INSTANCE, setkey("deleteAutomatedBackups", DELETE)),
+    "rds-proxy-iam-auth": on(t.RDS_PROXY, lambda p: p["auths"][0].update(iamAuth="DISABLED")),
+    "rds-proxy-debug-logging-off": on(t.RDS_PROXY, setkey("debugLogging", True)),
+    "rds-password-encryption-scram": on(t.RDS_PARAMETER_GROUP, param("password_encryption", "md5")),
+    "rds-log-statement-no-secrets": on(t.RDS_PARAMETER_GROUP, lambda p: p["parameters"].append({"name": "log_statement", "value": "all"})),
+    "rds-current-ca": on(t.RDS_INSTANCE, setkey("caCertIdentifier", "rds-ca-2019")),
+    "kms-key-enabled-and-protected": on(t.KMS_KEY, setkey("deletionWindowInDays", 7)),
+    "secret-recovery-window": on(t.SECRET, setkey("recoveryWindowInDays", 0)),
+})

@@ -114,3 +114,83 @@ def test_committed_stack_scopes_name_existing_stacks():
 
     scoped = [w for w in waivers.load() if w.stacks]
     assert scoped and all(set(w.stacks) <= set(STACKS) for w in scoped)
+# -- waivers that cannot switch a rule off by accident -------------------------------------------------
+def test_unknown_rule_or_check_id_is_refused():
+    with pytest.raises(waivers.WaiverError, match="neither a policy of the pack nor a checkov check id"):
+        waivers.parse({"waivers": [{**VALID, "policy": "rds-backup-retentoin"}]})
+    assert waivers.parse({"waivers": [{**VALID, "policy": "CKV2_AWS_62"}]})
+
+
+def test_approver_must_be_listed_in_the_repo():
+    with pytest.raises(waivers.WaiverError, match="not an approver listed in approvers.yaml"):
+        waivers.parse({"waivers": [{**VALID, "approved_by": "intern@tradesense.io"}]})
+    approvers, days = waivers.load_approvers()
+    assert "platform-lead@tradesense.io" in approvers and days == 365
+
+
+def test_a_waiver_runs_at_most_the_maximum_duration_from_the_real_date():
+    (waiver,) = waivers.parse({"waivers": [VALID]})
+    waivers.vet([waiver], today=dt.date(2025, 4, 1))  # 364 days
+    with pytest.raises(waivers.WaiverError, match="a waiver may run at most 365 days"):
+        waivers.vet([waiver], today=dt.date(2025, 3, 30))  # 366 days
+
+
+@pytest.mark.parametrize("pattern", ["*", "urn:*", "urn:pulumi:prod::*", "*?*"])
+def test_a_pattern_matching_everything_needs_all_resources(pattern):
+    entry = {**VALID, "resources": [pattern]}
+    with pytest.raises(waivers.WaiverError, match="match every resource"):
+        waivers.parse({"waivers": [entry]})
+    (waiver,) = waivers.parse({"waivers": [{**entry, "all_resources": True}]})
+    assert waiver.to_dict()["all_resources"] is True
+
+
+def test_a_pattern_covering_every_resource_of_its_rule_in_the_stack_is_reported():
+    (waiver,) = waivers.parse({"waivers": [{**VALID, "resources": ["audit-*"]}]})
+    urns = [URN, URN.replace("audit-bucket", "audit-replica")]
+    assert waivers.breadth_problems([waiver], {"rds-backup-retention": urns})
+    assert not waivers.breadth_problems([waiver], {"rds-backup-retention": urns + [URN.replace("audit-", "dumps-")]})
+    (marked,) = waivers.parse({"waivers": [{**VALID, "resources": ["audit-*"], "all_resources": True}]})
+    assert not waivers.breadth_problems([marked], {"rds-backup-retention": urns})
+
+
+def test_duplicate_keys_and_duplicate_waivers_are_refused(tmp_path):
+    path = tmp_path / "waivers.yaml"
+    path.write_text("waivers:\n  - policy: rds-backup-retention\n    policy: rds-final-snapshot\n"
+                    "    resources: [x]\n    reason: r\n    approved_by: ciso@tradesense.io\n    expires: 2026-12-01\n")
+    with pytest.raises(waivers.WaiverError, match="duplicate key 'policy'"):
+        waivers.load(path)
+    with pytest.raises(waivers.WaiverError, match="waived twice"):
+        waivers.parse({"waivers": [VALID, dict(VALID)]})
+
+
+def test_the_pack_under_the_cli_never_honours_a_date_override():
+    from tradesense_policies.pack import make_gate
+
+    cli = make_gate({"TRADESENSE_WAIVER_TODAY": "2030-01-01"})
+    assert cli.suppress and cli.today == dt.date.today()
+    raw = make_gate({"TRADESENSE_WAIVER_TODAY": "2030-01-01", "TRADESENSE_POLICY_RAW": "1"})
+    assert raw.today == dt.date(2030, 1, 1)
+
+
+def test_the_committed_files_are_owned_through_codeowners():
+    from pathlib import Path
+
+    owners = (Path(__file__).resolve().parents[2] / ".github" / "CODEOWNERS").read_text()
+    approvers, _ = waivers.load_approvers()
+    for path in ("/policies/waivers.yaml", "/policies/approvers.yaml"):
+        line = next(line for line in owners.splitlines() if line.startswith(path))
+        assert set(line.split()[1:]) <= approvers
+
+
+def test_the_cli_pack_blocks_on_a_waiver_covering_every_resource_of_its_rule(prod_input, tmp_path):
+    """Under the CLI the pack applies waivers itself: a pattern covering all five databases for
+    rds-multi-az, without all_resources, is refused as a blocking result, not honoured."""
+    from scripts.report import analyzer
+
+    broad = tmp_path / "waivers.yaml"
+    broad.write_text("waivers:\n  - policy: rds-multi-az\n    resources: ['*-db-instance']\n    reason: cost\n"
+                     f"    approved_by: ciso@tradesense.io\n    expires: {dt.date.today() + dt.timedelta(days=30)}\n")
+    result = analyzer.analyze(prod_input, env={"TRADESENSE_POLICY_RAW": "0", "TRADESENSE_WAIVERS": str(broad)})
+    (refused,) = [v for v in result.violations if "refused" in v.message]
+    assert refused.policy == "rds-multi-az" and refused.enforcement == "mandatory"
+    assert "covers every one of its 5 resources" in refused.message

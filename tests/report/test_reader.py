@@ -102,7 +102,7 @@ def test_an_input_that_shows_its_secret_part_keeps_the_rest_readable():
         "urn": urn, "custom": True, "type": "aws:cloudfront/distribution:Distribution",
         "inputs": {"origins": origins, "comment": "x"}, "outputs": {"origins": "[secret]", "comment": "x"}}}
     (state,) = inputs.parse({"steps": [step]}).resources
-    assert state.inputs["origins"] == origins
+    assert state.inputs["origins"] == origins and state.state["origins"] == origins
     # a plain-text input whose output is secret stays masked (nothing in it says which part is secret)
     step["newState"]["inputs"]["origins"] = [{"originId": "gw", "customHeaders": [{"name": "X", "value": "hunter2"}]}]
     (state,) = inputs.parse({"steps": [step]}).resources

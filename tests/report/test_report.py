@@ -89,11 +89,20 @@ def test_unknown_values_are_undecided_never_not_applicable(prod_preview, tmp_pat
     assert {f.rule_id for f in strict.blocking} >= {"rds-storage-encrypted-cmk", "rds-covered-by-backup-plan"}
 
 
-def test_pack_under_the_cli_suppresses_waived_and_reports_expired(prod_input):
+def test_pack_under_the_cli_suppresses_waived_and_reports_expired(prod_input, tmp_path):
+    import yaml
+
     cli = {"TRADESENSE_POLICY_RAW": "0"}
     waived = analyzer.analyze(prod_input, env=cli)
     assert waived.violations == []
-    expired = analyzer.analyze(prod_input, env={**cli, "TRADESENSE_WAIVER_TODAY": "2030-01-01"})
+    # The pack under the CLI ignores TRADESENSE_WAIVER_TODAY: an expired waiver is one dated in the past.
+    document = yaml.safe_load((analyzer.PACK_DIR / "waivers.yaml").read_text())
+    for entry in document["waivers"]:
+        entry["expires"] = "2020-01-01"
+    past = tmp_path / "waivers.yaml"
+    past.write_text(yaml.safe_dump(document))
+    expired = analyzer.analyze(prod_input, env={**cli, "TRADESENSE_WAIVERS": str(past),
+                                                "TRADESENSE_WAIVER_TODAY": "2019-01-01"})
     assert len(expired.violations) == 2  # the access-log bucket of each region
     for violation in expired.violations:
         assert violation.policy == "s3-bucket-encrypted-with-cmk" and "expired on" in violation.message

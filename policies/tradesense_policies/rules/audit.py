@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_bool, get_path, is_unknown
-from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, resource_rule, stack_rule
+from tradesense_policies.model import as_bool, as_list, get_path, identity_unknown, is_unknown
+from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
 from tradesense_policies.rules.monitoring import alert_topics, notifies
 
 AUDIT = ((PCI, "10.2.1"), (SOC2, "CC7.2"), (GDPR, "Art. 32(1)(d)"))
@@ -108,8 +108,81 @@ def audit_metric_filters_alarmed(stack):
     evidence=("cloudWatchLogsGroupArn",),
 )
 def audit_security_metric_filters(stack):
-    patterns = json.dumps([f.props.get("pattern") for f in stack.of_type(t.METRIC_FILTER)])
-    missing = [event for event, words in CIS_EVENTS.items() if not any(w in patterns for w in words)]
     for trail in stack.of_type(t.TRAIL):
+        group_arn = trail.props.get("cloudWatchLogsGroupArn")
+        if is_unknown(group_arn):
+            raise Unknown(f"{trail.name}.cloudWatchLogsGroupArn")
+        # arn:aws:logs:REGION:ACCOUNT:log-group:NAME:* -> NAME: only filters on that group see the trail's events.
+        group = str(group_arn or "").split(":log-group:", 1)[-1].rsplit(":*", 1)[0] if group_arn else None
+        filters = [f for f in stack.of_type(t.METRIC_FILTER) if group and f.props.get("logGroupName") == group]
+        patterns = json.dumps([f.props.get("pattern") for f in filters])
+        missing = [event for event, words in CIS_EVENTS.items() if not any(w in patterns for w in words)]
         if missing:
-            yield trail.urn, "no metric filter for: " + "; ".join(missing)
+            yield trail.urn, f"no metric filter on {group or 'the trail log group'} for: " + "; ".join(missing)
+
+
+@resource_rule(
+    name="cloudtrail-logging-management-events",
+    description="The trail is logging and records all management events, read and write.",
+    resource_types=(t.TRAIL,),
+    severity="high",
+    remediation="Leave enable_logging true; event selectors (if any) need include_management_events true and "
+                "read_write_type All.",
+    url="https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-management-events-with-cloudtrail.html",
+    compliance=AUDIT + ((CIS, "3.1"), (FSBP, "CloudTrail.1")),
+    evidence=("enableLogging", "eventSelectors.includeManagementEvents", "eventSelectors.readWriteType",
+              "advancedEventSelectors.fieldSelectors.field"),
+)
+def cloudtrail_logging_management_events(props, resource):
+    problems = []
+    logging = get_path(props, "enableLogging")
+    if logging is not None and not as_bool(logging):
+        problems.append(f"enableLogging = {logging}: the trail records nothing")
+    selectors = get_path(props, "eventSelectors") or []
+    advanced = get_path(props, "advancedEventSelectors") or []
+    if advanced:
+        management = [a for a in advanced if any(
+            (f or {}).get("field") == "eventCategory" and "Management" in as_list((f or {}).get("equals"))
+            for f in as_list((a or {}).get("fieldSelectors")))]
+        narrowed = [a for a in management if any((f or {}).get("field") == "readOnly"
+                                                 for f in as_list((a or {}).get("fieldSelectors")))]
+        if not management or len(narrowed) == len(management):
+            problems.append("advancedEventSelectors record no (or only read-only/write-only) management events")
+    elif selectors:
+        # Without selectors a trail logs all management events; with them, only what they select.
+        complete = [i for i, _ in enumerate(selectors)
+                    if get_path(props, f"eventSelectors.{i}.includeManagementEvents") is not False
+                    and str(get_path(props, f"eventSelectors.{i}.readWriteType") or "All") == "All"
+                    # excluding kms.amazonaws.com drops every Decrypt/ScheduleKeyDeletion from the trail
+                    and not get_path(props, f"eventSelectors.{i}.excludeManagementEventSources")]
+        if not complete:
+            problems.append("no event selector records all management events (includeManagementEvents true, "
+                            "readWriteType All, no excludeManagementEventSources)")
+    return problems
+
+
+@stack_rule(
+    name="audit-trail-present",
+    description="The stack has a CloudTrail trail (the account's audit trail is a required control), delivering "
+                "to a bucket of this stack (so the audit-evidence floors hold for it).",
+    resource_types=(t.TRAIL,),
+    severity="critical",
+    remediation="Keep the AuditTrail component in the stack.",
+    url="https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-create-and-update-a-trail.html",
+    compliance=AUDIT + ((CIS, "3.1"), (FSBP, "CloudTrail.1")),
+    evidence=("name",),
+)
+def audit_trail_present(stack):
+    trails = stack.of_type(t.TRAIL)
+    if not trails:
+        yield "", "no CloudTrail trail in this stack: nothing records what happens in the account"
+    buckets = stack.of_type(*t.BUCKETS)
+    for trail in trails:
+        target = trail.props.get("s3BucketName")
+        if is_unknown(target):
+            raise Unknown(f"{trail.name}.s3BucketName")
+        # Only a bucket of this stack is held to the object-lock and lifecycle floors of audit evidence.
+        if not any(b.props.get(k) == target for b in buckets for k in ("bucket", "id") if target):
+            if any(identity_unknown(b, ("bucket", "id")) for b in buckets):
+                raise Unknown(f"{trail.name}.s3BucketName")  # a new bucket's name is chosen at deploy
+            yield trail.urn, f"trail {trail.name} delivers to {target}, not a bucket of this stack"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_list, as_number, get_path, is_unknown, refers_to, refers_to_any
-from tradesense_policies.registry import FSBP, PCI, SOC2, Unknown, resource_rule, stack_rule
+from tradesense_policies.model import (as_bool, as_list, as_number, get_path, is_unknown, names, refers_to,
+                                       refers_to_any)
+from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
 from tradesense_policies.rules.transit import parameters, require_postgres
 
-MAX_STATEMENT_TIMEOUT_MS = 30_000
+MAX_STATEMENT_TIMEOUT_MS = 30_000  # the default of the maxStatementTimeoutMs policy config
 REQUIRED_LOG_EXPORTS = ("postgresql",)
 
 
@@ -22,7 +23,10 @@ REQUIRED_LOG_EXPORTS = ("postgresql",)
     evidence=("identifier",),
 )
 def rds_reached_through_proxy(stack):
-    targets = stack.of_type(t.RDS_PROXY_TARGET)
+    proxies = stack.of_type(t.RDS_PROXY)
+    # A target counts only if the proxy it names is a proxy of this stack.
+    targets = [tg for tg in stack.of_type(t.RDS_PROXY_TARGET)
+               if refers_to_any(tg, "dbProxyName", proxies, "name", "id")]
     for instance in stack.of_type(t.RDS_INSTANCE):
         ident = instance.props.get("identifier")
         if any(refers_to(target, "dbInstanceIdentifier", target.props.get("dbInstanceIdentifier"),
@@ -30,7 +34,7 @@ def rds_reached_through_proxy(stack):
             continue
         if is_unknown(ident) or any(is_unknown(tg.props.get("dbInstanceIdentifier")) for tg in targets):
             raise Unknown(f"{instance.name}.identifier")
-        yield instance.urn, f"instance {ident or instance.name} is the target of no RDS Proxy"
+        yield instance.urn, f"instance {ident or instance.name} is the target of no RDS Proxy of this stack"
 
 
 @stack_rule(
@@ -61,13 +65,15 @@ def rds_custom_parameter_group(stack):
     url="https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT",
     compliance=((SOC2, "A1.1"), (SOC2, "CC7.2")),
     evidence=("family", "parameters.name", "parameters.value"),
+    config=("maxStatementTimeoutMs",),
 )
 def rds_statement_timeout(props, resource):
     require_postgres(props)
+    ceiling = resource.setting("maxStatementTimeoutMs")
     raw = parameters(props).get("statement_timeout")
     value = as_number(raw)
-    if value is None or not 0 < value <= MAX_STATEMENT_TIMEOUT_MS:
-        return f"statement_timeout = {raw}: must be between 1 and {MAX_STATEMENT_TIMEOUT_MS} ms"
+    if value is None or not 0 < value <= ceiling:
+        return f"statement_timeout = {raw}: must be between 1 and {ceiling:g} ms (pack config)"
     return None
 
 
@@ -104,3 +110,128 @@ def rds_log_exports(props, resource):
     exported = [str(x) for x in as_list(get_path(props, "enabledCloudwatchLogsExports"))]
     missing = [log for log in REQUIRED_LOG_EXPORTS if log not in exported]
     return f"enabledCloudwatchLogsExports lacks {', '.join(missing)}" if missing else None
+
+
+@resource_rule(
+    name="rds-multi-az",
+    description="Every RDS instance is Multi-AZ (a standby in another zone takes over on failure).",
+    resource_types=(t.RDS_INSTANCE,),
+    severity="high",
+    remediation="Set multi_az=True (the provider's default is single-AZ).",
+    url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.MultiAZSingleStandby.html",
+    compliance=((SOC2, "A1.2"), (GDPR, "Art. 32(1)(b)"), (FSBP, "RDS.5")),
+    evidence=("multiAz",),
+)
+def rds_multi_az(props, resource):
+    return None if as_bool(get_path(props, "multiAz")) else f"multiAz = {get_path(props, 'multiAz')}: single-AZ"
+
+
+@resource_rule(
+    name="rds-keep-automated-backups",
+    description="Deleting an RDS instance keeps its automated backups (delete_automated_backups is false).",
+    resource_types=(t.RDS_INSTANCE,),
+    severity="high",
+    remediation="Set delete_automated_backups=False: the provider's default (true) removes every automated backup "
+                "with the instance, so one mistaken delete also deletes the point-in-time history.",
+    url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithAutomatedBackups.Retaining.html",
+    compliance=((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "12.10.1")),
+    evidence=("deleteAutomatedBackups",),
+)
+def rds_keep_automated_backups(props, resource):
+    value = get_path(props, "deleteAutomatedBackups")
+    if value is False or str(value).lower() == "false":
+        return None
+    return f"deleteAutomatedBackups = {value}: automated backups are deleted with the instance (default true)"
+
+
+@resource_rule(
+    name="rds-proxy-iam-auth",
+    description="Every login an RDS Proxy accepts requires IAM authentication (iamAuth REQUIRED).",
+    resource_types=(t.RDS_PROXY,),
+    severity="high",
+    remediation="Set auths[].iam_auth = REQUIRED on every auth entry of the proxy.",
+    url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-iam-setup.html",
+    compliance=((PCI, "8.3.1"), (PCI, "7.2.1"), (SOC2, "CC6.1")),
+    evidence=("auths.iamAuth", "auths.authScheme"),
+)
+def rds_proxy_iam_auth(props, resource):
+    auths = get_path(props, "auths") or []
+    if not auths:
+        return "no auths: the proxy has no login to judge"
+    modes = [get_path(props, f"auths.{i}.iamAuth") for i, _ in enumerate(auths)]
+    weak = [f"auths[{i}].iamAuth = {m}" for i, m in enumerate(modes) if str(m).upper() != "REQUIRED"]
+    return weak
+
+
+@resource_rule(
+    name="rds-proxy-debug-logging-off",
+    description="RDS Proxy debug logging is off (it writes the SQL text of every statement to CloudWatch).",
+    resource_types=(t.RDS_PROXY,),
+    severity="high",
+    remediation="Set debug_logging=False (turn it on only briefly, with a waiver, while troubleshooting).",
+    url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html",
+    compliance=((PCI, "3.3.1"), (GDPR, "Art. 32(1)(a)"), (SOC2, "C1.1")),
+    evidence=("debugLogging",),
+)
+def rds_proxy_debug_logging_off(props, resource):
+    return "debugLogging is true: statements and their literals reach the logs" \
+        if as_bool(get_path(props, "debugLogging")) else None
+
+
+@resource_rule(
+    name="rds-password-encryption-scram",
+    description="PostgreSQL stores passwords as SCRAM-SHA-256 (password_encryption scram-sha-256, not md5).",
+    resource_types=(t.RDS_PARAMETER_GROUP,),
+    severity="high",
+    remediation="Set the parameter password_encryption = scram-sha-256 in the instance's parameter group.",
+    url="https://www.postgresql.org/docs/current/runtime-config-connection.html#GUC-PASSWORD-ENCRYPTION",
+    compliance=((PCI, "8.3.2"), (SOC2, "CC6.1"), (GDPR, "Art. 32(1)(a)")),
+    evidence=("family", "parameters.name", "parameters.value"),
+)
+def rds_password_encryption_scram(props, resource):
+    require_postgres(props)
+    value = parameters(props).get("password_encryption")
+    return None if str(value).lower() == "scram-sha-256" else f"password_encryption = {value}: must be scram-sha-256"
+
+
+@resource_rule(
+    name="rds-log-statement-no-secrets",
+    description="PostgreSQL statement logging cannot write secrets: log_statement is none (ddl logs ALTER ROLE ... "
+                "PASSWORD, mod and all also log the data written).",
+    resource_types=(t.RDS_PARAMETER_GROUP,),
+    severity="high",
+    remediation="Leave log_statement unset or none; slow statements are logged by log_min_duration_statement, and "
+                "audit trails belong to pgaudit with its password redaction.",
+    # log_statement levels: https://www.postgresql.org/docs/current/runtime-config-logging.html#GUC-LOG-STATEMENT ;
+    # a password given to ALTER ROLE "might also be logged in ... the server log":
+    # https://www.postgresql.org/docs/current/sql-alterrole.html
+    url="https://www.postgresql.org/docs/current/runtime-config-logging.html#GUC-LOG-STATEMENT",
+    compliance=((PCI, "3.3.1"), (PCI, "8.3.2"), (GDPR, "Art. 32(1)(a)")),
+    evidence=("family", "parameters.name", "parameters.value"),
+)
+def rds_log_statement_no_secrets(props, resource):
+    require_postgres(props)
+    value = parameters(props).get("log_statement")
+    if value is None or str(value).strip().lower() == "none":
+        return None
+    return f"log_statement = {value}: statements (and the passwords and data in them) are written to the logs"
+
+
+# CAs RDS currently issues (rds-ca-2019 expired in August 2024):
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html#UsingWithRDS.SSL.RegionCertificateAuthorities
+CURRENT_CAS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
+
+
+@resource_rule(
+    name="rds-current-ca",
+    description="RDS instances present a certificate of a current RDS CA (" + ", ".join(CURRENT_CAS) + ").",
+    resource_types=(t.RDS_INSTANCE,),
+    severity="medium",
+    remediation="Set ca_cert_identifier to rds-ca-rsa2048-g1 (or the 4096/ECC CA) explicitly.",
+    url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html",
+    compliance=((PCI, "4.2.1"), (SOC2, "CC6.7")),
+    evidence=("caCertIdentifier",),
+)
+def rds_current_ca(props, resource):
+    value = get_path(props, "caCertIdentifier")
+    return None if value in CURRENT_CAS else f"caCertIdentifier = {value}: not a current RDS CA"

@@ -7,7 +7,7 @@ disabled in an incident, so every data store names a customer-managed key.
 from __future__ import annotations
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_bool, get_path
+from tradesense_policies.model import as_bool, as_number, get_path
 from tradesense_policies.registry import CIS, FSBP, GDPR, NotApplicable, PCI, SOC2, resource_rule
 
 AT_REST = ((PCI, "3.5.1"), (SOC2, "CC6.1"), (GDPR, "Art. 32(1)(a)"))
@@ -190,3 +190,57 @@ def kms_key_rotation_enabled(props, resource):
     if not as_bool(get_path(props, "enableKeyRotation")):
         return "enableKeyRotation is not true"
     return None
+
+
+# Longest pending-deletion window KMS allows: a key scheduled for deletion can be recovered for this long.
+# https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html#deleting-keys-how-it-works
+MAX_KEY_DELETION_WINDOW = 30
+
+
+@resource_rule(
+    name="kms-key-enabled-and-protected",
+    description="Customer-managed keys are enabled, wait the maximum 30 days before deletion, and rotate at least "
+                "as often as the pack's maxKeyRotationDays.",
+    resource_types=(t.KMS_KEY,),
+    severity="high",
+    remediation="Leave is_enabled true, deletion_window_in_days at 30 and rotation_period_in_days at most 365.",
+    url="https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html",
+    compliance=((PCI, "3.7.4"), (SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (FSBP, "KMS.3")),
+    evidence=("isEnabled", "deletionWindowInDays", "rotationPeriodInDays"),
+    config=("maxKeyRotationDays",),
+)
+def kms_key_enabled_and_protected(props, resource):
+    problems = []
+    enabled = get_path(props, "isEnabled")
+    if enabled is not None and not as_bool(enabled):
+        problems.append(f"isEnabled = {enabled}: every secret and record under this key becomes unreadable")
+    window = get_path(props, "deletionWindowInDays")
+    if window is not None and as_number(window) != MAX_KEY_DELETION_WINDOW:
+        problems.append(f"deletionWindowInDays = {window}: must be {MAX_KEY_DELETION_WINDOW} (the maximum)")
+    period = get_path(props, "rotationPeriodInDays")
+    ceiling = resource.setting("maxKeyRotationDays")
+    if period is not None and (as_number(period) is None or as_number(period) > ceiling):
+        problems.append(f"rotationPeriodInDays = {period}: must be at most {ceiling:g} (pack config)")
+    return problems
+
+
+# Secrets Manager waits 7-30 days before deleting a secret; 0 (force_delete) deletes at once.
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html
+MAX_SECRET_RECOVERY_WINDOW = 30
+
+
+@resource_rule(
+    name="secret-recovery-window",
+    description="A deleted secret can be recovered for the maximum 30 days (no force-delete, no short window).",
+    resource_types=(t.SECRET,),
+    severity="medium",
+    remediation="Leave recovery_window_in_days at 30.",
+    url="https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_delete-secret.html",
+    compliance=((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "8.3.2")),
+    evidence=("recoveryWindowInDays",),
+)
+def secret_recovery_window(props, resource):
+    window = get_path(props, "recoveryWindowInDays")
+    if window is None or as_number(window) == MAX_SECRET_RECOVERY_WINDOW:
+        return None
+    return f"recoveryWindowInDays = {window}: must be {MAX_SECRET_RECOVERY_WINDOW}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from tradesense_policies import types as t
-from tradesense_policies.model import as_list, as_number, get_path, is_unknown, refers_to, tags_of
+from tradesense_policies.model import as_bool, as_list, as_number, get_path, is_unknown, refers_to, tags_of
 from tradesense_policies.registry import FSBP, PCI, SOC2, Unknown, resource_rule, stack_rule
 
 MONITORED = ((SOC2, "CC7.2"), (PCI, "10.7.2"), (SOC2, "A1.1"))
@@ -25,10 +27,16 @@ def alert_topics(stack):
 
 
 def notifies(alarm, topics) -> bool:
+    """Whether an alarm action is (the value of) an alert topic's ARN; a recorded dependency alone is not."""
     actions = as_list(alarm.props.get("alarmActions"))
-    if any(alarm.depends_through("alarmActions", topic) for topic in topics):
+    if any(refers_to(alarm, "alarmActions", action, topic, "arn", "id") for action in actions for topic in topics):
         return True
-    return any(refers_to(alarm, "alarmActions", action, topic, "arn", "id") for action in actions for topic in topics)
+    # An action or a topic ARN computed at deploy (a first preview) cannot be compared: undecided,
+    # never "notifies no topic" and never a pass.
+    if is_unknown(alarm.props.get("alarmActions")) or any(map(is_unknown, actions)) or (
+            actions and any(is_unknown(tp.props.get("arn")) for tp in topics)):
+        raise Unknown(f"{alarm.name}.alarmActions")
+    return False
 
 
 def _alarm_dimensions(alarm) -> list[dict]:
@@ -40,16 +48,19 @@ def _alarm_dimensions(alarm) -> list[dict]:
 
 
 def watches(alarm, resource) -> bool:
+    """Whether the alarm's dimensions name the resource, judged on the values (an alarm that merely
+    depends on the resource but names another one watches nothing of ours)."""
     names, key = DIMENSIONS[resource.type]
-    if any(resource.urn in urns for urns in alarm.property_dependencies.values()):
-        return True
     value = resource.props.get(key) or (resource.props.get("name") if key != "name" else None)
     if not value or is_unknown(value):
+        if any(resource.urn in urns for urns in alarm.property_dependencies.values()):
+            raise Unknown(f"{resource.name}.{key}")
         return False
     for dims in _alarm_dimensions(alarm):
         for name in names:
             seen = dims.get(name)
-            if seen and not is_unknown(seen) and (seen == value or str(seen).startswith(f"{value}-")):
+            member = name == "CacheClusterId" and re.fullmatch(re.escape(str(value)) + r"-\d{3}", str(seen))
+            if seen and not is_unknown(seen) and (seen == value or member):
                 return True
     return False
 
@@ -91,8 +102,9 @@ def data_stores_have_alarms(stack):
 def alarms_notify_alert_topic(stack):
     topics = alert_topics(stack)
     for alarm in stack.of_type(t.METRIC_ALARM):
-        if alarm.props.get("actionsEnabled") is False:
-            yield alarm.urn, f"alarm {alarm.name} has actionsEnabled = false"
+        enabled = alarm.props.get("actionsEnabled")
+        if enabled is not None and not as_bool(enabled):
+            yield alarm.urn, f"alarm {alarm.name} has actionsEnabled = {enabled}"
             continue
         if notifies(alarm, topics):
             continue
@@ -103,16 +115,22 @@ def alarms_notify_alert_topic(stack):
 
 @resource_rule(
     name="log-group-retention",
-    description=f"CloudWatch log groups keep events at least {MIN_LOG_RETENTION_DAYS} days (never-expire also passes).",
+    description="CloudWatch log groups keep events at least the pack's minLogRetentionDays (365 by default; "
+                "never-expire also passes).",
     resource_types=(t.LOG_GROUP,),
     severity="medium",
     remediation="Set retention_in_days to tradesense:logRetentionDays (365 or more).",
     url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/Working-with-log-groups-and-streams.html",
     compliance=((PCI, "10.5.1"), (SOC2, "CC7.2"), (FSBP, "CloudWatch.16")),
     evidence=("retentionInDays",),
+    config=("minLogRetentionDays",),
 )
 def log_group_retention(props, resource):
-    days = as_number(get_path(props, "retentionInDays"))
-    if days and days < MIN_LOG_RETENTION_DAYS:
-        return f"retentionInDays = {days:g}: must be at least {MIN_LOG_RETENTION_DAYS}"
+    floor = resource.setting("minLogRetentionDays")
+    raw = get_path(props, "retentionInDays")
+    days = as_number(raw)
+    if raw is not None and days is None:
+        return f"retentionInDays = {raw}: not a number"
+    if days and days < floor:
+        return f"retentionInDays = {days:g}: must be at least {floor:g} (pack config)"
     return None

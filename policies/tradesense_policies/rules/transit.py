@@ -78,14 +78,18 @@ def elasticache_transit_encryption(props, resource):
     return None
 
 
-def denies_insecure_transport(document) -> bool:
+def denies_insecure_transport(document, bucket: str | None = None) -> bool:
+    """Whether one Deny statement refuses every non-TLS request: all S3 actions, by everyone, on the
+    bucket and its objects (when `bucket` is given), with aws:SecureTransport false as its only condition."""
     for statement in statements(document):
         condition = statement.get("Condition") or {}
         secure = (condition.get("Bool") or {}).get("aws:SecureTransport")
-        actions = as_list(statement.get("Action"))
-        if (statement.get("Effect") == "Deny" and str(secure).lower() == "false"
-                and any(a in ("s3:*", "*") for a in actions)
-                and statement.get("Principal") in ("*", {"AWS": "*"})):
+        actions = [str(a).lower() for a in as_list(statement.get("Action"))]
+        resources = {str(r) for r in as_list(statement.get("Resource"))}
+        covers = bucket is None or "*" in resources or {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"} <= resources
+        if (statement.get("Effect") == "Deny" and str(secure).lower() == "false" and list(condition) == ["Bool"]
+                and len(condition["Bool"]) == 1 and any(a in ("s3:*", "*") for a in actions) and covers
+                and statement.get("Principal") in ("*", {"AWS": "*"}, {"AWS": ["*"]})):
             return True
     return False
 
@@ -95,15 +99,17 @@ def denies_insecure_transport(document) -> bool:
     description="Bucket policies deny every request not made over TLS.",
     resource_types=t.BUCKET_POLICY,
     severity="high",
-    remediation="Add a Deny statement for s3:* by * on the bucket and its objects when aws:SecureTransport is "
-                "false (SecureBucket always does).",
+    remediation="Add a Deny statement for s3:* by * on the bucket ARN and bucket/* when aws:SecureTransport is "
+                "false, with no other condition (SecureBucket always does).",
     url="https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html#transit",
     compliance=IN_TRANSIT + ((CIS, "2.1.1"), (FSBP, "S3.5")),
     evidence=("policy",),
 )
 def s3_bucket_tls_only(props, resource):
-    if not denies_insecure_transport(policy_document(get_path(props, "policy"))):
-        return "no Deny statement for requests with aws:SecureTransport = false"
+    bucket = get_path(props, "bucket")
+    if not denies_insecure_transport(policy_document(get_path(props, "policy")), bucket or None):
+        return (f"no Deny of s3:* by everyone on {bucket} and {bucket}/* when aws:SecureTransport = false "
+                "(and no other condition)")
     return None
 
 
