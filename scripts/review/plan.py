@@ -19,7 +19,9 @@ secret is not visible (the real engine's diff is).
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
@@ -297,12 +299,28 @@ def _kept_identities(matched: Mapping[str, str], base: Mapping[str, dict], head:
         if head_urn == base_urn:
             continue
         old, new = base[base_urn], head[head_urn]
-        pairs = [(new.get("id"), old.get("id"))]
-        pairs += [(value, (old.get("outputs") or {}).get(key)) for key, value in (new.get("outputs") or {}).items()]
+        pairs = [(new.get("id"), old.get("id"))] + list(_leaf_pairs(new.get("outputs") or {}, old.get("outputs") or {}))
         for new_value, old_value in pairs:
             if isinstance(new_value, str) and isinstance(old_value, str) and new_value != old_value and len(new_value) >= 6:
                 subs[new_value] = old_value
-    return subs
+                # Programs quote parts of an ARN too (the `prx-...` of a proxy ARN in a policy).
+                new_parts, old_parts = re.split(r"[:/]", new_value), re.split(r"[:/]", old_value)
+                if len(new_parts) == len(old_parts):
+                    subs.update({n: o for n, o in zip(new_parts, old_parts) if n != o and len(n) >= 6})
+    # Longest first, so a whole ARN is replaced before the parts of it.
+    return dict(sorted(subs.items(), key=lambda item: -len(item[0])))
+
+
+def _leaf_pairs(new: Any, old: Any) -> Iterable[tuple[Any, Any]]:
+    """(new, old) leaves at the same path of two output trees (`masterUserSecrets[0].secretArn`)."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        for key in new.keys() & old.keys():
+            yield from _leaf_pairs(new[key], old[key])
+    elif isinstance(new, list) and isinstance(old, list):
+        for a, b in zip(new, old):
+            yield from _leaf_pairs(a, b)
+    else:
+        yield new, old
 
 
 def _substitute(value: Any, subs: Mapping[str, str]) -> Any:
@@ -313,7 +331,7 @@ def _substitute(value: Any, subs: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         if value in subs:
             return subs[value]
-        for new, old in subs.items():
+        for new, old in subs.items():  # longest first (see _kept_identities)
             if new in value:  # an ARN inside a policy document
                 value = value.replace(new, old)
         return value
@@ -400,9 +418,15 @@ def pair_moves(plan: ChangePlan) -> None:
             if len(same_name) == 1:
                 best = same_name[0]
         if best is None:
-            scored = sorted(((_similarity(_inputs(gone.old), _inputs(c.new)), c.urn, c) for c in candidates), reverse=True)
-            if scored and scored[0][0] >= 0.6 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
-                best = scored[0][2]
+            # Same type: the most alike by inputs, names breaking ties ("auth-db" -> "auth-database",
+            # not "analytics-database"); only an unambiguous best counts.
+            scored = sorted(((_similarity(_inputs(gone.old), _inputs(c.new)),
+                              difflib.SequenceMatcher(None, gone.name, c.name).ratio(), c.urn, c)
+                             for c in candidates), key=lambda t: (t[0] + t[1], t[2]), reverse=True)
+            top = scored[0] if scored else None
+            if top and (top[0] >= 0.6 or top[1] >= 0.6) and (
+                    len(scored) == 1 or top[0] + top[1] > scored[1][0] + scored[1][1]):
+                best = top[3]
         if best is None:
             continue
         move = Move(gone.urn, best.urn, _alias_source(gone, best), inherited_from=inherited)
