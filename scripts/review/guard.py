@@ -88,6 +88,11 @@ def _fix(change: Change, category: str, old_names: dict[str, str]) -> str:
             "naming this URN with reason, approved_by and expires.")
 
 
+# The order a reviewer reads them in: what cannot be recreated first.
+_PRIORITY = {name: i for i, name in enumerate((
+    "database", "backup vault", "KMS key", "bucket (data or logs)", "cache", "audit trail", "secret", "log group"))}
+
+
 def find_data_loss(plan: ChangePlan, waivers: list[waiver_module.ChangeWaiver],
                    today: Optional[dt.date] = None) -> list[DataLossFinding]:
     """A finding per delete or replace of a stateful resource, with its waiver if any."""
@@ -95,7 +100,7 @@ def find_data_loss(plan: ChangePlan, waivers: list[waiver_module.ChangeWaiver],
     # New URN of a moved ancestor -> its old name, for the one alias that keeps a whole subtree.
     old_names = {c.urn: c.move.from_urn.rsplit("::", 1)[-1] for c in plan.changes if c.op == "create" and c.move}
     findings = []
-    for change in plan.changes:
+    for change in sorted(plan.changes, key=lambda c: (_PRIORITY.get(STATEFUL.get(c.type, ""), 9), c.urn)):
         category = STATEFUL.get(change.type)
         if category is None or change.op not in ("delete", "replace"):
             continue

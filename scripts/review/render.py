@@ -155,6 +155,12 @@ def _code(text: Any) -> str:
     return f"<code>{_md(text)}</code>"
 
 
+def _prose(text: str) -> str:
+    """Escaped prose whose `backtick spans` become <code> (entities inside backticks would show raw)."""
+    parts = str(text).split("`")
+    return "".join(_code(part) if i % 2 else _md(part) for i, part in enumerate(parts))
+
+
 def _summary(review: Review) -> list[str]:
     plan, delta = review.plan, review.policy
     icon = "❌" if review.blocked else "✅"
@@ -175,14 +181,14 @@ def _summary(review: Review) -> list[str]:
     for f in review.data_loss:
         mark = "❌" if f.blocking else "☑️ waived"
         lines.append(f"- {mark} **{f.operation}** {_md(f.category)} {_code(_name(f.urn))} ({_code(f.change.type)})"
-                     f"{' · protected' if f.change.protected else ' · not protected'}: {_md(f.why)}")
+                     f"{' · protected' if f.change.protected else ' · not protected'}: {_prose(f.why)}")
         if f.waiver:
             lines.append(f"  - waiver: {_md(f.waiver.reason)} (approved by {_md(f.waiver.approved_by)}, "
                          f"expires {f.waiver.expires})")
         else:
             if f.expired_waiver:
                 lines.append(f"  - waiver expired on {f.expired_waiver.expires}")
-            lines.append(f"  - **do:** {_md(f.fix)}")
+            lines.append(f"  - **do:** {_prose(f.fix)}")
     if delta.computed:
         lines += ["", f"**Policy: {len(delta.introduced)} new violation(s) ({len(delta.blocking)} blocking), "
                       f"{len(delta.fixed)} fixed, {len(delta.newly_waived)} newly waived, "
