@@ -503,7 +503,7 @@ def engine_plan(document: Any, source: str = "preview") -> ChangePlan:
     stack = stack_of(by_urn)
     plan = ChangePlan(stack=stack, source="engine", changes=list(by_urn.values()))
     summary = document.get("changeSummary") or {}
-    listed_same = sum(1 for c in plan.changes if c.op == "same")
+    listed_same = sum(1 for step in document["steps"] if step.get("op") == "same")
     if isinstance(summary.get("same"), int) and summary["same"] > listed_same:
         plan.complete = False
         plan.notes.append(f"the preview lists {listed_same} of {summary['same']} unchanged resources "
