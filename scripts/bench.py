@@ -4,8 +4,11 @@ Reports medians of what it measured, nothing else:
 - `run`: the program under the mock engine plus writing preview.json, in one warm process;
 - `cli`: `python -m scripts.preview` end to end in a fresh process (imports included).
 Targets (2-core machine): prod at most 3 s; the 10x stack at most 6x the prod time.
+- `review`: `python -m scripts.review --base HEAD` of a one-line change (a temp repository whose
+  commit is this working tree), against one `cli` preview. Target: at most 1.3x one preview plus
+  the diff (the review's two previews run in parallel; the diff is what it reports as `diff`).
 
-    python -m scripts.bench [--repeat 5] [--scale 10]
+    python -m scripts.bench [--repeat 5] [--scale 10] [--review-only]
 """
 
 from __future__ import annotations
@@ -70,13 +73,52 @@ def _time_cli(stack: str, repeat: int, project_dir: Path) -> float:
     return statistics.median(times)
 
 
+def _time_review(stack: str, repeat: int) -> tuple[float, float, float, float, float]:
+    """Medians for a one-line change: review wall s, cli preview wall s, the review's diff s,
+    review CPU s (all its processes), and one preview's mean CPU s."""
+    import json
+
+    from scripts.review.build import snapshot_repo
+
+    import resource
+
+    reviews, diffs, cpu = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        snapshot_repo(REPO_ROOT, repo)
+        config = repo / f"Pulumi.{stack}.yaml"
+        text = config.read_text()
+        assert "monthlyBudgetUsd: 25000" in text, "the one-line change moved: update scripts/bench.py"
+        config.write_text(text.replace("monthlyBudgetUsd: 25000", "monthlyBudgetUsd: 26000"))
+        for index in range(repeat):
+            out = Path(tmp) / f"out{index}"
+            started = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([sys.executable, "-m", "scripts.review", "--base", "HEAD", "--repo", str(repo),
+                            "--stack", stack, "--out", str(out)], cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+            reviews.append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            diffs.append(json.loads((out / "review.json").read_text())["timings_s"]["diff"])
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        preview = _time_cli(stack, repeat, repo)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        preview_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / repeat
+    return statistics.median(reviews), preview, statistics.median(diffs), statistics.median(cpu), preview_cpu
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--review-only", action="store_true", help="only time the change review")
     args = parser.parse_args(argv)
     gc.disable()  # as the preview CLI does: measure the same process the user runs
+    if args.review_only:
+        _print_review(args.stack)
+        return 0
 
     config = read_stack_config(args.stack)
     big = scaled_config(config, args.scale)
@@ -97,7 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {args.stack + 'x' + str(args.scale):<14}{big_count:>10}{big_run:>9.2f}{big_cli:>9.2f}")
     print(f"  ratio {args.scale}x/prod: run {big_run / prod_run:.2f}, cli {big_cli / prod_cli:.2f} "
           f"(target <= 6); prod cli target <= 3 s")
+    _print_review(args.stack)
     return 0
+
+
+def _print_review(stack: str) -> None:
+    review, preview, diff, review_cpu, preview_cpu = _time_review(stack, 3)
+    print(f"change review of a one-line change, median of 3: review {review:.2f} s, one offline preview "
+          f"(cli) {preview:.2f} s, diff {diff:.2f} s")
+    print(f"  (review - diff) / preview = {(review - diff) / preview:.2f} (target <= 1.3)")
+    print(f"  CPU: review {review_cpu:.2f} s in all its processes = 2 previews ({2 * preview_cpu:.2f} s) "
+          f"+ {review_cpu - 2 * preview_cpu:.2f} s (git, two policy packs, diff); wall time needs two free cores")
 
 
 if __name__ == "__main__":

@@ -125,3 +125,18 @@ def copy_if_exists(source: Path, target: Path) -> Optional[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return target
+
+
+def snapshot_repo(source: Path, target: Path) -> Path:
+    """A new git repository at `target` whose one commit is `source`'s working tree (tracked and
+    untracked files, not ignored ones): a base to review a change against, for tests and the bench."""
+    files = git(source, "ls-files", "-co", "--exclude-standard").splitlines()
+    for name in files:
+        path = source / name
+        if path.is_file() and not path.is_symlink():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / name)
+    git(target, "init", "-q")
+    git(target, "add", "-A")
+    git(target, "-c", "user.email=review@localhost", "-c", "user.name=review", "commit", "-qm", "base")
+    return target

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from scripts.review.__main__ import main
+from scripts.review.build import snapshot_repo
 from stacks.settings import REPO_ROOT
 
 RENAME = (re.compile(r'PostgresDatabase\(f"\{service\.name\}-db", '), 'PostgresDatabase(f"{service.name}-database", ')
@@ -26,16 +26,8 @@ def _git(repo: Path, *args: str) -> str:
 def repo(tmp_path_factory) -> Path:
     """This working tree (tracked and new files, not ignored ones) committed as the base."""
     root = tmp_path_factory.mktemp("review-repo") / "repo"
-    files = _git(REPO_ROOT, "ls-files", "-co", "--exclude-standard").splitlines()
-    for name in files:
-        source = REPO_ROOT / name
-        if source.is_file() and not source.is_symlink():
-            target = root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "-c", "user.email=review@test", "-c", "user.name=review", "commit", "-qm", "base")
+    root.mkdir()
+    snapshot_repo(REPO_ROOT, root)
     return root
 
 
