@@ -33,7 +33,8 @@ class DataLossFinding:
     category: str
     """database, cache, bucket (data or logs), backup vault, KMS key, secret, log group, audit trail."""
     why: str
-    fix: str
+    remedy: str
+    """What to do instead (the alias, a revert, or how to retire it deliberately)."""
     waiver: Optional[waiver_module.ChangeWaiver] = None
     expired_waiver: Optional[waiver_module.ChangeWaiver] = None
 
@@ -50,10 +51,21 @@ class DataLossFinding:
     def blocking(self) -> bool:
         return self.waiver is None
 
+    @property
+    def protection(self) -> str:
+        if self.change.protected:
+            return "It is protected, so `pulumi up` fails on it rather than deleting it."
+        return "It is NOT protected: `pulumi up` would delete it."
+
+    @property
+    def fix(self) -> str:
+        return f"{self.protection} {self.remedy}"
+
     def to_dict(self, today: dt.date) -> dict[str, Any]:
         return {
             "operation": self.operation, "urn": self.urn, "type": self.change.type, "category": self.category,
             "protected": self.change.protected, "blocking": self.blocking, "why": self.why, "fix": self.fix,
+            "move_root": (self.change.move.inherited_from or None) if self.change.move else None,
             "waiver": self.waiver.to_dict(today) if self.waiver else None,
             "expired_waiver": self.expired_waiver.to_dict(today) if self.expired_waiver else None,
         }
@@ -62,28 +74,26 @@ class DataLossFinding:
 def _why(change: Change) -> str:
     if change.op == "delete" and change.move:
         return (f"its URN disappears while {change.move.to_urn.rsplit('::', 1)[-1]} appears "
-                "(renamed or re-parented without an alias): the engine deletes this one and creates an empty one")
+                "(renamed or re-parented without an alias): the engine creates a new, empty one and deletes this one")
     if change.op == "delete":
         return "no longer declared: the engine deletes it"
     reasons = "; ".join(f"{key}: {why}" for key, why in change.replace_reasons.items())
     return f"replaced (a new one is created, then this one deleted) because of {reasons}"
 
 
-def _fix(change: Change, category: str, old_names: dict[str, str]) -> str:
-    protect = ("It is protected, so `pulumi up` would fail on it rather than delete it; "
-               if change.protected else "It is NOT protected: `pulumi up` would delete it. ")
+def _remedy(change: Change, category: str, old_names: dict[str, str]) -> str:
     if change.op == "delete" and change.move:
         top = change.move.inherited_from
         if top:
             old = old_names.get(top, top.rsplit("::", 1)[-1])
-            return (protect + f"keep it by adding the alias on {top.rsplit('::', 1)[-1]} (its children inherit "
+            return (f"Keep it by adding the alias on {top.rsplit('::', 1)[-1]} (its children inherit "
                     f'it): `opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="{old}")])`.')
-        return protect + f"keep it by adding the alias: `opts={change.move.alias}`."
+        return f"Keep it by adding the alias: `opts={change.move.alias}`."
     if change.op == "replace":
         props = ", ".join(k for k in change.replace_reasons)
-        return (protect + f"revert {props}, or migrate the {category} deliberately (snapshot/export, "
+        return (f"Revert {props}, or migrate the {category} deliberately (snapshot/export, "
                 "create the new one beside it, cut over), then add a change waiver for this URN.")
-    return (protect + f"if the {category} is really to go: take a final snapshot/backup, remove `protect` "
+    return (f"If the {category} is really to go: take a final snapshot/backup, remove `protect` "
             "in a separate reviewed change, and add a change waiver (policies/waivers.yaml `change_waivers:`) "
             "naming this URN with reason, approved_by and expires.")
 
@@ -104,7 +114,7 @@ def find_data_loss(plan: ChangePlan, waivers: list[waiver_module.ChangeWaiver],
         category = STATEFUL.get(change.type)
         if category is None or change.op not in ("delete", "replace"):
             continue
-        finding = DataLossFinding(change, category, _why(change), _fix(change, category, old_names))
+        finding = DataLossFinding(change, category, _why(change), _remedy(change, category, old_names))
         finding.waiver, finding.expired_waiver = waiver_module.match_change(waivers, finding.urn, change.op, today)
         findings.append(finding)
     return findings

@@ -74,6 +74,26 @@ def counts_line(plan: ChangePlan) -> str:
             f"{c['delete']} to delete, {c['same']} unchanged")
 
 
+def loss_groups(findings: list[DataLossFinding]) -> list[list[DataLossFinding]]:
+    """Findings that one fix resolves together (the children of one renamed component), in order."""
+    groups: dict[tuple, list[DataLossFinding]] = {}
+    for f in findings:
+        move = f.change.move
+        key = (("move", move.inherited_from, f.blocking) if f.operation == "delete" and move and move.inherited_from
+               else ("one", f.urn))
+        groups.setdefault(key, []).append(f)
+    return list(groups.values())
+
+
+def _group_title(group: list[DataLossFinding]) -> str:
+    """`renamed auth-db -> auth-database without an alias` for a group, else empty."""
+    if len(group) < 2:
+        return ""
+    root = group[0].change.move.inherited_from
+    old = group[0].remedy.split('pulumi.Alias(name="', 1)[-1].split('"', 1)[0]
+    return f"{old} is now {_name(root)}, without an alias"
+
+
 def _top_moves(plan: ChangePlan) -> list[tuple[Change, int]]:
     """Moves without alias that an alias on one resource would fix, with how many follow it."""
     creates = [c for c in plan.changes if c.op == "create" and c.move]
@@ -89,8 +109,15 @@ def to_text(review: Review) -> str:
     lines += [f"  note: {note}" for note in plan.notes + review.policy.notes]
     if review.data_loss:
         lines.append("Data loss:")
-    for f in review.data_loss:
+    for group in loss_groups(review.data_loss):
+        f = group[0]
         state = "BLOCK" if f.blocking else "WAIVED"
+        if len(group) > 1:
+            lines.append(f"  [{state}] {_group_title(group)}: deletes " + ", ".join(
+                f"{g.category} {_name(g.urn)}{' (protected)' if g.change.protected else ''}" for g in group))
+            lines.append("      why: the engine creates new, empty ones and deletes these")
+            lines.append(f"      fix: {f.remedy}")
+            continue
         lines.append(f"  [{state}] {f.operation} {f.category} {_name(f.urn)} ({f.change.type})"
                      f"{', protected' if f.change.protected else ''}")
         lines.append(f"      why: {f.why}")
@@ -178,8 +205,15 @@ def _summary(review: Review) -> list[str]:
     if review.data_loss:
         lines += ["", f"**Data loss: {len(review.blocking_data_loss)} blocking, "
                       f"{len(review.data_loss) - len(review.blocking_data_loss)} waived**", ""]
-    for f in review.data_loss:
+    for group in loss_groups(review.data_loss):
+        f = group[0]
         mark = "❌" if f.blocking else "☑️ waived"
+        if len(group) > 1:
+            lines.append(f"- {mark} **delete** ({_md(_group_title(group))}): " + ", ".join(
+                f"{_md(g.category)} {_code(_name(g.urn))}{' (protected)' if g.change.protected else ''}" for g in group)
+                + ": the engine creates new, empty ones and deletes these")
+            lines.append(f"  - **do:** {_prose(f.remedy)}")
+            continue
         lines.append(f"- {mark} **{f.operation}** {_md(f.category)} {_code(_name(f.urn))} ({_code(f.change.type)})"
                      f"{' · protected' if f.change.protected else ' · not protected'}: {_prose(f.why)}")
         if f.waiver:
