@@ -204,7 +204,19 @@ def property_diff(old: Any, new: Any, path: str = "") -> list[PropertyDiff]:
         return diffs
     if _normal(old) == _normal(new):
         return []
+    old_doc, new_doc = _json_document(old), _json_document(new)
+    if old_doc is not None and new_doc is not None:  # an IAM policy: show the statement that changed
+        return property_diff(old_doc, new_doc, path)
     return [PropertyDiff(path, old, new)]
+
+
+def _json_document(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _normal(value: Any) -> Any:

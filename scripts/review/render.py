@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -66,6 +67,16 @@ def _value(value: Any) -> str:
         return "(known after deploy)"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text if len(text) <= VALUE_WIDTH else text[:VALUE_WIDTH - 1] + "…"
+
+
+def _pair(old: Any, new: Any) -> tuple[str, str]:
+    """Before and after, trimmed to where they differ (two long ARNs differ only at the end)."""
+    if isinstance(old, str) and isinstance(new, str):
+        common = len(os.path.commonprefix([old, new]))
+        if common > 40 and max(len(old), len(new)) > VALUE_WIDTH:
+            cut = common - 20
+            return _value("…" + old[cut:]), _value("…" + new[cut:])
+    return _value(old), _value(new)
 
 
 def counts_line(plan: ChangePlan) -> str:
@@ -142,7 +153,7 @@ def to_text(review: Review) -> str:
     for change in plan.of("update"):
         if not change.custom:
             continue
-        shown = ", ".join(f"{d.path}: {_value(d.old)} -> {_value(d.new)}" for d in change.diffs[:4])
+        shown = ", ".join(f"{d.path}: {' -> '.join(_pair(d.old, d.new))}" for d in change.diffs[:4])
         more = f" (+{len(change.diffs) - 4} more)" if len(change.diffs) > 4 else ""
         lines.append(f"  [update] {change.type} {change.name}: {shown}{more}")
     for op in ("create", "delete"):
@@ -267,8 +278,9 @@ def _sections(review: Review) -> list[list[str]]:
         for c in updated:
             maybe = f" (may replace: {', '.join(c.may_replace)})" if c.may_replace else ""
             for i, d in enumerate(c.diffs):
+                before, after = _pair(d.old, d.new)
                 body.append(f"| {_code(c.name) + _md(maybe) if i == 0 else ''} | {_code(d.path)} | "
-                            f"{_code(_value(d.old))} | {_code(_value(d.new))} |")
+                            f"{_code(before)} | {_code(after)} |")
         sections.append(_details(f"Updated in place ({len(updated)})", body))
     created = [c for c in plan.of("create") if c.custom]
     if created:
