@@ -78,19 +78,19 @@ def review_offline(args, out: Path, today: dt.date) -> render.Review:
             path = runs[index].wait()
             return path, _evaluate(path, waivers, today, args.with_checkov)
 
+        # Each side runs its preview and then its policy report; the two sides overlap.
+        pool = ThreadPoolExecutor(max_workers=2)
         try:
-            # Each side runs its preview and then its policy report; the two sides overlap.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                head_future = pool.submit(side, 0, head_waivers)
-                base_future = pool.submit(side, 1, base_judge_waivers) if len(runs) > 1 else None
-                head_path, head_report = head_future.result()
-                base_path, base_report = base_future.result() if base_future else (None, None)
+            head_future = pool.submit(side, 0, head_waivers)
+            base_future = pool.submit(side, 1, base_judge_waivers) if len(runs) > 1 else None
+            head_path, head_report = head_future.result()
+            base_path, base_report = base_future.result() if base_future else (None, None)
         finally:
-            for run in runs:
+            for run in runs:  # one side failed: do not wait for the other's preview
                 if run.proc.poll() is None:
                     run.proc.kill()
-                    run.proc.communicate()
-    timings["previews"] = max(getattr(run, "seconds", 0.0) for run in runs)
+            pool.shutdown(wait=True, cancel_futures=True)
+    timings["previews"] = max(run.seconds for run in runs)
     timings["previews_and_policy"] = time.perf_counter() - started
     diff_started = time.perf_counter()
     try:

@@ -89,6 +89,7 @@ class PreviewRun:
     proc: subprocess.Popen
     out_dir: Path
     started: float
+    seconds: float = 0.0
 
     def wait(self) -> Path:
         try:

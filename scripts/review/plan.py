@@ -289,6 +289,10 @@ def diff_previews(base: Optional[dict[str, Any]], head: dict[str, Any], *, base_
         moved_provider = placement.get(_provider_urn(state.get("provider")))
         if moved_provider and change.custom:
             change.replace_reasons["provider"] = moved_provider
+        old_provider, new_provider = _provider_urn(old.get("provider")), _provider_urn(state.get("provider"))
+        if change.custom and old_provider and new_provider and matched.get(new_provider, new_provider) != old_provider:
+            change.replace_reasons["provider"] = (f"moves from provider {old_provider.rsplit('::', 1)[-1]} to "
+                                                  f"{new_provider.rsplit('::', 1)[-1]}: created again under the new one")
         if change.replace_reasons:
             change.op = "replace"
         elif diffs:

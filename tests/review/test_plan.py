@@ -115,3 +115,19 @@ def test_secrets_stay_masked_in_the_diff():
 
 def test_numbers_as_floats_and_ints_are_the_same_input():
     assert property_diff({"port": 5432.0}, {"port": 5432}) == []
+
+
+def test_a_region_change_of_the_dr_provider_replaces_what_lives_there(base_doc, head_doc):
+    dr = next(s["newState"] for s in head_doc["steps"] if s["newState"]["urn"].endswith("pulumi:providers:aws::dr"))
+    dr["inputs"]["region"] = "eu-west-1"
+    plan = diff_previews(base_doc, head_doc)
+    under_dr = [c for c in plan.changes if c.custom and "::dr::" in ((c.new or {}).get("provider") or "")]
+    assert under_dr and all(c.op == "replace" and "eu-west-1" in c.replace_reasons["provider"] for c in under_dr)
+    assert next(c for c in plan.changes if c.urn == DB).op == "same"
+
+
+def test_moving_a_resource_to_another_provider_replaces_it(base_doc, head_doc):
+    dr = next(s["newState"] for s in head_doc["steps"] if s["newState"]["urn"].endswith("pulumi:providers:aws::dr"))
+    state(head_doc, DB)["provider"] = f"{dr['urn']}::{dr['id']}"
+    change = next(c for c in diff_previews(base_doc, head_doc).changes if c.urn == DB)
+    assert change.op == "replace" and "to dr" in change.replace_reasons["provider"]
