@@ -77,9 +77,9 @@ def base_worktree(repo: Path, sha: str) -> Iterator[Path]:
         git(repo, "worktree", "add", "--detach", "--quiet", str(path), sha)
         yield path
     finally:
+        # Removes this worktree's entry too; no `git worktree prune`, which would touch other entries.
         subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
                        capture_output=True, text=True)
-        subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True, text=True)
         shutil.rmtree(parent, ignore_errors=True)
 
 
