@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from scripts.findings import Finding
 from scripts.review.guard import DataLossFinding
 from scripts.review.plan import Change, ChangePlan
 from scripts.review.policy_delta import PolicyDelta
@@ -346,7 +345,3 @@ def to_full_markdown(review: Review) -> str:
 
 def to_json(review: Review) -> str:
     return json.dumps(review.to_dict(), indent=1, default=str) + "\n"
-
-
-def finding_line(f: Finding) -> str:
-    return f"{f.rule_id} on {_name(f.urn)}"

@@ -8,7 +8,6 @@ oldState only, config values are strings, secrets are "[secret]", `replaceReason
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 
