@@ -162,3 +162,7 @@ def _print_review(stack: str) -> None:
     print(f"  CPU: review {m['review_cpu']:.2f} s in all its processes = 2 previews ({2 * m['preview_cpu']:.2f} s) "
           f"+ {m['review_cpu'] - 2 * m['preview_cpu']:.2f} s (git, two policy packs, diff); "
           "the wall time above assumes two free cores")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
