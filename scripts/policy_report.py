@@ -77,8 +77,9 @@ def domain_of(finding: Finding) -> str:
 
 def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: Optional[dt.date] = None,
                  extra: Sequence[Finding] = (), pack_env: Optional[dict] = None,
-                 pending: Optional[Future] = None) -> formats.Report:
-    """`pending`: findings still being computed (checkov, started before the pack) to merge in."""
+                 pending: Optional[Future] = None, pack=None) -> formats.Report:
+    """`pending`: findings still being computed (checkov, started before the pack) to merge in.
+    `pack`: a pack process already started (analyzer.spawn_pack) with the same environment."""
     today = today or dt.date.today()
     try:
         waivers = waiver_module.load(waivers_path)
@@ -91,7 +92,7 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
     env = dict(pack_env or {})
     if waivers_path:
         env["TRADESENSE_WAIVERS"] = str(Path(waivers_path).resolve())
-    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export")
+    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export", proc=pack)
     if pending is not None:
         extra = [*extra, *pending.result()]
     findings = apply_waivers(merge(policy_findings(stack_input, analysis), extra), waivers, today)

@@ -82,9 +82,13 @@ def _struct(value: Mapping[str, Any]):
 
 
 def analyze(stack_input: StackInput, *, pack_dir: Path = PACK_DIR, env: Optional[Mapping[str, str]] = None,
-            preview: bool = True) -> AnalysisResult:
-    """Start the pack, analyse every resource and then the stack, stop the pack."""
-    proc = spawn_pack(pack_dir, {"TRADESENSE_POLICY_RAW": "1", **(env or {})})
+            preview: bool = True, proc: Optional[subprocess.Popen] = None) -> AnalysisResult:
+    """Start the pack, analyse every resource and then the stack, stop the pack.
+
+    `proc`: a pack already started with `spawn_pack` (and TRADESENSE_POLICY_RAW=1), so its start-up
+    overlaps other work (the change review starts it while the preview runs); it is stopped here too.
+    """
+    proc = proc or spawn_pack(pack_dir, {"TRADESENSE_POLICY_RAW": "1", **(env or {})})
     try:
         # Imported while the pack starts: the two costs overlap.
         import grpc

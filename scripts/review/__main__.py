@@ -29,7 +29,7 @@ from scripts.review.build import (
 )
 from scripts.review.guard import find_data_loss, waiver_module
 from scripts.review.plan import PlanError, diff_previews, engine_plan, engine_states, load_document
-from scripts.review.policy_delta import PolicyDelta, compare, evaluate, waiver_changes
+from scripts.review.policy_delta import PolicyDelta, compare, evaluate, start_pack, stop_pack, waiver_changes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,12 +37,12 @@ class _Parser(argparse.ArgumentParser):
         raise ReviewError(f"{self.prog}: {message} (see --help)")
 
 
-def _evaluate(preview: Path, waivers: Optional[Path], today: dt.date, with_checkov: bool):
+def _evaluate(preview: Path, waivers: Optional[Path], today: dt.date, with_checkov: bool, pack=None):
     from scripts.policy_report import UsageError
     from scripts.report.analyzer import PackError
 
     try:
-        return evaluate(preview, waivers, today, with_checkov)
+        return evaluate(preview, waivers, today, with_checkov, pack=pack)
     except (UsageError, PackError) as exc:
         raise ReviewError(f"policy report of {preview}: {exc}") from None
 
@@ -74,10 +74,12 @@ def review_offline(args, out: Path, today: dt.date) -> render.Review:
         if has_stack(base_dir, args.stack):
             runs.append(start_preview(f"base {args.base}", base_dir, args.stack, out / "base"))
         base_judge_waivers = _usable_waivers(base_waivers, head_waivers, notes)
+        # Each side's pack starts now: its start-up (imports, gRPC server) overlaps the previews.
+        packs = [start_pack(head_waivers), *([start_pack(base_judge_waivers)] if len(runs) > 1 else [])]
 
         def side(index: int, waivers: Optional[Path]):
             path = runs[index].wait()
-            return path, _evaluate(path, waivers, today, args.with_checkov)
+            return path, _evaluate(path, waivers, today, args.with_checkov, pack=packs[index])
 
         # Each side runs its preview and then its policy report; the two sides overlap.
         pool = ThreadPoolExecutor(max_workers=2)
@@ -91,6 +93,9 @@ def review_offline(args, out: Path, today: dt.date) -> render.Review:
                 if run.proc.poll() is None:
                     run.proc.kill()
             pool.shutdown(wait=True, cancel_futures=True)
+            for pack in packs:  # analyze() stops the packs it used; these were not used
+                if not pack.stdout.closed:
+                    stop_pack(pack)
     timings["previews"] = max(run.seconds for run in runs)
     timings["previews_and_policy"] = time.perf_counter() - started
     diff_started = time.perf_counter()

@@ -56,12 +56,38 @@ class PolicyDelta:
                             "expiring": self.waivers_expiring}}
 
 
-def evaluate(preview: Path, waivers: Optional[Path], today: dt.date, with_checkov: bool = False) -> formats.Report:
+def pack_env(waivers: Optional[Path]) -> dict[str, str]:
+    """The pack's environment as the report starts it (every violation; waivers applied after)."""
+    env = {"TRADESENSE_POLICY_RAW": "1"}
+    if waivers:
+        env["TRADESENSE_WAIVERS"] = str(Path(waivers).resolve())
+    return env
+
+
+def start_pack(waivers: Optional[Path]):
+    """A pack process started now, so its start-up overlaps the preview it will judge."""
+    from scripts.report.analyzer import PACK_DIR, spawn_pack
+
+    return spawn_pack(PACK_DIR, pack_env(waivers))
+
+
+def stop_pack(proc) -> None:
+    """Stop a pack that was started but not used (the other side failed)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    proc.error_file.close()
+
+
+def evaluate(preview: Path, waivers: Optional[Path], today: dt.date, with_checkov: bool = False,
+             pack=None) -> formats.Report:
     """The policy report of one preview (pack over gRPC, optionally checkov), waivers applied."""
     from scripts.policy_report import build_report, run_checkov
 
     extra = run_checkov(str(preview)) if with_checkov else []
-    return build_report(str(preview), waivers_path=str(waivers) if waivers else None, today=today, extra=extra)
+    return build_report(str(preview), waivers_path=str(waivers) if waivers else None, today=today, extra=extra,
+                        pack=pack)
 
 
 def compare(base: Optional[formats.Report], head: formats.Report, plan: ChangePlan) -> PolicyDelta:
