@@ -95,6 +95,10 @@ def loss_groups(findings: list[DataLossFinding]) -> list[list[DataLossFinding]]:
     return list(groups.values())
 
 
+def _plural(remedy: str) -> str:
+    return remedy.replace("Keep it by", "Keep them by", 1)
+
+
 def _group_title(group: list[DataLossFinding]) -> str:
     """`renamed auth-db -> auth-database without an alias` for a group, else empty."""
     if len(group) < 2:
@@ -126,7 +130,7 @@ def to_text(review: Review) -> str:
             lines.append(f"  [{state}] {_group_title(group)}: deletes " + ", ".join(
                 f"{g.category} {_name(g.urn)}{' (protected)' if g.change.protected else ''}" for g in group))
             lines.append("      why: the engine creates new, empty ones and deletes these")
-            lines.append(f"      fix: {f.remedy}")
+            lines.append(f"      fix: {_plural(f.remedy)}")
             continue
         lines.append(f"  [{state}] {f.operation} {f.category} {_name(f.urn)} ({f.change.type})"
                      f"{', protected' if f.change.protected else ''}")
@@ -222,7 +226,7 @@ def _summary(review: Review) -> list[str]:
             lines.append(f"- {mark} **delete** ({_md(_group_title(group))}): " + ", ".join(
                 f"{_md(g.category)} {_code(_name(g.urn))}{' (protected)' if g.change.protected else ''}" for g in group)
                 + ": the engine creates new, empty ones and deletes these")
-            lines.append(f"  - **do:** {_prose(f.remedy)}")
+            lines.append(f"  - **do:** {_prose(_plural(f.remedy))}")
             continue
         lines.append(f"- {mark} **{f.operation}** {_md(f.category)} {_code(_name(f.urn))} ({_code(f.change.type)})"
                      f"{' · protected' if f.change.protected else ' · not protected'}: {_prose(f.why)}")
