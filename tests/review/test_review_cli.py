@@ -97,3 +97,18 @@ def test_an_unknown_stack_is_exit_2(repo, tmp_path, capsys):
 def test_no_source_is_exit_2(capsys):
     assert main([]) == 2
     assert "--base" in capsys.readouterr().err
+
+
+def test_a_head_that_does_not_preview_is_one_line_and_exit_2(repo, tmp_path, capsys):
+    config = repo / "Pulumi.prod.yaml"
+    original = config.read_text()
+    assert "tradesense:backupRetentionDays: 30" in original
+    config.write_text(original.replace("tradesense:backupRetentionDays: 30", "tradesense:backupRetentionDays: 7"))
+    try:
+        assert main(["--base", "HEAD", "--repo", str(repo), "--out", str(tmp_path)]) == 2
+    finally:
+        config.write_text(original)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "head (working tree): offline preview failed" in err
+    assert "backupRetentionDays" in err
+    assert "tradesense-review-" not in _git(repo, "worktree", "list")
