@@ -122,11 +122,8 @@ class ChangePlan:
     def of(self, op: str) -> list[Change]:
         return [c for c in self.changes if c.op == op]
 
-    def base_urn(self, head_urn: str) -> str:
-        """The base URN a head resource corresponds to (itself unless aliased or moved)."""
-        return self._head_to_base().get(head_urn, head_urn)
-
-    def _head_to_base(self) -> dict[str, str]:
+    def head_to_base(self) -> dict[str, str]:
+        """{head URN: the base URN it corresponds to}, for resources aliased or moved."""
         mapping = {}
         for change in self.changes:
             if change.old_urn:

@@ -93,7 +93,8 @@ def evaluate(preview: Path, waivers: Optional[Path], today: dt.date, with_checko
 def compare(base: Optional[formats.Report], head: formats.Report, plan: ChangePlan) -> PolicyDelta:
     delta = PolicyDelta()
     base_by_key = {(f.source, f.rule_id, f.urn): f for f in (base.findings if base else [])}
-    head_by_key = {(f.source, f.rule_id, plan.base_urn(f.urn)): f for f in head.findings}
+    to_base = plan.head_to_base()
+    head_by_key = {(f.source, f.rule_id, to_base.get(f.urn, f.urn)): f for f in head.findings}
     for key, finding in head_by_key.items():
         before = base_by_key.get(key)
         if finding.status == "fail":
