@@ -26,8 +26,10 @@ def _table(path: str, commit: str, attributes: dict[str, str]) -> dict[str, str]
     return {pulumi: _cite(path, commit, tf) for pulumi, tf in attributes.items()}
 
 
-_RDS_INSTANCE = _table("internal/service/rds/instance.go", "00e4b23838859616dd0ebc9d1fd9364c0f6bff22", {
+_RDS_INSTANCE = _table("internal/service/rds/instance.go", "552c04685ba292dfddee527549fd43a1fd5db195", {
+    # Read from the start of the schema in this version; the rest from a newer one below.
     "availabilityZone": "availability_zone",
+}) | _table("internal/service/rds/instance.go", "00e4b23838859616dd0ebc9d1fd9364c0f6bff22", {
     "characterSetName": "character_set_name",
     "customIamInstanceProfile": "custom_iam_instance_profile",
     "dbName": "db_name",
