@@ -8,7 +8,7 @@ CHECKOV_VENV := .venv-checkov
 # Every stack of the repo, one Pulumi.<stack>.yaml each.
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 
-.PHONY: preview preview-all report test scan bench docs clean
+.PHONY: preview preview-all report review test scan bench docs clean
 
 # The main environment: pulumi, pulumi-aws, the policy SDK, boto3, pytest, moto.
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -46,6 +46,12 @@ report: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m scripts.report.policy_report $(OUT)/preview.json --with-checkov --format $(FORMAT) --out $(OUT)/report.$(FORMAT) --summary
 	@echo "Wrote $(OUT)/report.$(FORMAT)"
 
+## review: the change review of the working tree against BASE (default origin/main): what it
+## creates, updates, replaces and deletes, data-loss findings, policy delta (exit 1 when blocked)
+BASE ?= origin/main
+review: $(VENV)/.installed
+	$(PY) -m scripts.review --base $(BASE) --stack $(STACK) --out $(OUT)/review
+
 ## scan: checkov alone on the converted prod plan, and on the repo's own workflows and secrets
 scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	test -f $(OUT)/preview.json || $(PY) -m scripts.engine.preview --stack $(STACK) --out $(OUT) >/dev/null
@@ -56,7 +62,7 @@ scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest
 
-## bench: median wall times of the offline preview (prod and a 10x stack)
+## bench: median wall times of the offline preview (prod and a 10x stack) and of the change review
 bench: $(VENV)/.installed
 	$(PY) -m scripts.engine.bench
 

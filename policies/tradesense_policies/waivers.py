@@ -273,3 +273,121 @@ def breadth_problems(waivers: Iterable[Waiver], subjects: dict[str, list[str]]) 
             problems.append(f"waiver for {waiver.policy} ({', '.join(waiver.resources)}) covers every one of its "
                             f"{len(urns)} resources; name them, or say all_resources: true with the reason")
     return problems
+# ==== Change waivers ==========================================================================
+# scripts/review blocks a pull request that deletes or replaces a stateful resource (database,
+# cache, bucket, backup vault, key, secret, log group, trail): the data goes with it. A change
+# waiver is the written approval to do so anyway, for exactly one URN (no patterns: a waiver for
+# "every database" is how data gets lost), with reason, approver and expiry, in the same file.
+
+CHANGE_FIELDS = ("urn", "operations", "reason", "approved_by", "expires")
+CHANGE_OPERATIONS = ("delete", "replace")
+
+
+@dataclass(frozen=True)
+class ChangeWaiver:
+    urn: str
+    """The exact URN of the resource, as the review names it."""
+    operations: tuple[str, ...]
+    """`delete` and/or `replace`."""
+    reason: str
+    approved_by: str
+    expires: dt.date
+
+    def covers(self, urn: str, operation: str) -> bool:
+        return urn == self.urn and operation in self.operations
+
+    def expired(self, today: dt.date) -> bool:
+        return today > self.expires
+
+    def to_dict(self, today: Optional[dt.date] = None) -> dict[str, Any]:
+        data = {"urn": self.urn, "operations": list(self.operations), "reason": self.reason,
+                "approved_by": self.approved_by, "expires": self.expires.isoformat()}
+        if today is not None:
+            data["status"] = "expired" if self.expired(today) else "active"
+        return data
+
+
+def parse_change_waivers(document: Any, source: str = "waivers.yaml") -> list[ChangeWaiver]:
+    """The `change_waivers:` list of a waiver file (absent: none)."""
+    if not isinstance(document, dict) or document.get("change_waivers") is None:
+        return []
+    entries = document["change_waivers"]
+    if not isinstance(entries, list):
+        raise WaiverError(f"{source}: `change_waivers:` must be a list")
+    return [_change_entry(source, index, entry) for index, entry in enumerate(entries, start=1)]
+
+
+def _change_entry(source: str, index: int, entry: Any) -> ChangeWaiver:
+    label = f"{source}: change waiver #{index}"
+    if not isinstance(entry, dict):
+        raise WaiverError(f"{label}: must be a mapping with {', '.join(CHANGE_FIELDS)}")
+    unknown = sorted(set(entry) - set(CHANGE_FIELDS))
+    if unknown:
+        raise WaiverError(f"{label}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(CHANGE_FIELDS)}")
+    urn = entry.get("urn")
+    if not isinstance(urn, str) or not urn.startswith("urn:pulumi:") or any(c in urn for c in "*?["):
+        raise WaiverError(f"{label}: field 'urn' = {urn!r}: must be one exact resource URN (urn:pulumi:...), "
+                          "no patterns")
+    label += f" ({urn.rsplit('::', 1)[-1]})"
+    for name in ("reason", "approved_by"):
+        if not isinstance(entry.get(name), str) or not entry[name].strip():
+            raise WaiverError(f"{label}: field '{name}' is missing or empty; every change waiver needs "
+                              "urn, reason, approved_by and expires")
+    operations = entry.get("operations", list(CHANGE_OPERATIONS))
+    if isinstance(operations, str):
+        operations = [operations]
+    if (not isinstance(operations, list) or not operations
+            or not all(isinstance(op, str) and op in CHANGE_OPERATIONS for op in operations)):
+        raise WaiverError(f"{label}: field 'operations' = {operations!r}: must list delete and/or replace")
+    expires = entry.get("expires")
+    if isinstance(expires, str):
+        try:
+            expires = dt.date.fromisoformat(expires)
+        except ValueError:
+            raise WaiverError(f"{label}: field 'expires' = {expires!r} is not a date (YYYY-MM-DD)") from None
+    if isinstance(expires, dt.datetime):
+        expires = expires.date()
+    if not isinstance(expires, dt.date):
+        raise WaiverError(f"{label}: field 'expires' is missing; a change waiver without an expiry date is refused")
+    return ChangeWaiver(urn, tuple(dict.fromkeys(operations)), entry["reason"].strip(),
+                        entry["approved_by"].strip(), expires)
+
+
+def load_change_waivers(path: Path | str | None = None) -> list[ChangeWaiver]:
+    path = Path(path) if path else DEFAULT_PATH
+    if not path.is_file():
+        return []
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise WaiverError(f"{path.name}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    waivers = parse_change_waivers(document, path.name)
+    vet_change_waivers(waivers, path.name)
+    return waivers
+
+
+def vet_change_waivers(waivers: Iterable[ChangeWaiver], source: str = "waivers.yaml", *,
+                       approvers_path: Path | str | None = None, today: Optional[dt.date] = None) -> None:
+    """The same approvers and longest duration as policy waivers: letting data go is no smaller a decision."""
+    approvers, max_days = load_approvers(approvers_path)
+    today = today or dt.date.today()
+    for index, waiver in enumerate(waivers, start=1):
+        label = f"{source}: change waiver #{index} ({waiver.urn.rsplit('::', 1)[-1]})"
+        if waiver.approved_by.lower() not in approvers:
+            raise WaiverError(f"{label}: approved_by {waiver.approved_by!r} is not an approver listed in approvers.yaml")
+        if (waiver.expires - today).days > max_days:
+            raise WaiverError(f"{label}: expires {waiver.expires.isoformat()}, more than {max_days} days from "
+                              f"{today.isoformat()}; a waiver may run at most {max_days} days")
+
+
+def match_change(waivers: Iterable[ChangeWaiver], urn: str, operation: str,
+                 today: dt.date) -> tuple[Optional[ChangeWaiver], Optional[ChangeWaiver]]:
+    """(active, expired) change waiver for this operation on exactly this URN."""
+    active = expired = None
+    for waiver in waivers:
+        if waiver.covers(urn, operation):
+            if waiver.expired(today):
+                expired = expired or waiver
+            else:
+                active = active or waiver
+    return active, expired

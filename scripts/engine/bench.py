@@ -4,8 +4,11 @@ Reports medians of what it measured, nothing else:
 - `run`: the program under the mock engine plus writing preview.json, in one warm process;
 - `cli`: `python -m scripts.engine.preview` end to end in a fresh process (imports included).
 Targets (2-core machine): prod at most 3 s; the 10x stack at most 6x the prod time.
+- `review`: `python -m scripts.review --base HEAD` of a one-line change (a temp repository whose
+  commit is this working tree), against one `cli` preview. Target: at most 1.3x one preview plus
+  the diff (the review's two previews run in parallel; the diff is what it reports as `diff`).
 
-    python -m scripts.engine.bench [--repeat 5] [--scale 10]
+    python -m scripts.engine.bench [--repeat 5] [--scale 10] [--review-only]
 """
 
 from __future__ import annotations
@@ -70,13 +73,61 @@ def _time_cli(stack: str, repeat: int, project_dir: Path) -> float:
     return statistics.median(times)
 
 
+def _cpu_children() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time_review(stack: str, repeat: int) -> dict[str, float]:
+    """Medians for a one-line change, a review and a preview taken in turns (same load for both):
+    wall s of the review, of one cli preview, of the review's phases, and CPU s of each."""
+    import json
+
+    from scripts.review.build import snapshot_repo
+
+    samples: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        samples.setdefault(key, []).append(value)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        snapshot_repo(REPO_ROOT, repo)
+        config = repo / f"Pulumi.{stack}.yaml"
+        text = config.read_text()
+        assert "monthlyBudgetUsd: 25000" in text, "the one-line change moved: update scripts/engine/bench.py"
+        config.write_text(text.replace("monthlyBudgetUsd: 25000", "monthlyBudgetUsd: 26000"))
+        for index in range(repeat):
+            cpu = _cpu_children()
+            add("preview", _time_cli(stack, 1, repo))
+            add("preview_cpu", _cpu_children() - cpu)
+            out = Path(tmp) / f"out{index}"
+            cpu, started = _cpu_children(), time.perf_counter()
+            subprocess.run([sys.executable, "-m", "scripts.review", "--base", "HEAD", "--repo", str(repo),
+                            "--stack", stack, "--out", str(out)], cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+            add("review", time.perf_counter() - started)
+            add("review_cpu", _cpu_children() - cpu)
+            timings = json.loads((out / "review.json").read_text())["timings_s"]
+            add("previews", timings["previews"])
+            add("policy", timings["previews_and_policy"] - timings["previews"])
+            add("diff", timings["diff"])
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m scripts.engine.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--review-only", action="store_true", help="only time the change review")
     args = parser.parse_args(argv)
     gc.disable()  # as the preview CLI does: measure the same process the user runs
+    if args.review_only:
+        _print_review(args.stack)
+        return 0
 
     config = read_stack_config(args.stack)
     big = scaled_config(config, args.scale)
@@ -97,7 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {args.stack + 'x' + str(args.scale):<14}{big_count:>10}{big_run:>9.2f}{big_cli:>9.2f}")
     print(f"  ratio {args.scale}x/prod: run {big_run / prod_run:.2f}, cli {big_cli / prod_cli:.2f} "
           f"(target <= 6); prod cli target <= 3 s")
+    _print_review(args.stack)
     return 0
+
+
+def _print_review(stack: str) -> None:
+    m = _time_review(stack, 3)
+    print(f"change review of a one-line change vs one offline preview (cli), median of 3 taken in turns:")
+    print(f"  review {m['review']:.2f} s: both previews in parallel {m['previews']:.2f} s, then the policy "
+          f"packs {m['policy']:.2f} s, the diff {m['diff']:.2f} s; one preview {m['preview']:.2f} s")
+    print(f"  (review - diff) / preview = {(m['review'] - m['diff']) / m['preview']:.2f} (target <= 1.3); "
+          f"parallel previews / one preview = {m['previews'] / m['preview']:.2f}")
+    print(f"  CPU: review {m['review_cpu']:.2f} s in all its processes = 2 previews ({2 * m['preview_cpu']:.2f} s) "
+          f"+ {m['review_cpu'] - 2 * m['preview_cpu']:.2f} s (git, two policy packs, diff); "
+          "the wall time above assumes two free cores")
 
 
 if __name__ == "__main__":

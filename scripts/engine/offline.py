@@ -56,6 +56,9 @@ class CapturedResource:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     provider: str = ""
     protect: bool = False
+    aliases: list[str] = field(default_factory=list)
+    """Every old URN this resource may have had (its `aliases` and those inherited from its
+    parents), as the engine computes them; a review matches them against the base's URNs."""
 
 
 @dataclass
@@ -317,6 +320,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.captured: list[CapturedResource] = []
         self._qualified_types: dict[str, str] = {}
+        self._aliases: dict[str, list[str]] = {}
         self.stack_urn = ""
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -352,9 +356,50 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                 },
                 provider=request.provider,
                 protect=bool(request.protect) if request.HasField("protect") else False,
+                aliases=self._alias_urns(request, response.urn),
             )
         )
         return response
+
+    def _alias_urns(self, request, urn: str) -> list[str]:
+        """The URNs the engine would look for in the old state, besides `urn` (pulumi/pulumi
+        pkg/resource/deploy/step_generator.go: collapseAliasToUrn, inheritedChildAlias,
+        generateAliases). Without an old state, a parent's candidate aliases all count."""
+        from pulumi.runtime.settings import get_project, get_stack
+
+        def make(parent: str, type_: str, name: str) -> str:
+            if parent and parent != self.stack_urn:
+                type_ = f"{self._qualified(parent)}${type_}"
+            return f"urn:pulumi:{get_stack()}::{get_project()}::{type_}::{name}"
+
+        own: list[str] = []
+        for alias in request.aliases:
+            if alias.WhichOneof("alias") == "urn":
+                own.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            own.append(make(parent, spec.type or request.type, spec.name or request.name))
+        own += list(request.aliasURNs)
+        result = list(dict.fromkeys(own))
+        parent_name = request.parent.rsplit("::", 1)[-1] if request.parent else ""
+        for parent_alias in self._aliases.get(request.parent, []):
+            for child_type, child_name in [(request.type, request.name)] + [
+                (a.split("::")[2].split("$")[-1], a.rsplit("::", 1)[-1]) for a in own
+            ]:
+                name = child_name
+                if parent_name and child_name.startswith(parent_name):
+                    name = parent_alias.rsplit("::", 1)[-1] + child_name[len(parent_name):]
+                candidate = (f"urn:pulumi:{get_stack()}::{get_project()}::"
+                             f"{self._qualified(parent_alias)}${child_type}::{name}")
+                if candidate not in result:
+                    result.append(candidate)
+        self._aliases[urn] = result
+        return result
+
+    def _qualified(self, urn: str) -> str:
+        """The qualified type (parent types joined by `$`) of a URN, known or parsed."""
+        return self._qualified_types.get(urn) or urn.split("::")[2]
 
 
 def engine_config(config: Mapping[str, Any]) -> dict[str, str]:

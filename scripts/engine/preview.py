@@ -69,7 +69,7 @@ def _masked_outputs(resource: CapturedResource) -> dict[str, Any]:
 
 
 def _state(capture: Capture, resource: CapturedResource) -> dict[str, Any]:
-    return {
+    state = {
         "urn": resource.urn,
         "custom": resource.custom,
         "delete": False,
@@ -84,6 +84,9 @@ def _state(capture: Capture, resource: CapturedResource) -> dict[str, Any]:
         "provider": _provider_ref(capture, resource),
         "propertyDependencies": {k: sorted(v) for k, v in sorted(resource.property_dependencies.items())},
     }
+    if resource.aliases:  # apitype.ResourceV3 `aliases` (omitempty): the URNs it may have had before
+        state["aliases"] = list(resource.aliases)
+    return state
 
 
 def preview_document(capture: Capture, config: Mapping[str, Any] | None = None, duration_ns: int = 0) -> dict[str, Any]:

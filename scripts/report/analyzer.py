@@ -82,10 +82,15 @@ def _struct(value: Mapping[str, Any]):
 
 
 def analyze(stack_input: StackInput, *, pack_dir: Path = PACK_DIR, env: Optional[Mapping[str, str]] = None,
-            preview: bool = True, policy_config: Optional[Mapping[str, Any]] = None) -> AnalysisResult:
+            preview: bool = True, policy_config: Optional[Mapping[str, Any]] = None,
+            proc: Optional[subprocess.Popen] = None) -> AnalysisResult:
     """Start the pack, analyse every resource and then the stack, stop the pack. `policy_config` is
-    the content of a `--policy-pack-config` file, handed to the pack through Configure as the engine does."""
-    proc = spawn_pack(pack_dir, {"TRADESENSE_POLICY_RAW": "1", **(env or {})})
+    the content of a `--policy-pack-config` file, handed to the pack through Configure as the engine does.
+
+    `proc`: a pack already started with `spawn_pack` (and TRADESENSE_POLICY_RAW=1), so its start-up
+    overlaps other work (the change review starts it while the preview runs); it is stopped here too.
+    """
+    proc = proc or spawn_pack(pack_dir, {"TRADESENSE_POLICY_RAW": "1", **(env or {})})
     try:
         # Imported while the pack starts: the two costs overlap.
         import grpc

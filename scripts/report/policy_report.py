@@ -142,9 +142,10 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
                  extra: Sequence[Finding] = (), pack_env: Optional[dict] = None,
                  pending: Optional[Future] = None, strict: bool = False,
                  stack_input: Optional[StackInput] = None,
-                 policy_config_path: Optional[str] = None) -> formats.Report:
+                 policy_config_path: Optional[str] = None, pack=None) -> formats.Report:
     """`pending`: findings still being computed (checkov, started before the pack) to merge in;
-    `stack_input`: the input already read (and found judgeable) by the caller."""
+    `stack_input`: the input already read (and found judgeable) by the caller;
+    `pack`: a pack process already started (analyzer.spawn_pack) with the same environment."""
     today = today or dt.date.today()
     if waivers_path and not Path(waivers_path).is_file():
         raise UsageError(f"--waivers {waivers_path}: no such file (omit --waivers to use policies/waivers.yaml)")
@@ -158,7 +159,8 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
     if waivers_path:
         env["TRADESENSE_WAIVERS"] = str(Path(waivers_path).resolve())
     policy_config = load_policy_config(policy_config_path)
-    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export", policy_config=policy_config)
+    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export", policy_config=policy_config,
+                       proc=pack)
     if pending is not None:
         extra = [*extra, *pending.result()]
     merged = merge(policy_findings(stack_input, analysis), extra)

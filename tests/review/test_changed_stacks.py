@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scripts.changed_stacks import all_stacks, changed_stacks
+from scripts.review.changed_stacks import all_stacks, changed_stacks
 from stacks.settings import REPO_ROOT
 
 
@@ -40,9 +40,9 @@ def test_this_repo_lists_its_stack_files():
 
 
 def test_cli_reads_git_diff_output_and_prints_json(repo):
-    result = subprocess.run([sys.executable, "-m", "scripts.changed_stacks", "--project-dir", str(repo)],
+    result = subprocess.run([sys.executable, "-m", "scripts.review.changed_stacks", "--project-dir", str(repo)],
                             input="Pulumi.qa.yaml\ndocs/x.md\n", capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode == 0 and json.loads(result.stdout) == ["qa"]
-    bad = subprocess.run([sys.executable, "-m", "scripts.changed_stacks", "--project-dir", str(repo / "nope")],
+    bad = subprocess.run([sys.executable, "-m", "scripts.review.changed_stacks", "--project-dir", str(repo / "nope")],
                          input="", capture_output=True, text=True, cwd=REPO_ROOT)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --project-dir = ") and bad.stdout == ""

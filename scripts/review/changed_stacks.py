@@ -1,4 +1,4 @@
-"""Which stacks a change touches: `git diff --name-only BASE...HEAD | python -m scripts.changed_stacks`.
+"""Which stacks a change touches: `git diff --name-only BASE...HEAD | python -m scripts.review.changed_stacks`.
 
 Prints a JSON list of stack names (the pull-request workflow's preview matrix). A changed
 `Pulumi.<stack>.yaml` touches that stack; a change to the code every stack runs (the program, its
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 # Standard library only: the workflow runs this before installing anything.
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Paths (prefixes) whose change can alter what any stack deploys or how it is judged.
 SHARED_CODE = (
@@ -49,7 +49,7 @@ def changed_stacks(paths: Iterable[str], root: Path = REPO_ROOT) -> list[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.changed_stacks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.review.changed_stacks", description=__doc__.splitlines()[0])
     parser.add_argument("--project-dir", type=Path, default=REPO_ROOT, help="where the Pulumi.*.yaml files are")
     args = parser.parse_args(argv)
     if not (args.project_dir / "Pulumi.yaml").is_file():
