@@ -9,7 +9,6 @@ noise, so no other principal is admitted by the topic itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -36,9 +35,7 @@ class AlertTopicArgs:
     def __post_init__(self) -> None:
         require_tags("AlertTopicArgs.tags", self.tags)
         if not EMAIL_PATTERN.match(self.email):
-            raise ValueError(
-                f"AlertTopicArgs.email = {self.email!r}: must be an email address like oncall@example.com"
-            )
+            raise ValueError(f"AlertTopicArgs.email = {self.email!r}: must be an email address like oncall@example.com")
 
 
 class AlertTopic(pulumi.ComponentResource):
@@ -47,7 +44,7 @@ class AlertTopic(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
     topic_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: AlertTopicArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:monitoring:AlertTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -77,21 +74,23 @@ class AlertTopic(pulumi.ComponentResource):
 
 
 def topic_policy(topic_arn: pulumi.Input[str], account: pulumi.Input[str]) -> pulumi.Output[str]:
-    return policy_document([
-        {
-            "Sid": "AllowThisAccountsMonitoringToPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": list(TOPIC_PUBLISHERS)},
-            "Action": "sns:Publish",
-            "Resource": topic_arn,
-            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-        },
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": ["sns:Publish", "sns:Subscribe"],
-            "Resource": topic_arn,
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
-    ])
+    return policy_document(
+        [
+            {
+                "Sid": "AllowThisAccountsMonitoringToPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": list(TOPIC_PUBLISHERS)},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["sns:Publish", "sns:Subscribe"],
+                "Resource": topic_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ]
+    )

@@ -12,8 +12,8 @@ evidence survives the loss of the home region.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -44,57 +44,108 @@ class CisControl:
 # CIS AWS Foundations Benchmark (v3.0.0, section 4), filter patterns as the benchmark gives them.
 # 4.9 (AWS Config) and 4.15 (Organizations) are left out: this stack runs neither.
 CIS_CONTROLS: tuple[CisControl, ...] = (
-    CisControl("4.1", "UnauthorizedApiCalls", "unauthorized API calls",
-               '{ ($.errorCode ="*UnauthorizedOperation") || ($.errorCode ="AccessDenied*") && '
-               '($.sourceIPAddress!="delivery.logs.amazonaws.com") && ($.eventName!="HeadBucket") }'),
-    CisControl("4.2", "ConsoleSignInWithoutMfa", "management console sign-in without MFA",
-               '{ ($.eventName = "ConsoleLogin") && ($.additionalEventData.MFAUsed != "Yes") }'),
-    CisControl("4.3", "RootAccountUsage", "usage of the root account",
-               '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && '
-               '$.eventType != "AwsServiceEvent" }'),
-    CisControl("4.4", "IamPolicyChanges", "IAM policy changes",
-               "{($.eventName=DeleteGroupPolicy)||($.eventName=DeleteRolePolicy)||($.eventName=DeleteUserPolicy)||"
-               "($.eventName=PutGroupPolicy)||($.eventName=PutRolePolicy)||($.eventName=PutUserPolicy)||"
-               "($.eventName=CreatePolicy)||($.eventName=DeletePolicy)||($.eventName=CreatePolicyVersion)||"
-               "($.eventName=DeletePolicyVersion)||($.eventName=AttachRolePolicy)||($.eventName=DetachRolePolicy)||"
-               "($.eventName=AttachUserPolicy)||($.eventName=DetachUserPolicy)||($.eventName=AttachGroupPolicy)||"
-               "($.eventName=DetachGroupPolicy)}"),
-    CisControl("4.5", "CloudTrailConfigChanges", "CloudTrail configuration changes",
-               "{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || ($.eventName = DeleteTrail) || "
-               "($.eventName = StartLogging) || ($.eventName = StopLogging) }"),
-    CisControl("4.6", "ConsoleAuthenticationFailures", "management console authentication failures",
-               '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }'),
-    CisControl("4.7", "CmkDisabledOrScheduledForDeletion", "disabling or scheduled deletion of CMKs",
-               "{($.eventSource = kms.amazonaws.com) && (($.eventName=DisableKey)||($.eventName=ScheduleKeyDeletion)) }"),
-    CisControl("4.8", "S3BucketPolicyChanges", "S3 bucket policy changes",
-               "{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || "
-               "($.eventName = PutBucketPolicy) || ($.eventName = PutBucketCors) || "
-               "($.eventName = PutBucketLifecycle) || ($.eventName = PutBucketReplication) || "
-               "($.eventName = DeleteBucketPolicy) || ($.eventName = DeleteBucketCors) || "
-               "($.eventName = DeleteBucketLifecycle) || ($.eventName = DeleteBucketReplication)) }"),
-    CisControl("4.10", "SecurityGroupChanges", "security group changes",
-               "{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || "
-               "($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || "
-               "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }"),
-    CisControl("4.11", "NetworkAclChanges", "network ACL changes",
-               "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || "
-               "($.eventName = DeleteNetworkAcl) || ($.eventName = DeleteNetworkAclEntry) || "
-               "($.eventName = ReplaceNetworkAclEntry) || ($.eventName = ReplaceNetworkAclAssociation) }"),
-    CisControl("4.12", "NetworkGatewayChanges", "network gateway changes",
-               "{ ($.eventName = CreateCustomerGateway) || ($.eventName = DeleteCustomerGateway) || "
-               "($.eventName = AttachInternetGateway) || ($.eventName = CreateInternetGateway) || "
-               "($.eventName = DeleteInternetGateway) || ($.eventName = DetachInternetGateway) }"),
-    CisControl("4.13", "RouteTableChanges", "route table changes",
-               "{($.eventSource = ec2.amazonaws.com) && (($.eventName = CreateRoute) || "
-               "($.eventName = CreateRouteTable) || ($.eventName = ReplaceRoute) || "
-               "($.eventName = ReplaceRouteTableAssociation) || ($.eventName = DeleteRouteTable) || "
-               "($.eventName = DeleteRoute) || ($.eventName = DisassociateRouteTable)) }"),
-    CisControl("4.14", "VpcChanges", "VPC changes",
-               "{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || ($.eventName = ModifyVpcAttribute) || "
-               "($.eventName = AcceptVpcPeeringConnection) || ($.eventName = CreateVpcPeeringConnection) || "
-               "($.eventName = DeleteVpcPeeringConnection) || ($.eventName = RejectVpcPeeringConnection) || "
-               "($.eventName = AttachClassicLinkVpc) || ($.eventName = DetachClassicLinkVpc) || "
-               "($.eventName = DisableVpcClassicLink) || ($.eventName = EnableVpcClassicLink) }"),
+    CisControl(
+        "4.1",
+        "UnauthorizedApiCalls",
+        "unauthorized API calls",
+        '{ ($.errorCode ="*UnauthorizedOperation") || ($.errorCode ="AccessDenied*") && '
+        '($.sourceIPAddress!="delivery.logs.amazonaws.com") && ($.eventName!="HeadBucket") }',
+    ),
+    CisControl(
+        "4.2",
+        "ConsoleSignInWithoutMfa",
+        "management console sign-in without MFA",
+        '{ ($.eventName = "ConsoleLogin") && ($.additionalEventData.MFAUsed != "Yes") }',
+    ),
+    CisControl(
+        "4.3",
+        "RootAccountUsage",
+        "usage of the root account",
+        '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent" }',
+    ),
+    CisControl(
+        "4.4",
+        "IamPolicyChanges",
+        "IAM policy changes",
+        "{($.eventName=DeleteGroupPolicy)||($.eventName=DeleteRolePolicy)||($.eventName=DeleteUserPolicy)||"
+        "($.eventName=PutGroupPolicy)||($.eventName=PutRolePolicy)||($.eventName=PutUserPolicy)||"
+        "($.eventName=CreatePolicy)||($.eventName=DeletePolicy)||($.eventName=CreatePolicyVersion)||"
+        "($.eventName=DeletePolicyVersion)||($.eventName=AttachRolePolicy)||($.eventName=DetachRolePolicy)||"
+        "($.eventName=AttachUserPolicy)||($.eventName=DetachUserPolicy)||($.eventName=AttachGroupPolicy)||"
+        "($.eventName=DetachGroupPolicy)}",
+    ),
+    CisControl(
+        "4.5",
+        "CloudTrailConfigChanges",
+        "CloudTrail configuration changes",
+        "{ ($.eventName = CreateTrail) || ($.eventName = UpdateTrail) || ($.eventName = DeleteTrail) || "
+        "($.eventName = StartLogging) || ($.eventName = StopLogging) }",
+    ),
+    CisControl(
+        "4.6",
+        "ConsoleAuthenticationFailures",
+        "management console authentication failures",
+        '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }',
+    ),
+    CisControl(
+        "4.7",
+        "CmkDisabledOrScheduledForDeletion",
+        "disabling or scheduled deletion of CMKs",
+        "{($.eventSource = kms.amazonaws.com) && (($.eventName=DisableKey)||($.eventName=ScheduleKeyDeletion)) }",
+    ),
+    CisControl(
+        "4.8",
+        "S3BucketPolicyChanges",
+        "S3 bucket policy changes",
+        "{ ($.eventSource = s3.amazonaws.com) && (($.eventName = PutBucketAcl) || "
+        "($.eventName = PutBucketPolicy) || ($.eventName = PutBucketCors) || "
+        "($.eventName = PutBucketLifecycle) || ($.eventName = PutBucketReplication) || "
+        "($.eventName = DeleteBucketPolicy) || ($.eventName = DeleteBucketCors) || "
+        "($.eventName = DeleteBucketLifecycle) || ($.eventName = DeleteBucketReplication)) }",
+    ),
+    CisControl(
+        "4.10",
+        "SecurityGroupChanges",
+        "security group changes",
+        "{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || "
+        "($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || "
+        "($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }",
+    ),
+    CisControl(
+        "4.11",
+        "NetworkAclChanges",
+        "network ACL changes",
+        "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) || "
+        "($.eventName = DeleteNetworkAcl) || ($.eventName = DeleteNetworkAclEntry) || "
+        "($.eventName = ReplaceNetworkAclEntry) || ($.eventName = ReplaceNetworkAclAssociation) }",
+    ),
+    CisControl(
+        "4.12",
+        "NetworkGatewayChanges",
+        "network gateway changes",
+        "{ ($.eventName = CreateCustomerGateway) || ($.eventName = DeleteCustomerGateway) || "
+        "($.eventName = AttachInternetGateway) || ($.eventName = CreateInternetGateway) || "
+        "($.eventName = DeleteInternetGateway) || ($.eventName = DetachInternetGateway) }",
+    ),
+    CisControl(
+        "4.13",
+        "RouteTableChanges",
+        "route table changes",
+        "{($.eventSource = ec2.amazonaws.com) && (($.eventName = CreateRoute) || "
+        "($.eventName = CreateRouteTable) || ($.eventName = ReplaceRoute) || "
+        "($.eventName = ReplaceRouteTableAssociation) || ($.eventName = DeleteRouteTable) || "
+        "($.eventName = DeleteRoute) || ($.eventName = DisassociateRouteTable)) }",
+    ),
+    CisControl(
+        "4.14",
+        "VpcChanges",
+        "VPC changes",
+        "{ ($.eventName = CreateVpc) || ($.eventName = DeleteVpc) || ($.eventName = ModifyVpcAttribute) || "
+        "($.eventName = AcceptVpcPeeringConnection) || ($.eventName = CreateVpcPeeringConnection) || "
+        "($.eventName = DeleteVpcPeeringConnection) || ($.eventName = RejectVpcPeeringConnection) || "
+        "($.eventName = AttachClassicLinkVpc) || ($.eventName = DetachClassicLinkVpc) || "
+        "($.eventName = DisableVpcClassicLink) || ($.eventName = EnableVpcClassicLink) }",
+    ),
 )
 
 
@@ -120,7 +171,7 @@ class AuditTrailArgs:
     """Days the trail's files stay locked in S3 and events stay in CloudWatch Logs (>= 365)."""
     data_event_bucket_arns: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     """Buckets whose object-level reads and writes are recorded too (e.g. the backup bucket)."""
-    replica: Optional[BucketReplica] = None
+    replica: BucketReplica | None = None
     """Replicate the audit bucket to the DR region (same lock and expiry); `None` keeps the audit
     record in the home region only (flagged by checkov CKV_AWS_144)."""
 
@@ -145,12 +196,12 @@ class AuditTrail(pulumi.ComponentResource):
     trail_name: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
-    replica_bucket_arn: Optional[pulumi.Output[str]]
+    replica_bucket_arn: pulumi.Output[str] | None
     """The audit bucket's DR-region replica, or None without `replica`."""
     log_group_name: pulumi.Output[str]
     security_alarm_names: list[pulumi.Output[str]]
 
-    def __init__(self, name: str, args: AuditTrailArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: AuditTrailArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:audit:AuditTrail", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         trail_arn = pulumi.Output.format(
@@ -196,10 +247,12 @@ class AuditTrail(pulumi.ComponentResource):
                         "Principal": {"Service": "cloudtrail.amazonaws.com"},
                         "Action": "s3:PutObject",
                         "Resource": pulumi.Output.format("{0}/AWSLogs/{1}/*", BUCKET_ARN, args.account_id),
-                        "Condition": {"StringEquals": {
-                            "s3:x-amz-acl": "bucket-owner-full-control",
-                            "aws:SourceArn": trail_arn,
-                        }},
+                        "Condition": {
+                            "StringEquals": {
+                                "s3:x-amz-acl": "bucket-owner-full-control",
+                                "aws:SourceArn": trail_arn,
+                            }
+                        },
                     },
                 ],
             ),
@@ -221,22 +274,28 @@ class AuditTrail(pulumi.ComponentResource):
             f"{name}-delivery",
             description="CloudTrail delivers the audit trail's events to its CloudWatch log group as this role",
             trust_policy=assume_role_policy({"Service": "cloudtrail.amazonaws.com"}),
-            policy=policy_document([{
-                "Sid": "WriteTrailEventsToItsLogGroupOnly",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": pulumi.Output.concat(log_group.arn, ":log-stream:*"),
-            }]),
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "WriteTrailEventsToItsLogGroupOnly",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": pulumi.Output.concat(log_group.arn, ":log-stream:*"),
+                    }
+                ]
+            ),
             tags=args.tags,
             parent=self,
         )
 
         selector: dict = {"read_write_type": "All", "include_management_events": True}
         if args.data_event_bucket_arns:
-            selector["data_resources"] = [{
-                "type": "AWS::S3::Object",
-                "values": [pulumi.Output.concat(arn, "/") for arn in args.data_event_bucket_arns],
-            }]
+            selector["data_resources"] = [
+                {
+                    "type": "AWS::S3::Object",
+                    "values": [pulumi.Output.concat(arn, "/") for arn in args.data_event_bucket_arns],
+                }
+            ]
         trail = aws.cloudtrail.Trail(
             f"{name}-trail",
             name=args.trail_name,
@@ -257,24 +316,26 @@ class AuditTrail(pulumi.ComponentResource):
         alarms = [self._cis_alarm(name, control, log_group, args) for control in CIS_CONTROLS]
         # The CIS alarms treat silence as fine, so a trail that stops delivering would go unseen:
         # this one pages when the trail's log group receives nothing for an hour.
-        alarms.append(aws.cloudwatch.MetricAlarm(
-            f"{name}-delivery-stopped-alarm",
-            name=f"{args.tags['Project']}-{args.tags['Stack']}-cloudtrail-delivery-stopped",
-            alarm_description=f"CloudTrail {args.trail_name} delivered no events to CloudWatch Logs for an hour",
-            namespace="AWS/Logs",
-            metric_name="IncomingLogEvents",
-            dimensions={"LogGroupName": log_group.name},
-            statistic="Sum",
-            period=3600,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="LessThanThreshold",
-            treat_missing_data="breaching",
-            alarm_actions=[args.alarm_topic_arn],
-            ok_actions=[args.alarm_topic_arn],
-            tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[trail]),
-        ))
+        alarms.append(
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-delivery-stopped-alarm",
+                name=f"{args.tags['Project']}-{args.tags['Stack']}-cloudtrail-delivery-stopped",
+                alarm_description=f"CloudTrail {args.trail_name} delivered no events to CloudWatch Logs for an hour",
+                namespace="AWS/Logs",
+                metric_name="IncomingLogEvents",
+                dimensions={"LogGroupName": log_group.name},
+                statistic="Sum",
+                period=3600,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="LessThanThreshold",
+                treat_missing_data="breaching",
+                alarm_actions=[args.alarm_topic_arn],
+                ok_actions=[args.alarm_topic_arn],
+                tags=args.tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[trail]),
+            )
+        )
 
         self.trail_arn = trail.arn
         self.trail_name = trail.name
@@ -283,15 +344,17 @@ class AuditTrail(pulumi.ComponentResource):
         self.replica_bucket_arn = bucket.replica_bucket_arn
         self.log_group_name = log_group.name
         self.security_alarm_names = [alarm.name for alarm in alarms]
-        self.register_outputs({
-            "trailArn": self.trail_arn,
-            "trailName": self.trail_name,
-            "bucketName": self.bucket_name,
-            "bucketArn": self.bucket_arn,
-            "replicaBucketArn": self.replica_bucket_arn,
-            "logGroupName": self.log_group_name,
-            "securityAlarmNames": self.security_alarm_names,
-        })
+        self.register_outputs(
+            {
+                "trailArn": self.trail_arn,
+                "trailName": self.trail_name,
+                "bucketName": self.bucket_name,
+                "bucketArn": self.bucket_arn,
+                "replicaBucketArn": self.replica_bucket_arn,
+                "logGroupName": self.log_group_name,
+                "securityAlarmNames": self.security_alarm_names,
+            }
+        )
 
     def _cis_alarm(
         self, name: str, cis: CisControl, log_group: aws.cloudwatch.LogGroup, args: AuditTrailArgs

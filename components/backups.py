@@ -12,8 +12,8 @@ destroy the backups along with the databases.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -64,9 +64,9 @@ class BackupStorageArgs:
     """Days every recovery point and dump is kept and locked (30..35: the RDS PITR maximum)."""
     schedule: str = "cron(0 3 * * ? *)"
     """When the daily backup job starts (UTC), as an AWS schedule expression."""
-    dr_provider: Optional[pulumi.ProviderResource] = None
+    dr_provider: pulumi.ProviderResource | None = None
     """Provider for the disaster-recovery region; with it every recovery point is copied there."""
-    dr_kms_key_arn: Optional[pulumi.Input[str]] = None
+    dr_kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key in the DR region for the DR vault; given exactly when dr_provider is."""
     vault_lock_changeable_days: int = MIN_LOCK_CHANGEABLE_DAYS
     """Grace period before the vault lock becomes immutable (compliance mode); >= 3."""
@@ -88,8 +88,7 @@ class BackupStorageArgs:
             )
         if not (self.schedule.startswith(("cron(", "rate(")) and self.schedule.endswith(")")):
             raise ValueError(
-                f"BackupStorageArgs.schedule = {self.schedule!r}: must be a schedule expression "
-                "cron(...) or rate(...)"
+                f"BackupStorageArgs.schedule = {self.schedule!r}: must be a schedule expression cron(...) or rate(...)"
             )
         if (self.dr_provider is None) != (self.dr_kms_key_arn is None):
             raise ValueError(
@@ -148,12 +147,12 @@ class BackupStorage(pulumi.ComponentResource):
     bucket_arn: pulumi.Output[str]
     vault_name: pulumi.Output[str]
     vault_arn: pulumi.Output[str]
-    dr_vault_arn: Optional[pulumi.Output[str]]
+    dr_vault_arn: pulumi.Output[str] | None
     plan_id: pulumi.Output[str]
     plan_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, args: BackupStorageArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: BackupStorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:backup:BackupStorage", name, None, opts)
 
         bucket = SecureBucket(
@@ -203,13 +202,13 @@ class BackupStorage(pulumi.ComponentResource):
             "recovery_point_tags": args.tags,
         }
         if dr_vault is not None:
-            rule["copy_actions"] = [{
-                "destination_vault_arn": dr_vault.arn,
-                "lifecycle": {"delete_after": args.retention_days},
-            }]
-        plan = aws.backup.Plan(
-            f"{name}-plan", rules=[rule], tags=args.tags, opts=pulumi.ResourceOptions(parent=self)
-        )
+            rule["copy_actions"] = [
+                {
+                    "destination_vault_arn": dr_vault.arn,
+                    "lifecycle": {"delete_after": args.retention_days},
+                }
+            ]
+        plan = aws.backup.Plan(f"{name}-plan", rules=[rule], tags=args.tags, opts=pulumi.ResourceOptions(parent=self))
         aws.backup.Selection(
             f"{name}-selection",
             plan_id=plan.id,
@@ -227,16 +226,18 @@ class BackupStorage(pulumi.ComponentResource):
         self.plan_id = plan.id
         self.plan_arn = plan.arn
         self.role_arn = role.arn
-        self.register_outputs({
-            "bucketName": self.bucket_name,
-            "bucketArn": self.bucket_arn,
-            "vaultName": self.vault_name,
-            "vaultArn": self.vault_arn,
-            "drVaultArn": self.dr_vault_arn,
-            "planId": self.plan_id,
-            "planArn": self.plan_arn,
-            "roleArn": self.role_arn,
-        })
+        self.register_outputs(
+            {
+                "bucketName": self.bucket_name,
+                "bucketArn": self.bucket_arn,
+                "vaultName": self.vault_name,
+                "vaultArn": self.vault_arn,
+                "drVaultArn": self.dr_vault_arn,
+                "planId": self.plan_id,
+                "planArn": self.plan_arn,
+                "roleArn": self.role_arn,
+            }
+        )
 
 
 def _locked_vault(
@@ -245,7 +246,7 @@ def _locked_vault(
     args: BackupStorageArgs,
     kms_key_arn: pulumi.Input[str],
     purpose: str,
-    provider: Optional[pulumi.ProviderResource],
+    provider: pulumi.ProviderResource | None,
 ) -> aws.backup.Vault:
     """A vault whose recovery points nobody can delete or shorten before retention ends."""
     vault = aws.backup.Vault(
@@ -265,15 +266,19 @@ def _locked_vault(
     aws.backup.VaultPolicy(
         f"{name}-policy",
         backup_vault_name=vault.name,
-        policy=policy_document([{
-            "Sid": "DenyEarlyDeletionToEveryone",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": list(PROTECTED_VAULT_ACTIONS),
-            # In a vault policy "*" means this vault's recovery points (their ARNs are the
-            # source service's, not the vault's).
-            "Resource": "*",
-        }]),
+        policy=policy_document(
+            [
+                {
+                    "Sid": "DenyEarlyDeletionToEveryone",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": list(PROTECTED_VAULT_ACTIONS),
+                    # In a vault policy "*" means this vault's recovery points (their ARNs are the
+                    # source service's, not the vault's).
+                    "Resource": "*",
+                }
+            ]
+        ),
         # The policy forbids changing itself, so it goes on last.
         opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[lock]),
     )

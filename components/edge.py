@@ -10,8 +10,9 @@ child takes the `provider` the caller gives for that region.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -68,7 +69,7 @@ class EdgeFirewallArgs:
     """Path prefix that `api_rate_limit` applies to."""
     log_retention_days: int = MIN_LOG_RETENTION_DAYS
     """Retention of the WAF logs: at least a year (PCI DSS 10.5.1), one of CloudWatch's values."""
-    provider: Optional[pulumi.ProviderResource] = None
+    provider: pulumi.ProviderResource | None = None
     """AWS provider for us-east-1, where a CLOUDFRONT web ACL, its log group and the certificate
     must be; None only when the stack itself runs in us-east-1."""
     content_security_policy: str = "default-src 'none'; frame-ancestors 'none'"
@@ -88,8 +89,10 @@ class EdgeFirewallArgs:
                 f"EdgeFirewallArgs.origin_domain = {self.origin_domain!r}: must differ from "
                 "public_hostname, or CloudFront would forward requests to itself"
             )
-        if isinstance(self.login_paths, str) or not self.login_paths or not all(
-            isinstance(p, str) and p.startswith("/") for p in self.login_paths
+        if (
+            isinstance(self.login_paths, str)
+            or not self.login_paths
+            or not all(isinstance(p, str) and p.startswith("/") for p in self.login_paths)
         ):
             raise ValueError(
                 f"EdgeFirewallArgs.login_paths = {self.login_paths!r}: must be a non-empty list of "
@@ -108,7 +111,7 @@ class EdgeFirewallArgs:
             )
 
 
-def route53_zone_name(public_hostname: str, zone_name: Optional[str] = None) -> str:
+def route53_zone_name(public_hostname: str, zone_name: str | None = None) -> str:
     """The public Route 53 zone that serves `public_hostname`: `zone_name` when given, else the
     hostname's parent domain (api.tradesense.io -> tradesense.io). One rule for the program's lookup
     and the preflight's check. An apex hostname, or a zone deeper or shallower than the parent (a
@@ -139,7 +142,7 @@ class EdgeFirewall(pulumi.ComponentResource):
     log_group_name: pulumi.Output[str]
     certificate_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, args: EdgeFirewallArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: EdgeFirewallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:edge:EdgeFirewall", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         tags = args.tags
@@ -157,8 +160,9 @@ class EdgeFirewall(pulumi.ComponentResource):
                 _rate_rule("login-rate-limit", 0, args.login_rate_limit, args.login_paths),
                 _rate_rule("api-rate-limit", 1, args.api_rate_limit, [args.api_path_prefix]),
                 *(_managed_rule(group, priority) for priority, group in enumerate(MANAGED_RULE_GROUPS, start=2)),
-                _managed_rule(ANONYMOUS_IP_RULE_GROUP, 2 + len(MANAGED_RULE_GROUPS),
-                              count_only=not args.block_anonymous_ips),
+                _managed_rule(
+                    ANONYMOUS_IP_RULE_GROUP, 2 + len(MANAGED_RULE_GROUPS), count_only=not args.block_anonymous_ips
+                ),
             ],
             visibility_config=_visibility(acl_name),
             tags=with_purpose(tags, "edge-firewall"),
@@ -239,22 +243,26 @@ class EdgeFirewall(pulumi.ComponentResource):
             is_ipv6_enabled=True,
             http_version="http2and3",
             aliases=[args.public_hostname],
-            origins=[{
-                "origin_id": origin_id,
-                "domain_name": args.origin_domain,
-                # Without it the public origin accepts anyone, and a direct call skips the WAF.
-                # Secret: previews and state show "[secret]" (components/origin_verification.py).
-                "custom_headers": [{
-                    "name": ORIGIN_VERIFY_HEADER,
-                    "value": pulumi.Output.secret(args.origin_verify_header_value),
-                }],
-                "custom_origin_config": {
-                    "http_port": 80,
-                    "https_port": 443,
-                    "origin_protocol_policy": "https-only",
-                    "origin_ssl_protocols": ["TLSv1.2"],
-                },
-            }],
+            origins=[
+                {
+                    "origin_id": origin_id,
+                    "domain_name": args.origin_domain,
+                    # Without it the public origin accepts anyone, and a direct call skips the WAF.
+                    # Secret: previews and state show "[secret]" (components/origin_verification.py).
+                    "custom_headers": [
+                        {
+                            "name": ORIGIN_VERIFY_HEADER,
+                            "value": pulumi.Output.secret(args.origin_verify_header_value),
+                        }
+                    ],
+                    "custom_origin_config": {
+                        "http_port": 80,
+                        "https_port": 443,
+                        "origin_protocol_policy": "https-only",
+                        "origin_ssl_protocols": ["TLSv1.2"],
+                    },
+                }
+            ],
             default_cache_behavior={
                 "target_origin_id": origin_id,
                 "viewer_protocol_policy": "redirect-to-https",
@@ -282,11 +290,13 @@ class EdgeFirewall(pulumi.ComponentResource):
                 zone_id=args.hosted_zone_id,
                 name=args.public_hostname,
                 type=record_type,
-                aliases=[{
-                    "name": distribution.domain_name,
-                    "zone_id": distribution.hosted_zone_id,
-                    "evaluate_target_health": False,
-                }],
+                aliases=[
+                    {
+                        "name": distribution.domain_name,
+                        "zone_id": distribution.hosted_zone_id,
+                        "evaluate_target_health": False,
+                    }
+                ],
                 opts=child,
             )
 
@@ -298,16 +308,18 @@ class EdgeFirewall(pulumi.ComponentResource):
         self.distribution_domain_name = distribution.domain_name
         self.log_group_name = log_group.name
         self.certificate_arn = validation.certificate_arn
-        self.register_outputs({
-            "webAclArn": self.web_acl_arn,
-            "webAclId": self.web_acl_id,
-            "webAclName": self.web_acl_name,
-            "distributionId": self.distribution_id,
-            "distributionArn": self.distribution_arn,
-            "distributionDomainName": self.distribution_domain_name,
-            "logGroupName": self.log_group_name,
-            "certificateArn": self.certificate_arn,
-        })
+        self.register_outputs(
+            {
+                "webAclArn": self.web_acl_arn,
+                "webAclId": self.web_acl_id,
+                "webAclName": self.web_acl_name,
+                "distributionId": self.distribution_id,
+                "distributionArn": self.distribution_arn,
+                "distributionDomainName": self.distribution_domain_name,
+                "logGroupName": self.log_group_name,
+                "certificateArn": self.certificate_arn,
+            }
+        )
 
 
 def _visibility(metric_name: str) -> dict[str, Any]:
@@ -316,12 +328,14 @@ def _visibility(metric_name: str) -> dict[str, Any]:
 
 def _starts_with(path: str) -> dict[str, Any]:
     # The request path is lowercased before matching, so /API/Auth/Login cannot slip past.
-    return {"byte_match_statement": {
-        "field_to_match": {"uri_path": {}},
-        "positional_constraint": "STARTS_WITH",
-        "search_string": path.lower(),
-        "text_transformations": [{"priority": 0, "type": "LOWERCASE"}],
-    }}
+    return {
+        "byte_match_statement": {
+            "field_to_match": {"uri_path": {}},
+            "positional_constraint": "STARTS_WITH",
+            "search_string": path.lower(),
+            "text_transformations": [{"priority": 0, "type": "LOWERCASE"}],
+        }
+    }
 
 
 def _rate_rule(rule_name: str, priority: int, rate: RateLimit, paths: Sequence[str]) -> dict[str, Any]:
@@ -330,12 +344,14 @@ def _rate_rule(rule_name: str, priority: int, rate: RateLimit, paths: Sequence[s
         "name": rule_name,
         "priority": priority,
         "action": {"block": {"custom_response": {"response_code": 429}}},
-        "statement": {"rate_based_statement": {
-            "limit": rate.limit,
-            "evaluation_window_sec": rate.window_seconds,
-            "aggregate_key_type": "IP",
-            "scope_down_statement": matches[0] if len(matches) == 1 else {"or_statement": {"statements": matches}},
-        }},
+        "statement": {
+            "rate_based_statement": {
+                "limit": rate.limit,
+                "evaluation_window_sec": rate.window_seconds,
+                "aggregate_key_type": "IP",
+                "scope_down_statement": matches[0] if len(matches) == 1 else {"or_statement": {"statements": matches}},
+            }
+        },
         "visibility_config": _visibility(rule_name),
     }
 

@@ -7,15 +7,14 @@ the role-plus-inline-policy pair that most of those roles are.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 
-def policy_document(
-    statements: Sequence[Mapping[str, Any]], policy_id: Optional[str] = None
-) -> pulumi.Output[str]:
+def policy_document(statements: Sequence[Mapping[str, Any]], policy_id: str | None = None) -> pulumi.Output[str]:
     """A policy JSON; statements may hold Outputs anywhere (ARNs not known until deploy).
     `policy_id` sets the optional top-level Id (KMS key policies name their purpose with it)."""
     document: dict[str, Any] = {"Version": "2012-10-17"}
@@ -25,9 +24,7 @@ def policy_document(
     return pulumi.Output.json_dumps(document)
 
 
-def assume_role_policy(
-    principal: Mapping[str, Any], condition: Optional[Mapping[str, Any]] = None
-) -> pulumi.Output[str]:
+def assume_role_policy(principal: Mapping[str, Any], condition: Mapping[str, Any] | None = None) -> pulumi.Output[str]:
     """Trust policy letting exactly `principal` assume the role, under `condition` when given
     (aws:SourceArn, sts:ExternalId: the confused-deputy guards)."""
     statement: dict[str, Any] = {"Effect": "Allow", "Principal": dict(principal), "Action": "sts:AssumeRole"}

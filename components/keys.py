@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -46,17 +46,17 @@ class PlatformKeysArgs:
     """Alias stem, e.g. `tradesense-prod`: keys become `alias/<prefix>-<purpose>`."""
     deletion_window_days: int = 30
     """Days a scheduled deletion can still be cancelled (7..30); the longest is the safest."""
-    dr_region: Optional[str] = None
+    dr_region: str | None = None
     """Disaster-recovery region; `backups` and `logs` keys are created there for copied recovery
     points and the replicated audit logs."""
-    dr_provider: Optional[pulumi.ProviderResource] = None
+    dr_provider: pulumi.ProviderResource | None = None
     """AWS provider for `dr_region`; required exactly when dr_region is set."""
-    edge_region: Optional[str] = None
+    edge_region: str | None = None
     """Region of the CloudFront edge's logs (us-east-1) when it is not `region`: a `logs` key is
     created there for the WAF log group and the alert topic of the WAF alarm. CloudWatch Logs
     encrypts a log group only with a key of the group's own region
     (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
-    edge_provider: Optional[pulumi.ProviderResource] = None
+    edge_provider: pulumi.ProviderResource | None = None
     """AWS provider for `edge_region`; required exactly when edge_region is set."""
 
     def __post_init__(self) -> None:
@@ -76,9 +76,7 @@ class PlatformKeysArgs:
                 "given together (the provider is what places the DR key in that region)"
             )
         if self.dr_region is not None and self.dr_region == self.region:
-            raise ValueError(
-                f"PlatformKeysArgs.dr_region = {self.dr_region!r}: must differ from region"
-            )
+            raise ValueError(f"PlatformKeysArgs.dr_region = {self.dr_region!r}: must differ from region")
         _check_edge(self)
 
 
@@ -89,22 +87,20 @@ class PlatformKeys(pulumi.ComponentResource):
     backups_key_arn: pulumi.Output[str]
     secrets_key_arn: pulumi.Output[str]
     logs_key_arn: pulumi.Output[str]
-    dr_backups_key_arn: Optional[pulumi.Output[str]]
-    dr_logs_key_arn: Optional[pulumi.Output[str]]
+    dr_backups_key_arn: pulumi.Output[str] | None
+    dr_logs_key_arn: pulumi.Output[str] | None
     """The DR region's logs key: encrypts the audit-log replica (S3 needs a key in the replica's region)."""
-    edge_logs_key_arn: Optional[pulumi.Output[str]]
+    edge_logs_key_arn: pulumi.Output[str] | None
     """The edge region's logs key (WAF log group, edge alert topic), or None without `edge_region`."""
     key_arns: dict[str, pulumi.Output[str]]
     """The primary region's keys by purpose (`data`, `backups`, `secrets`, `logs`); the DR keys are
     only in dr_backups_key_arn and dr_logs_key_arn, so nothing iterating this dict wires a key from
     the wrong region."""
 
-    def __init__(self, name: str, args: PlatformKeysArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PlatformKeysArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:security:PlatformKeys", name, None, opts)
 
-        self.key_arns = {
-            purpose: self._key(name, args, purpose, purpose, args.region, None) for purpose in PURPOSES
-        }
+        self.key_arns = {purpose: self._key(name, args, purpose, purpose, args.region, None) for purpose in PURPOSES}
         self.dr_backups_key_arn = None
         self.dr_logs_key_arn = None
         if args.dr_region is not None:
@@ -124,12 +120,14 @@ class PlatformKeys(pulumi.ComponentResource):
         self.backups_key_arn = self.key_arns["backups"]
         self.secrets_key_arn = self.key_arns["secrets"]
         self.logs_key_arn = self.key_arns["logs"]
-        self.register_outputs({
-            "keyArns": self.key_arns,
-            "drBackupsKeyArn": self.dr_backups_key_arn,
-            "drLogsKeyArn": self.dr_logs_key_arn,
-            "edgeLogsKeyArn": self.edge_logs_key_arn,
-        })
+        self.register_outputs(
+            {
+                "keyArns": self.key_arns,
+                "drBackupsKeyArn": self.dr_backups_key_arn,
+                "drLogsKeyArn": self.dr_logs_key_arn,
+                "edgeLogsKeyArn": self.edge_logs_key_arn,
+            }
+        )
 
     def _key(
         self,
@@ -138,7 +136,7 @@ class PlatformKeys(pulumi.ComponentResource):
         suffix: str,
         purpose: str,
         region: str,
-        provider: Optional[pulumi.ProviderResource],
+        provider: pulumi.ProviderResource | None,
         admit_services: bool = True,
     ) -> pulumi.Output[str]:
         key = aws.kms.Key(
@@ -186,15 +184,17 @@ def key_policy(purpose: str, account: str, region: str, admit_services: bool = T
     `admit_services=False`) are used by services acting for an IAM principal (kms:ViaService,
     grants), which the account statement already allows.
     """
-    statements: list[dict[str, Any]] = [{
-        # AWS's default statement: IAM policies decide who uses the key, and the key can never be
-        # orphaned by a policy that names no administrator.
-        "Sid": "EnableIamPolicies",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }]
+    statements: list[dict[str, Any]] = [
+        {
+            # AWS's default statement: IAM policies decide who uses the key, and the key can never be
+            # orphaned by a policy that names no administrator.
+            "Sid": "EnableIamPolicies",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
     if purpose == "logs" and admit_services:
         statements += _logs_statements(account, region)
     return policy_document(statements, policy_id=f"tradesense-{purpose}")

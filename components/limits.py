@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 # -- AWS WAF rate-based rules ------------------------------------------------------------------
 # Lowest limit 10 requests; evaluation window 60, 120, 300 or 600 s (default 300):
@@ -51,9 +50,7 @@ _AWS_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]*$")
 # A VPC's IPv4 block is /16 to /28; AWS recommends the RFC 1918 private ranges
 # (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html, https://www.rfc-editor.org/rfc/rfc1918).
 # The network cuts the block into 2 * MAX_AZS subnets, so /22 is the smallest that leaves each a /25.
-RFC1918_NETWORKS = tuple(
-    ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
+RFC1918_NETWORKS = tuple(ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 VPC_PREFIX_RANGE = (16, 22)
 # The CIDR is cut into 2 * MAX_AZS equal blocks: app subnets first, data subnets after.
 MAX_AZS = 4
@@ -63,7 +60,7 @@ MIN_AZS = 2
 FEATURE_FLAGS = ("ENABLE_SECURITY_HEADERS", "ENABLE_RATE_LIMITING", "ENABLE_AUDIT_LOGGING")
 
 
-def aws_identifier_problem(name: str, max_length: int) -> Optional[str]:
+def aws_identifier_problem(name: str, max_length: int) -> str | None:
     """Why AWS would refuse `name` as an RDS/ElastiCache identifier, or None if it is fine."""
     if not 1 <= len(name) <= max_length:
         return f"is {len(name)} characters; AWS allows 1 to {max_length}"
@@ -74,7 +71,7 @@ def aws_identifier_problem(name: str, max_length: int) -> Optional[str]:
     return None
 
 
-def private_vpc_cidr_problem(cidr: str) -> Optional[str]:
+def private_vpc_cidr_problem(cidr: str) -> str | None:
     """Why `cidr` cannot be this platform's VPC block, or None: an RFC 1918 network, /16 to /22."""
     try:
         network = ipaddress.ip_network(cidr, strict=True)
@@ -134,4 +131,4 @@ class DatadogSettings:
     enabled: bool = False
     # Datadog's AWS account that assumes the integration role, and the external id it presents.
     account_id: str = "464622532012"
-    external_id: Optional[str] = None
+    external_id: str | None = None

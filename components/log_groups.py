@@ -6,7 +6,7 @@ component creates the group first, encrypted with the logs key and with the stac
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -31,8 +31,8 @@ def encrypted_log_group(
     retention_days: int,
     tags: Mapping[str, str],
     parent: pulumi.Resource,
-    provider: Optional[pulumi.ProviderResource] = None,
-    protect: Optional[bool] = None,
+    provider: pulumi.ProviderResource | None = None,
+    protect: bool | None = None,
     deletion_protection: bool = False,
 ) -> aws.cloudwatch.LogGroup:
     """`provider` places the group in another region (WAF logs live in us-east-1); `protect=True`

@@ -10,8 +10,8 @@ with an external id. Every threshold lives in ALARM_RULES, so tuning is one edit
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -25,12 +25,17 @@ GIB = 1024**3
 WAF_METRICS_REGION = "us-east-1"
 SECURITY_AUDIT_POLICY_ARN = "arn:aws:iam::aws:policy/SecurityAudit"
 DATADOG_READ_ACTIONS = (
-    "cloudwatch:Get*", "cloudwatch:List*", "cloudwatch:Describe*",
-    "logs:Describe*", "logs:Get*", "logs:FilterLogEvents",
+    "cloudwatch:Get*",
+    "cloudwatch:List*",
+    "cloudwatch:Describe*",
+    "logs:Describe*",
+    "logs:Get*",
+    "logs:FilterLogEvents",
     "tag:GetResources",
     "rds:Describe*",
     "elasticache:Describe*",
-    "wafv2:Get*", "wafv2:List*",
+    "wafv2:Get*",
+    "wafv2:List*",
     "budgets:ViewBudget",
 )
 _RESERVED_KEYS = ("cache", "waf")
@@ -52,7 +57,7 @@ class AlarmRule:
     comparison: str
     threshold: float
     why: str
-    scale: Optional[str] = None
+    scale: str | None = None
     period: int = 300
     evaluation_periods: int = 3
     treat_missing_data: str = "missing"
@@ -61,39 +66,87 @@ class AlarmRule:
 ABOVE, BELOW = "GreaterThanThreshold", "LessThanThreshold"
 # kind -> (CloudWatch namespace, rules). Sustained = 3 x 5 min, so one slow query does not page.
 ALARM_RULES: dict[str, tuple[str, tuple[AlarmRule, ...]]] = {
-    "database": ("AWS/RDS", (
-        AlarmRule("CPUUtilization", "Average", ABOVE, 80, "CPU above 80 % for 15 min"),
-        AlarmRule("FreeStorageSpace", "Minimum", BELOW, 10 * GIB,
-                  "under 10 GiB free: writes stop when storage autoscaling cannot keep up", evaluation_periods=1),
-        AlarmRule("DatabaseConnections", "Maximum", ABOVE, 0.8,
-                  "80 % of max_connections in use: new sessions will soon be refused", scale="max_connections"),
-        AlarmRule("ReadLatency", "Average", ABOVE, 0.02, "reads slower than 20 ms for 15 min"),
-        AlarmRule("WriteLatency", "Average", ABOVE, 0.02, "writes slower than 20 ms for 15 min"),
-    )),
-    "proxy": ("AWS/RDS", (
-        # Microseconds. A warm pool hands out a connection in well under 1 ms; 100 ms means the
-        # pool is exhausted and clients are queueing for a connection.
-        AlarmRule("DatabaseConnectionsBorrowLatency", "Average", ABOVE, 100_000,
-                  "borrowing a pooled connection takes over 100 ms: the pool is exhausted"),
-        # The proxy multiplexes, so clients may exceed max_connections; twice that is a
-        # connection leak or a fleet scaled past what the pool was sized for.
-        AlarmRule("ClientConnections", "Maximum", ABOVE, 2.0,
-                  "clients exceed twice the database's max_connections: leak or runaway scaling",
-                  scale="max_connections"),
-    )),
-    "cache": ("AWS/ElastiCache", (
-        AlarmRule("EngineCPUUtilization", "Average", ABOVE, 80, "Redis engine thread above 80 % for 15 min"),
-        AlarmRule("DatabaseMemoryUsagePercentage", "Average", ABOVE, 80,
-                  "80 % of maxmemory used: evictions are next"),
-        AlarmRule("Evictions", "Sum", ABOVE, 0, "keys evicted: the cache is losing data it was asked to keep",
-                  evaluation_periods=1, treat_missing_data="notBreaching"),
-    )),
-    "waf": ("AWS/WAFV2", (
-        AlarmRule("BlockedRequests", "Sum", ABOVE, 1.0,
-                  "blocked requests spiking over 5 min: an attack or a rule blocking real users",
-                  scale="waf_blocked_requests_threshold", evaluation_periods=1,
-                  treat_missing_data="notBreaching"),
-    )),
+    "database": (
+        "AWS/RDS",
+        (
+            AlarmRule("CPUUtilization", "Average", ABOVE, 80, "CPU above 80 % for 15 min"),
+            AlarmRule(
+                "FreeStorageSpace",
+                "Minimum",
+                BELOW,
+                10 * GIB,
+                "under 10 GiB free: writes stop when storage autoscaling cannot keep up",
+                evaluation_periods=1,
+            ),
+            AlarmRule(
+                "DatabaseConnections",
+                "Maximum",
+                ABOVE,
+                0.8,
+                "80 % of max_connections in use: new sessions will soon be refused",
+                scale="max_connections",
+            ),
+            AlarmRule("ReadLatency", "Average", ABOVE, 0.02, "reads slower than 20 ms for 15 min"),
+            AlarmRule("WriteLatency", "Average", ABOVE, 0.02, "writes slower than 20 ms for 15 min"),
+        ),
+    ),
+    "proxy": (
+        "AWS/RDS",
+        (
+            # Microseconds. A warm pool hands out a connection in well under 1 ms; 100 ms means the
+            # pool is exhausted and clients are queueing for a connection.
+            AlarmRule(
+                "DatabaseConnectionsBorrowLatency",
+                "Average",
+                ABOVE,
+                100_000,
+                "borrowing a pooled connection takes over 100 ms: the pool is exhausted",
+            ),
+            # The proxy multiplexes, so clients may exceed max_connections; twice that is a
+            # connection leak or a fleet scaled past what the pool was sized for.
+            AlarmRule(
+                "ClientConnections",
+                "Maximum",
+                ABOVE,
+                2.0,
+                "clients exceed twice the database's max_connections: leak or runaway scaling",
+                scale="max_connections",
+            ),
+        ),
+    ),
+    "cache": (
+        "AWS/ElastiCache",
+        (
+            AlarmRule("EngineCPUUtilization", "Average", ABOVE, 80, "Redis engine thread above 80 % for 15 min"),
+            AlarmRule(
+                "DatabaseMemoryUsagePercentage", "Average", ABOVE, 80, "80 % of maxmemory used: evictions are next"
+            ),
+            AlarmRule(
+                "Evictions",
+                "Sum",
+                ABOVE,
+                0,
+                "keys evicted: the cache is losing data it was asked to keep",
+                evaluation_periods=1,
+                treat_missing_data="notBreaching",
+            ),
+        ),
+    ),
+    "waf": (
+        "AWS/WAFV2",
+        (
+            AlarmRule(
+                "BlockedRequests",
+                "Sum",
+                ABOVE,
+                1.0,
+                "blocked requests spiking over 5 min: an attack or a rule blocking real users",
+                scale="waf_blocked_requests_threshold",
+                evaluation_periods=1,
+                treat_missing_data="notBreaching",
+            ),
+        ),
+    ),
 }
 
 
@@ -145,7 +198,7 @@ class MonitoringArgs:
     """Blocked requests per 5 minutes above which the WAF alarm fires."""
     edge_service: str = "gateway"
     """The internet-facing service whose dashboard shows the WAF."""
-    waf_alarm_topic_arn: Optional[pulumi.Input[str]] = None
+    waf_alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic in us-east-1 for the WAF alarm (an alarm notifies only topics in its own region);
     required when `region` is not us-east-1, else alarm_topic_arn is used."""
 
@@ -217,9 +270,9 @@ class Monitoring(pulumi.ComponentResource):
     alarm_names: dict[str, pulumi.Output[str]]
     dashboard_names: dict[str, pulumi.Output[str]]
     budget_name: pulumi.Output[str]
-    datadog_role_arn: Optional[pulumi.Output[str]]
+    datadog_role_arn: pulumi.Output[str] | None
 
-    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:monitoring:Monitoring", name, None, opts)
         prefix = f"{args.tags['Project']}-{args.tags['Stack']}"
 
@@ -287,12 +340,14 @@ class Monitoring(pulumi.ComponentResource):
         self.alarm_names = {key: alarm.name for key, alarm in alarms.items()}
         self.dashboard_names = {service: d.dashboard_name for service, d in dashboards.items()}
         self.budget_name = budget.name
-        self.register_outputs({
-            "alarmNames": self.alarm_names,
-            "dashboardNames": self.dashboard_names,
-            "budgetName": self.budget_name,
-            "datadogRoleArn": self.datadog_role_arn,
-        })
+        self.register_outputs(
+            {
+                "alarmNames": self.alarm_names,
+                "dashboardNames": self.dashboard_names,
+                "budgetName": self.budget_name,
+                "datadogRoleArn": self.datadog_role_arn,
+            }
+        )
 
     def _datadog_role(self, name: str, args: MonitoringArgs) -> aws.iam.Role:
         """Read-only access for Datadog's account, usable only with our external id."""
@@ -305,9 +360,9 @@ class Monitoring(pulumi.ComponentResource):
                 {"StringEquals": {"sts:ExternalId": args.datadog.external_id}},
             ),
             # These read actions support no resource-level scoping, hence "*" resources.
-            policy=policy_document([
-                {"Sid": "DatadogReadOnly", "Effect": "Allow", "Action": list(DATADOG_READ_ACTIONS), "Resource": "*"}
-            ]),
+            policy=policy_document(
+                [{"Sid": "DatadogReadOnly", "Effect": "Allow", "Action": list(DATADOG_READ_ACTIONS), "Resource": "*"}]
+            ),
             tags=args.tags,
             parent=self,
         )
@@ -326,26 +381,45 @@ def _targets(args: MonitoringArgs) -> list[_Target]:
     targets: list[_Target] = []
     for service in sorted(args.databases):
         watch = args.databases[service]
-        owned = {"key": service, "scale": {"max_connections": watch.max_connections},
-                 "tags": for_service(args.tags, service), **local}
+        owned = {
+            "key": service,
+            "scale": {"max_connections": watch.max_connections},
+            "tags": for_service(args.tags, service),
+            **local,
+        }
         targets += [
-            _Target(kind="database", label=f"{service} database",
-                    dimensions={"DBInstanceIdentifier": watch.identifier}, **owned),
+            _Target(
+                kind="database",
+                label=f"{service} database",
+                dimensions={"DBInstanceIdentifier": watch.identifier},
+                **owned,
+            ),
             _Target(kind="proxy", label=f"{service} RDS Proxy", dimensions={"ProxyName": watch.proxy_name}, **owned),
         ]
     targets += [
-        _Target(kind="cache", key=f"cache/{member}", label=f"Redis {args.cache_replication_group_id} member {member}",
-                dimensions={"CacheClusterId": member}, scale={}, tags=args.tags, **local)
+        _Target(
+            kind="cache",
+            key=f"cache/{member}",
+            label=f"Redis {args.cache_replication_group_id} member {member}",
+            dimensions={"CacheClusterId": member},
+            scale={},
+            tags=args.tags,
+            **local,
+        )
         for member in args.cache_member_cluster_ids
     ]
-    targets.append(_Target(
-        kind="waf", key="waf", label="CloudFront web ACL",
-        dimensions={"WebACL": args.web_acl_name, "Rule": "ALL"},
-        scale={"waf_blocked_requests_threshold": args.waf_blocked_requests_threshold},
-        tags=for_service(args.tags, args.edge_service),
-        topic=args.waf_alarm_topic_arn or args.alarm_topic_arn,
-        region=WAF_METRICS_REGION,
-    ))
+    targets.append(
+        _Target(
+            kind="waf",
+            key="waf",
+            label="CloudFront web ACL",
+            dimensions={"WebACL": args.web_acl_name, "Rule": "ALL"},
+            scale={"waf_blocked_requests_threshold": args.waf_blocked_requests_threshold},
+            tags=for_service(args.tags, args.edge_service),
+            topic=args.waf_alarm_topic_arn or args.alarm_topic_arn,
+            region=WAF_METRICS_REGION,
+        )
+    )
     return targets
 
 

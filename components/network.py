@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -36,7 +37,15 @@ SERVICE_EGRESS_PORTS = {"https": 443, "postgres": 5432, "redis": 6379}
 # call rds, secretsmanager, kms and sts (scripts/ops/aws.py, backup.py, restore.py, pg.py) plus S3 through
 # the gateway endpoint. tests/components/test_network_reachability.py derives that list from the code.
 DEFAULT_INTERFACE_ENDPOINTS = (
-    "secretsmanager", "kms", "logs", "ssm", "ssmmessages", "ec2messages", "sts", "monitoring", "rds",
+    "secretsmanager",
+    "kms",
+    "logs",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "sts",
+    "monitoring",
+    "rds",
 )
 _ENDPOINT_SERVICE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
@@ -61,7 +70,7 @@ class NetworkArgs:
     """Days flow logs are kept: at least a year, and a value CloudWatch Logs accepts."""
     interface_endpoint_services: Sequence[str] = DEFAULT_INTERFACE_ENDPOINTS
     """AWS services reached through interface endpoints (S3 always has a gateway endpoint)."""
-    account_id: Optional[pulumi.Input[str]] = None
+    account_id: pulumi.Input[str] | None = None
     """When given, the flow-log role trusts the service only on behalf of this account's flow logs
     (aws:SourceAccount / aws:SourceArn), closing the confused-deputy path."""
 
@@ -72,14 +81,10 @@ class NetworkArgs:
             raise ValueError(f"NetworkArgs.cidr = {self.cidr!r}: {problem}")
         zones = list(self.availability_zones)
         if not MIN_AZS <= len(set(zones)) == len(zones) <= MAX_AZS:
-            raise ValueError(
-                f"NetworkArgs.availability_zones = {zones}: need {MIN_AZS} to {MAX_AZS} distinct zones"
-            )
+            raise ValueError(f"NetworkArgs.availability_zones = {zones}: need {MIN_AZS} to {MAX_AZS} distinct zones")
         foreign = [zone for zone in zones if not (zone.startswith(self.region) and len(zone) == len(self.region) + 1)]
         if foreign:
-            raise ValueError(
-                f"NetworkArgs.availability_zones = {zones}: {foreign} not zones of region {self.region!r}"
-            )
+            raise ValueError(f"NetworkArgs.availability_zones = {zones}: {foreign} not zones of region {self.region!r}")
         services = list(self.service_names)
         if not services or len(set(services)) != len(services):
             raise ValueError(f"NetworkArgs.service_names = {services}: must be non-empty and unique")
@@ -99,7 +104,7 @@ class NetworkArgs:
 def subnet_cidrs(cidr: str, zone_count: int) -> tuple[list[str], list[str]]:
     """(app, data) subnet CIDRs for the first `zone_count` zones; the same input always gives the same cut."""
     blocks = [str(block) for block in ipaddress.ip_network(cidr).subnets(prefixlen_diff=3)]
-    return blocks[:zone_count], blocks[MAX_AZS:MAX_AZS + zone_count]
+    return blocks[:zone_count], blocks[MAX_AZS : MAX_AZS + zone_count]
 
 
 class Network(pulumi.ComponentResource):
@@ -116,15 +121,19 @@ class Network(pulumi.ComponentResource):
     """Prefix list of S3 in this region (the gateway endpoint's); egress rules to S3 name it."""
     flow_log_group_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = args.tags
         cidr = args.cidr
 
         vpc = aws.ec2.Vpc(
-            f"{name}-vpc", cidr_block=cidr, enable_dns_support=True, enable_dns_hostnames=True,
-            tags=tags, opts=child,
+            f"{name}-vpc",
+            cidr_block=cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags=tags,
+            opts=child,
         )
         # Managing the default group with no rules removes AWS's allow-all-within-group defaults.
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, tags=tags, opts=child)
@@ -148,8 +157,12 @@ class Network(pulumi.ComponentResource):
             f"{name}-endpoints-https-in",
             security_group_id=endpoint_sg.id,
             description="HTTPS from the VPC",
-            ip_protocol="tcp", from_port=443, to_port=443, cidr_ipv4=cidr,
-            tags=tags, opts=child,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=cidr,
+            tags=tags,
+            opts=child,
         )
         for service in args.interface_endpoint_services:
             aws.ec2.VpcEndpoint(
@@ -184,15 +197,17 @@ class Network(pulumi.ComponentResource):
         self.vpc_cidr = cidr
         self.endpoint_security_group_id = endpoint_sg.id
         self.flow_log_group_name = log_group.name
-        self.register_outputs({
-            "vpcId": self.vpc_id,
-            "dataSubnetIds": self.data_subnet_ids,
-            "appSubnetIds": self.app_subnet_ids,
-            "serviceSecurityGroupIds": self.service_security_group_ids,
-            "endpointSecurityGroupId": self.endpoint_security_group_id,
-            "s3PrefixListId": self.s3_prefix_list_id,
-            "flowLogGroupName": self.flow_log_group_name,
-        })
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "dataSubnetIds": self.data_subnet_ids,
+                "appSubnetIds": self.app_subnet_ids,
+                "serviceSecurityGroupIds": self.service_security_group_ids,
+                "endpointSecurityGroupId": self.endpoint_security_group_id,
+                "s3PrefixListId": self.s3_prefix_list_id,
+                "flowLogGroupName": self.flow_log_group_name,
+            }
+        )
 
     def _tier(
         self, name: str, tier: str, vpc_id: pulumi.Output[str], args: NetworkArgs, cidrs: list[str]
@@ -202,7 +217,7 @@ class Network(pulumi.ComponentResource):
         tags = with_purpose(args.tags, f"{tier}-subnets")
         table = aws.ec2.RouteTable(f"{name}-{tier}-rt", vpc_id=vpc_id, tags=tags, opts=child)
         subnet_ids = []
-        for zone, block in zip(args.availability_zones, cidrs):
+        for zone, block in zip(args.availability_zones, cidrs, strict=False):
             subnet = aws.ec2.Subnet(
                 f"{name}-{tier}-{zone}",
                 vpc_id=vpc_id,
@@ -236,12 +251,16 @@ class Network(pulumi.ComponentResource):
             trust_policy=assume_role_policy(
                 {"Service": "vpc-flow-logs.amazonaws.com"}, _flow_log_trust_condition(args)
             ),
-            policy=policy_document([{
-                "Sid": "DeliverToTheFlowLogGroup",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": [log_group.arn, pulumi.Output.concat(log_group.arn, ":*")],
-            }]),
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "DeliverToTheFlowLogGroup",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                        "Resource": [log_group.arn, pulumi.Output.concat(log_group.arn, ":*")],
+                    }
+                ]
+            ),
             tags=tags,
             parent=self,
         )
@@ -276,26 +295,34 @@ class Network(pulumi.ComponentResource):
                 f"{name}-{service}-{label}-out",
                 security_group_id=group.id,
                 description=f"{label} to the VPC",
-                ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4=args.cidr,
-                tags=tags, opts=child,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=args.cidr,
+                tags=tags,
+                opts=child,
             )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-{service}-s3-out",
             security_group_id=group.id,
             description="HTTPS to S3 through the VPC's gateway endpoint (its prefix list)",
-            ip_protocol="tcp", from_port=443, to_port=443, prefix_list_id=self.s3_prefix_list_id,
-            tags=tags, opts=child,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            prefix_list_id=self.s3_prefix_list_id,
+            tags=tags,
+            opts=child,
         )
         return group.id
 
 
-def _flow_log_trust_condition(args: NetworkArgs) -> Optional[dict[str, Any]]:
+def _flow_log_trust_condition(args: NetworkArgs) -> dict[str, Any] | None:
     """Only this account's flow logs may use the role; None (no condition) without an account_id."""
     if not args.account_id:
         return None
     return {
         "StringEquals": {"aws:SourceAccount": args.account_id},
-        "ArnLike": {"aws:SourceArn": pulumi.Output.format(
-            "arn:aws:ec2:{0}:{1}:vpc-flow-log/*", args.region, args.account_id
-        )},
+        "ArnLike": {
+            "aws:SourceArn": pulumi.Output.format("arn:aws:ec2:{0}:{1}:vpc-flow-log/*", args.region, args.account_id)
+        },
     }

@@ -26,7 +26,6 @@ AWS-StartPortForwardingSessionToRemoteHost document (a tunnel to a database), th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -79,7 +78,7 @@ class OpsAccess(pulumi.ComponentResource):
     launch_template_id: pulumi.Output[str]
     instance_profile_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: OpsAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: OpsAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:ops:OpsAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = with_purpose(args.tags, "ops-access")
@@ -101,8 +100,11 @@ class OpsAccess(pulumi.ComponentResource):
                 f"{name}-{suffix}",
                 security_group_id=group.id,
                 description=description,
-                ip_protocol="tcp", from_port=port, to_port=port,
-                tags=tags, opts=child,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                tags=tags,
+                opts=child,
                 **destination,
             )
 
@@ -133,25 +135,27 @@ class OpsAccess(pulumi.ComponentResource):
                 "http_put_response_hop_limit": 1,
                 "instance_metadata_tags": "disabled",
             },
-            network_interfaces=[{
-                "subnet_id": args.subnet_id,
-                "security_groups": [group.id],
-                "associate_public_ip_address": "false",
-                "delete_on_termination": "true",
-            }],
-            block_device_mappings=[{
-                "device_name": "/dev/xvda",
-                "ebs": {
-                    "encrypted": "true",
-                    "kms_key_id": args.ebs_kms_key_arn,
-                    "volume_size": 16,
-                    "volume_type": "gp3",
+            network_interfaces=[
+                {
+                    "subnet_id": args.subnet_id,
+                    "security_groups": [group.id],
+                    "associate_public_ip_address": "false",
                     "delete_on_termination": "true",
-                },
-            }],
-            tag_specifications=[
-                {"resource_type": kind, "tags": instance_tags} for kind in ("instance", "volume")
+                }
             ],
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "encrypted": "true",
+                        "kms_key_id": args.ebs_kms_key_arn,
+                        "volume_size": 16,
+                        "volume_type": "gp3",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            tag_specifications=[{"resource_type": kind, "tags": instance_tags} for kind in ("instance", "volume")],
             update_default_version=True,
             tags=tags,
             opts=child,
@@ -161,9 +165,11 @@ class OpsAccess(pulumi.ComponentResource):
         self.launch_template_name = template.name
         self.launch_template_id = template.id
         self.instance_profile_name = profile.name
-        self.register_outputs({
-            "securityGroupId": self.security_group_id,
-            "launchTemplateName": self.launch_template_name,
-            "launchTemplateId": self.launch_template_id,
-            "instanceProfileName": self.instance_profile_name,
-        })
+        self.register_outputs(
+            {
+                "securityGroupId": self.security_group_id,
+                "launchTemplateName": self.launch_template_name,
+                "launchTemplateId": self.launch_template_id,
+                "instanceProfileName": self.instance_profile_name,
+            }
+        )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -68,7 +67,7 @@ class OriginVerification(pulumi.ComponentResource):
     secret_arn: pulumi.Output[str]
     secret_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: OriginVerificationArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: OriginVerificationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:edge:OriginVerification", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = for_service(args.tags, args.service)
@@ -93,8 +92,9 @@ class OriginVerification(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             f"{name}-secret-value",
             secret_id=secret.id,
-            secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(
-                {"header": ORIGIN_VERIFY_HEADER, "value": header_value})),
+            secret_string=pulumi.Output.secret(
+                pulumi.Output.json_dumps({"header": ORIGIN_VERIFY_HEADER, "value": header_value})
+            ),
             opts=child,
         )
 
@@ -102,8 +102,10 @@ class OriginVerification(pulumi.ComponentResource):
         self.header_value = header_value
         self.secret_arn = secret.arn
         self.secret_name = secret.name
-        self.register_outputs({
-            "headerName": self.header_name,
-            "secretArn": self.secret_arn,
-            "secretName": self.secret_name,
-        })
+        self.register_outputs(
+            {
+                "headerName": self.header_name,
+                "secretArn": self.secret_arn,
+                "secretName": self.secret_name,
+            }
+        )

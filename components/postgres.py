@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -127,7 +127,7 @@ class PostgresDatabaseArgs:
     """7 (free), a multiple of 31 up to 713, or 731."""
     monitoring_interval_seconds: int = 30
     """Enhanced-monitoring granularity; one of 1, 5, 10, 15, 30, 60."""
-    operator_security_group_id: Optional[pulumi.Input[str]] = None
+    operator_security_group_id: pulumi.Input[str] | None = None
     """Security group of the short-lived ops instances (components/ops_access.py) that backup and
     restore connect from, directly to the instance as its master user; None: no operator path."""
     publicly_accessible_insecure: bool = False
@@ -137,8 +137,9 @@ class PostgresDatabaseArgs:
     def __post_init__(self) -> None:
         require_tags("PostgresDatabaseArgs.tags", self.tags)
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.stack):
-            raise ValueError(f"PostgresDatabaseArgs.stack = {self.stack!r}: must be a Pulumi stack name "
-                             "(letters, digits, _ . -)")
+            raise ValueError(
+                f"PostgresDatabaseArgs.stack = {self.stack!r}: must be a Pulumi stack name (letters, digits, _ . -)"
+            )
         if not _SERVICE.match(self.service):
             raise ValueError(
                 f"PostgresDatabaseArgs.service = {self.service!r}: must be lowercase letters, digits "
@@ -218,7 +219,7 @@ class PostgresDatabase(pulumi.ComponentResource):
     proxy_security_group_id: pulumi.Output[str]
     parameter_group_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: PostgresDatabaseArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PostgresDatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:database:PostgresDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = args.tags
@@ -286,8 +287,13 @@ class PostgresDatabase(pulumi.ComponentResource):
         # The only three paths: workloads -> proxy -> database, each on 5432 and named by SG.
         for rule, suffix, group, peer, description in (
             (aws.vpc.SecurityGroupIngressRule, "db-from-proxy", db_sg, proxy_sg.id, "PostgreSQL from the RDS Proxy"),
-            (aws.vpc.SecurityGroupIngressRule, "proxy-from-clients", proxy_sg, args.client_security_group_id,
-             f"PostgreSQL from the {args.service} workloads"),
+            (
+                aws.vpc.SecurityGroupIngressRule,
+                "proxy-from-clients",
+                proxy_sg,
+                args.client_security_group_id,
+                f"PostgreSQL from the {args.service} workloads",
+            ),
             (aws.vpc.SecurityGroupEgressRule, "proxy-to-db", proxy_sg, db_sg.id, "PostgreSQL to the database"),
         ):
             rule(
@@ -379,9 +385,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             ca_cert_identifier=CA_CERT,
             tags=tags,
             # Log groups first: otherwise RDS creates them unencrypted and never-expiring.
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=True, depends_on=[*log_groups, monitoring_attachment]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, protect=True, depends_on=[*log_groups, monitoring_attachment]),
         )
         master_secret_arn = instance.master_user_secrets[0].secret_arn
         app_user = args.service.replace("-", "_")
@@ -403,8 +407,9 @@ class PostgresDatabase(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             f"{name}-app-secret-value",
             secret_id=app_secret.id,
-            secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(
-                {"username": app_user, "password": app_password.result})),
+            secret_string=pulumi.Output.secret(
+                pulumi.Output.json_dumps({"username": app_user, "password": app_password.result})
+            ),
             opts=child,
         )
 
@@ -413,23 +418,25 @@ class PostgresDatabase(pulumi.ComponentResource):
             f"{name}-proxy-secret-access",
             description=f"RDS Proxy of {args.identifier}: reads its two login secrets only",
             trust_policy=trust("rds.amazonaws.com"),
-            policy=policy_document([
-                {
-                    "Sid": "ReadLoginSecrets",
-                    "Effect": "Allow",
-                    "Action": "secretsmanager:GetSecretValue",
-                    "Resource": [master_secret_arn, app_secret.arn],
-                },
-                {
-                    "Sid": "DecryptMasterSecretViaSecretsManager",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": args.secrets_kms_key_arn,
-                    "Condition": {
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "ReadLoginSecrets",
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": [master_secret_arn, app_secret.arn],
                     },
-                },
-            ]),
+                    {
+                        "Sid": "DecryptMasterSecretViaSecretsManager",
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": args.secrets_kms_key_arn,
+                        "Condition": {
+                            "StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}
+                        },
+                    },
+                ]
+            ),
             tags=tags,
             parent=self,
         )
@@ -488,21 +495,23 @@ class PostgresDatabase(pulumi.ComponentResource):
         self.security_group_id = db_sg.id
         self.proxy_security_group_id = proxy_sg.id
         self.parameter_group_name = parameter_group.name
-        self.register_outputs({
-            "identifier": self.identifier,
-            "instanceArn": self.instance_arn,
-            "instanceResourceId": self.instance_resource_id,
-            "endpoint": self.endpoint,
-            "proxyName": self.proxy_name,
-            "proxyArn": self.proxy_arn,
-            "proxyEndpoint": self.proxy_endpoint,
-            "masterSecretArn": self.master_secret_arn,
-            "appUser": self.app_user,
-            "appSecretArn": self.app_secret_arn,
-            "securityGroupId": self.security_group_id,
-            "proxySecurityGroupId": self.proxy_security_group_id,
-            "parameterGroupName": self.parameter_group_name,
-        })
+        self.register_outputs(
+            {
+                "identifier": self.identifier,
+                "instanceArn": self.instance_arn,
+                "instanceResourceId": self.instance_resource_id,
+                "endpoint": self.endpoint,
+                "proxyName": self.proxy_name,
+                "proxyArn": self.proxy_arn,
+                "proxyEndpoint": self.proxy_endpoint,
+                "masterSecretArn": self.master_secret_arn,
+                "appUser": self.app_user,
+                "appSecretArn": self.app_secret_arn,
+                "securityGroupId": self.security_group_id,
+                "proxySecurityGroupId": self.proxy_security_group_id,
+                "parameterGroupName": self.parameter_group_name,
+            }
+        )
 
 
 def _parameters(db: DatabaseSettings) -> list[dict[str, str]]:
@@ -520,4 +529,3 @@ def _parameters(db: DatabaseSettings) -> list[dict[str, str]]:
         param("pg_stat_statements.track", "all"),
         param("max_connections", db.max_connections, reboot=True),
     ]
-

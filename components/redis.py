@@ -15,8 +15,8 @@ with TLS required, a primary plus replicas across AZs with automatic failover, d
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -105,9 +105,7 @@ class RedisCacheArgs:
                 f"must equal service_names {sorted(self.service_names)}"
             )
         if len(self.subnet_ids) < 2:
-            raise ValueError(
-                f"RedisCacheArgs.subnet_ids: {len(self.subnet_ids)} given; needs at least 2 (two AZs)"
-            )
+            raise ValueError(f"RedisCacheArgs.subnet_ids: {len(self.subnet_ids)} given; needs at least 2 (two AZs)")
         if not _STACK.match(self.stack):
             raise ValueError(f"RedisCacheArgs.stack = {self.stack!r}: must be a Pulumi stack name")
         require_log_retention("RedisCacheArgs.log_retention_days", self.log_retention_days)
@@ -153,7 +151,7 @@ class RedisCache(pulumi.ComponentResource):
     user_secret_arns: dict[str, pulumi.Output[str]]
     """Service -> ARN of its secret (username, password, host, port, tls)."""
 
-    def __init__(self, name: str, args: RedisCacheArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: RedisCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:cache:RedisCache", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = args.tags
@@ -193,8 +191,9 @@ class RedisCache(pulumi.ComponentResource):
         passwords = {}
         for service in args.service_names:
             passwords[service] = self._password(f"{name}-{service}")
-            users.append(self._user(name, args, service, access_string(service), for_service(tags, service),
-                                    passwords[service]))
+            users.append(
+                self._user(name, args, service, access_string(service), for_service(tags, service), passwords[service])
+            )
         user_group = aws.elasticache.UserGroup(
             f"{name}-users",
             engine="redis",
@@ -265,13 +264,17 @@ class RedisCache(pulumi.ComponentResource):
             aws.secretsmanager.SecretVersion(
                 f"{name}-{service}-secret-value",
                 secret_id=secret.id,
-                secret_string=pulumi.Output.secret(pulumi.Output.json_dumps({
-                    "username": service,
-                    "password": passwords[service],
-                    "host": replication_group.primary_endpoint_address,
-                    "port": PORT,
-                    "tls": True,
-                })),
+                secret_string=pulumi.Output.secret(
+                    pulumi.Output.json_dumps(
+                        {
+                            "username": service,
+                            "password": passwords[service],
+                            "host": replication_group.primary_endpoint_address,
+                            "port": PORT,
+                            "tls": True,
+                        }
+                    )
+                ),
                 opts=child,
             )
             self.user_secret_arns[service] = secret.arn
@@ -283,16 +286,18 @@ class RedisCache(pulumi.ComponentResource):
         self.port = PORT
         self.security_group_id = security_group.id
         self.member_cluster_ids = [f"{group_id}-{i:03d}" for i in range(1, args.num_cache_clusters + 1)]
-        self.register_outputs({
-            "replicationGroupId": self.replication_group_id,
-            "arn": self.arn,
-            "primaryEndpoint": self.primary_endpoint,
-            "readerEndpoint": self.reader_endpoint,
-            "port": self.port,
-            "securityGroupId": self.security_group_id,
-            "memberClusterIds": self.member_cluster_ids,
-            "userSecretArns": self.user_secret_arns,
-        })
+        self.register_outputs(
+            {
+                "replicationGroupId": self.replication_group_id,
+                "arn": self.arn,
+                "primaryEndpoint": self.primary_endpoint,
+                "readerEndpoint": self.reader_endpoint,
+                "port": self.port,
+                "securityGroupId": self.security_group_id,
+                "memberClusterIds": self.member_cluster_ids,
+                "userSecretArns": self.user_secret_arns,
+            }
+        )
 
     def _password(self, resource_name: str) -> pulumi.Output[str]:
         # Letters and digits only: nothing a redis:// URL would need to escape.

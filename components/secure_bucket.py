@@ -10,8 +10,9 @@ the loss of its region). Backup, audit and access-log buckets are all SecureBuck
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -45,7 +46,7 @@ class SecureBucketArgs:
     """Stable role of the bucket (`database-backups`, `audit-logs`, ...), written to the Purpose tag."""
     tags: dict[str, str]
     """Required tags (see components.tagging)."""
-    kms_key_arn: Optional[pulumi.Input[str]] = None
+    kms_key_arn: pulumi.Input[str] | None = None
     """Customer-managed key for SSE-KMS. Required unless `sse_s3_for_log_delivery` is set."""
     bucket_key: bool = True
     """S3 Bucket Key for SSE-KMS (one KMS call per bucket key instead of per object). Off where a
@@ -55,13 +56,13 @@ class SecureBucketArgs:
     sse_s3_for_log_delivery: bool = False
     """INSECURE opt-in: SSE-S3 instead of a customer key. Only for a server-access-log target, which
     S3 log delivery cannot write with SSE-KMS. Flagged by policy `s3-bucket-encrypted-with-cmk`."""
-    access_log_bucket: Optional[pulumi.Input[str]] = None
+    access_log_bucket: pulumi.Input[str] | None = None
     """Bucket that receives this bucket's server access logs. Required unless this is that bucket."""
     is_access_log_target: bool = False
     """This bucket receives other buckets' access logs (so it does not log to itself)."""
     expire_after_days: int = 30
     """Lifecycle: current objects expire after this many days (noncurrent versions too)."""
-    object_lock_days: Optional[int] = None
+    object_lock_days: int | None = None
     """Default object-lock retention in days; `None` leaves object lock off."""
     object_lock_mode: str = "COMPLIANCE"
     """COMPLIANCE: not even the root user can shorten retention. GOVERNANCE allows privileged override."""
@@ -70,13 +71,13 @@ class SecureBucketArgs:
     the string `BUCKET_ARN` anywhere in them is replaced by the bucket's ARN."""
     force_destroy: bool = False
     """Never true for data buckets: destroying the stack must not empty a bucket of backups."""
-    replica: Optional[BucketReplica] = None
+    replica: BucketReplica | None = None
     """Replicate every object (and delete marker) to a replica bucket in the DR region; `None` keeps
     the data in this region only (flagged by checkov CKV_AWS_144)."""
-    region: Optional[str] = None
+    region: str | None = None
     """This bucket's region; required with `replica` (the replication role may use the source key
     only through S3 in this region)."""
-    account_id: Optional[pulumi.Input[str]] = None
+    account_id: pulumi.Input[str] | None = None
     """This account's id; required with `replica` (only S3 acting for this account may assume the
     replication role)."""
 
@@ -90,9 +91,7 @@ class SecureBucketArgs:
                 "only an access-log target may set sse_s3_for_log_delivery=True instead"
             )
         if self.sse_s3_for_log_delivery and not self.is_access_log_target:
-            raise ValueError(
-                "SecureBucketArgs.sse_s3_for_log_delivery: allowed only with is_access_log_target=True"
-            )
+            raise ValueError("SecureBucketArgs.sse_s3_for_log_delivery: allowed only with is_access_log_target=True")
         if self.access_log_bucket is None and not self.is_access_log_target:
             raise ValueError(
                 "SecureBucketArgs.access_log_bucket: required; every bucket logs its access "
@@ -138,10 +137,10 @@ class SecureBucket(pulumi.ComponentResource):
     """Services that write here (CloudTrail) must depend on the policy that admits them."""
     versioning: aws.s3.BucketVersioning
     """Replication into or out of this bucket must wait for versioning to be enabled."""
-    replica_bucket_arn: Optional[pulumi.Output[str]]
+    replica_bucket_arn: pulumi.Output[str] | None
     """ARN of the DR-region replica, or None without `replica`."""
 
-    def __init__(self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:storage:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = with_purpose(args.tags, args.purpose)
@@ -178,10 +177,12 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket_id,
-            rules=[{
-                "apply_server_side_encryption_by_default": sse_default,
-                "bucket_key_enabled": args.bucket_key and not args.sse_s3_for_log_delivery,
-            }],
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": sse_default,
+                    "bucket_key_enabled": args.bucket_key and not args.sse_s3_for_log_delivery,
+                }
+            ],
             opts=child,
         )
         self.versioning = versioning = aws.s3.BucketVersioning(
@@ -201,14 +202,16 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket_id,
-            rules=[{
-                "id": f"expire-after-{args.expire_after_days}-days",
-                "status": "Enabled",
-                "filter": {},
-                "expiration": {"days": args.expire_after_days},
-                "noncurrent_version_expiration": {"noncurrent_days": args.expire_after_days},
-                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-            }],
+            rules=[
+                {
+                    "id": f"expire-after-{args.expire_after_days}-days",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"days": args.expire_after_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": args.expire_after_days},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                }
+            ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         if not args.is_access_log_target:
@@ -222,11 +225,9 @@ class SecureBucket(pulumi.ComponentResource):
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket_id,
-            policy=pulumi.Output.all(
-                arn=self.bucket.arn, extra=list(args.extra_policy_statements)
-            ).apply(lambda v: policy_document(
-                _policy_statements(v["arn"], v["extra"], args.is_access_log_target)
-            )),
+            policy=pulumi.Output.all(arn=self.bucket.arn, extra=list(args.extra_policy_statements)).apply(
+                lambda v: policy_document(_policy_statements(v["arn"], v["extra"], args.is_access_log_target))
+            ),
             # The public-access block must exist first, or a permissive policy could slip in between.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access, ownership]),
         )
@@ -236,11 +237,13 @@ class SecureBucket(pulumi.ComponentResource):
         self.replica_bucket_arn = None
         if args.replica is not None:
             self.replica_bucket_arn = self._replicate(name, args, args.replica)
-        self.register_outputs({
-            "bucketName": self.bucket_name,
-            "bucketArn": self.bucket_arn,
-            "replicaBucketArn": self.replica_bucket_arn,
-        })
+        self.register_outputs(
+            {
+                "bucketName": self.bucket_name,
+                "bucketArn": self.bucket_arn,
+                "replicaBucketArn": self.replica_bucket_arn,
+            }
+        )
 
     def _replicate(self, name: str, args: SecureBucketArgs, replica: BucketReplica) -> pulumi.Output[str]:
         """The DR-region replica, the role S3 replicates as, and the rule that copies every object."""
@@ -270,53 +273,57 @@ class SecureBucket(pulumi.ComponentResource):
                 {"Service": "s3.amazonaws.com"},
                 {"StringEquals": {"aws:SourceAccount": args.account_id}},
             ),
-            policy=policy_document([
-                {
-                    "Sid": "ReadSourceReplicationConfiguration",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                    "Resource": self.bucket.arn,
-                },
-                {
-                    "Sid": "ReadSourceObjectVersions",
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:GetObjectVersionForReplication",
-                        "s3:GetObjectVersionAcl",
-                        "s3:GetObjectVersionTagging",
-                        "s3:GetObjectRetention",
-                        "s3:GetObjectLegalHold",
-                    ],
-                    "Resource": source_objects,
-                },
-                {
-                    "Sid": "WriteReplicaObjects",
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:ReplicateObject",
-                        "s3:ReplicateDelete",
-                        "s3:ReplicateTags",
-                        "s3:ObjectOwnerOverrideToBucketOwner",
-                    ],
-                    "Resource": pulumi.Output.concat(target.bucket_arn, "/*"),
-                },
-                {
-                    "Sid": "DecryptSourceObjectsThroughS3",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": args.kms_key_arn,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}},
-                },
-                {
-                    "Sid": "EncryptReplicasThroughS3",
-                    "Effect": "Allow",
-                    "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
-                    "Resource": replica.kms_key_arn,
-                    "Condition": {"StringEquals": {
-                        "kms:ViaService": pulumi.Output.concat("s3.", dr_region, ".amazonaws.com"),
-                    }},
-                },
-            ]),
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "ReadSourceReplicationConfiguration",
+                        "Effect": "Allow",
+                        "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                        "Resource": self.bucket.arn,
+                    },
+                    {
+                        "Sid": "ReadSourceObjectVersions",
+                        "Effect": "Allow",
+                        "Action": [
+                            "s3:GetObjectVersionForReplication",
+                            "s3:GetObjectVersionAcl",
+                            "s3:GetObjectVersionTagging",
+                            "s3:GetObjectRetention",
+                            "s3:GetObjectLegalHold",
+                        ],
+                        "Resource": source_objects,
+                    },
+                    {
+                        "Sid": "WriteReplicaObjects",
+                        "Effect": "Allow",
+                        "Action": [
+                            "s3:ReplicateObject",
+                            "s3:ReplicateDelete",
+                            "s3:ReplicateTags",
+                            "s3:ObjectOwnerOverrideToBucketOwner",
+                        ],
+                        "Resource": pulumi.Output.concat(target.bucket_arn, "/*"),
+                    },
+                    {
+                        "Sid": "DecryptSourceObjectsThroughS3",
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": args.kms_key_arn,
+                        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}},
+                    },
+                    {
+                        "Sid": "EncryptReplicasThroughS3",
+                        "Effect": "Allow",
+                        "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                        "Resource": replica.kms_key_arn,
+                        "Condition": {
+                            "StringEquals": {
+                                "kms:ViaService": pulumi.Output.concat("s3.", dr_region, ".amazonaws.com"),
+                            }
+                        },
+                    },
+                ]
+            ),
             tags=args.tags,
             parent=self,
         )
@@ -324,18 +331,20 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-replication",
             bucket=self.bucket.id,
             role=role.arn,
-            rules=[{
-                "id": f"replicate-{args.purpose}-to-dr",
-                "status": "Enabled",
-                "filter": {},
-                "delete_marker_replication": {"status": "Enabled"},
-                "destination": {
-                    "bucket": target.bucket_arn,
-                    "storage_class": "STANDARD",
-                    "encryption_configuration": {"replica_kms_key_id": replica.kms_key_arn},
-                },
-                "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
-            }],
+            rules=[
+                {
+                    "id": f"replicate-{args.purpose}-to-dr",
+                    "status": "Enabled",
+                    "filter": {},
+                    "delete_marker_replication": {"status": "Enabled"},
+                    "destination": {
+                        "bucket": target.bucket_arn,
+                        "storage_class": "STANDARD",
+                        "encryption_configuration": {"replica_kms_key_id": replica.kms_key_arn},
+                    },
+                    "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
+                }
+            ],
             # S3 refuses a replication rule until both sides are versioned, and replicates as the
             # role only once its grant exists.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning, target.versioning, role_policy]),
@@ -344,21 +353,25 @@ class SecureBucket(pulumi.ComponentResource):
 
 
 def _policy_statements(bucket_arn: str, extra: list[dict[str, Any]], is_log_target: bool) -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = [{
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
     if is_log_target:
-        statements.append({
-            "Sid": "AllowS3ServerAccessLogDelivery",
-            "Effect": "Allow",
-            "Principal": {"Service": "logging.s3.amazonaws.com"},
-            "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/s3/*",
-        })
+        statements.append(
+            {
+                "Sid": "AllowS3ServerAccessLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/s3/*",
+            }
+        )
     extra = json.loads(json.dumps(list(extra)).replace(BUCKET_ARN, bucket_arn))
     return statements + extra

@@ -11,8 +11,9 @@ so one compromised service cannot read another's keys.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -47,9 +48,9 @@ class ServiceSecretsArgs:
     """Region of the secrets, parameters and proxy (a taken Arg: components call no invokes)."""
     tags: dict[str, str]
     """Required tags (see components.tagging); Service is set to `service` on every resource."""
-    proxy_arn: Optional[pulumi.Input[str]] = None
+    proxy_arn: pulumi.Input[str] | None = None
     """The service's RDS Proxy; when given, the role may rds-db:connect to it as `db_user` only."""
-    db_user: Optional[str] = None
+    db_user: str | None = None
     """Database user the role connects as; defaults to the service name with - replaced by _."""
     extra_secret_arns: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     """Other secrets this service alone reads (e.g. its Redis credentials)."""
@@ -80,18 +81,14 @@ class ServiceSecretsArgs:
                 "(lowercase letters, digits, _; not starting with a digit)"
             )
         if self.db_user is not None and self.proxy_arn is None:
-            raise ValueError(
-                f"ServiceSecretsArgs.db_user = {self.db_user!r}: only meaningful with proxy_arn"
-            )
+            raise ValueError(f"ServiceSecretsArgs.db_user = {self.db_user!r}: only meaningful with proxy_arn")
         if not self.workload_principal.endswith(".amazonaws.com"):
             raise ValueError(
                 f"ServiceSecretsArgs.workload_principal = {self.workload_principal!r}: must be an AWS "
                 "service principal (*.amazonaws.com)"
             )
         if not 7 <= self.secret_recovery_days <= 30:
-            raise ValueError(
-                f"ServiceSecretsArgs.secret_recovery_days = {self.secret_recovery_days}: must be 7-30"
-            )
+            raise ValueError(f"ServiceSecretsArgs.secret_recovery_days = {self.secret_recovery_days}: must be 7-30")
 
 
 class ServiceSecrets(pulumi.ComponentResource):
@@ -104,7 +101,7 @@ class ServiceSecrets(pulumi.ComponentResource):
     parameter_names: list[str]
     """Names of the feature-flag parameters, in FEATURE_FLAGS order."""
 
-    def __init__(self, name: str, args: ServiceSecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ServiceSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("tradesense:security:ServiceSecrets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = for_service(args.tags, args.service)
@@ -139,7 +136,7 @@ class ServiceSecrets(pulumi.ComponentResource):
             self.secret_arns[key] = secret.arn
 
         self.parameter_names = [f"/{path}/{flag}" for flag in FEATURE_FLAGS]
-        for flag, parameter_name in zip(FEATURE_FLAGS, self.parameter_names):
+        for flag, parameter_name in zip(FEATURE_FLAGS, self.parameter_names, strict=True):
             aws.ssm.Parameter(
                 f"{name}-{flag.lower().replace('_', '-')}",
                 name=parameter_name,
@@ -167,26 +164,38 @@ class ServiceSecrets(pulumi.ComponentResource):
                 key=args.secrets_kms_key_arn,
                 account=args.account_id,
                 proxy=args.proxy_arn,
-            ).apply(lambda v: policy_document(_access_statements(
-                secret_arns=v["secrets"], key_arn=v["key"], account=v["account"], region=args.region,
-                path=path, proxy_arn=v["proxy"], db_user=db_user,
-            ))),
+            ).apply(
+                lambda v: policy_document(
+                    _access_statements(
+                        secret_arns=v["secrets"],
+                        key_arn=v["key"],
+                        account=v["account"],
+                        region=args.region,
+                        path=path,
+                        proxy_arn=v["proxy"],
+                        db_user=db_user,
+                    )
+                )
+            ),
             tags=tags,
             parent=self,
         )
 
         self.role_arn = role.arn
         self.role_name = role.name
-        self.register_outputs({
-            "roleArn": self.role_arn,
-            "roleName": self.role_name,
-            "secretArns": self.secret_arns,
-            "parameterNames": self.parameter_names,
-        })
+        self.register_outputs(
+            {
+                "roleArn": self.role_arn,
+                "roleName": self.role_name,
+                "secretArns": self.secret_arns,
+                "parameterNames": self.parameter_names,
+            }
+        )
 
 
-def _access_statements(*, secret_arns: list[str], key_arn: str, account: str, region: str, path: str,
-                       proxy_arn: Optional[str], db_user: str) -> list[dict[str, Any]]:
+def _access_statements(
+    *, secret_arns: list[str], key_arn: str, account: str, region: str, path: str, proxy_arn: str | None, db_user: str
+) -> list[dict[str, Any]]:
     parameters = f"arn:aws:ssm:{region}:{account}:parameter/{path}"
     statements: list[dict[str, Any]] = [
         {
@@ -202,10 +211,12 @@ def _access_statements(*, secret_arns: list[str], key_arn: str, account: str, re
             "Resource": key_arn,
             # Secrets Manager passes the secret's ARN as encryption context, so the key opens
             # only these secrets for this role, and only when Secrets Manager asks.
-            "Condition": {"StringEquals": {
-                "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
-                "kms:EncryptionContext:SecretARN": secret_arns,
-            }},
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": secret_arns,
+                }
+            },
         },
         {
             "Sid": "ReadOwnFeatureFlags",
@@ -217,10 +228,12 @@ def _access_statements(*, secret_arns: list[str], key_arn: str, account: str, re
     ]
     if proxy_arn:
         proxy_resource_id = proxy_arn.split(":")[-1]
-        statements.append({
-            "Sid": "ConnectThroughOwnProxy",
-            "Effect": "Allow",
-            "Action": "rds-db:connect",
-            "Resource": f"arn:aws:rds-db:{region}:{account}:dbuser:{proxy_resource_id}/{db_user}",
-        })
+        statements.append(
+            {
+                "Sid": "ConnectThroughOwnProxy",
+                "Effect": "Allow",
+                "Action": "rds-db:connect",
+                "Resource": f"arn:aws:rds-db:{region}:{account}:dbuser:{proxy_resource_id}/{db_user}",
+            }
+        )
     return statements

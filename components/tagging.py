@@ -7,7 +7,7 @@ an untagged resource reach AWS.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 REQUIRED_TAG_KEYS = (
     "Project",

@@ -24,8 +24,9 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterable, Optional, Sequence, TextIO
+from typing import TextIO
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -47,8 +48,15 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def number(option: str, *, above: Optional[float] = None, minimum: Optional[float] = None,
-           maximum: Optional[float] = None, whole: bool = False, unit: str = "") -> Callable[[str], float]:
+def number(
+    option: str,
+    *,
+    above: float | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    whole: bool = False,
+    unit: str = "",
+) -> Callable[[str], float]:
     """An argparse `type` for a number option: finite (no nan, no inf) and inside its range, else a
     UsageError naming the option, the value and the range. Raised while parsing, so a bad number
     stops the command before it reads config or calls AWS."""
@@ -59,16 +67,23 @@ def number(option: str, *, above: Optional[float] = None, minimum: Optional[floa
         bounds.append(f"at least {minimum:g}")
     if maximum is not None:
         bounds.append(f"at most {maximum:g}")
-    allowed = f"must be a {'whole ' if whole else ''}number" + (f" of {unit}" if unit else "") + (
-        ", " + " and ".join(bounds) if bounds else "")
+    allowed = (
+        f"must be a {'whole ' if whole else ''}number"
+        + (f" of {unit}" if unit else "")
+        + (", " + " and ".join(bounds) if bounds else "")
+    )
 
     def parse(text: str) -> float:
         try:
             value = int(text, 10) if whole else float(text)
         except (TypeError, ValueError):
             raise UsageError(f"{option} = {text!r}: {allowed}") from None
-        if (not math.isfinite(value) or (above is not None and value <= above)
-                or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
+        if (
+            not math.isfinite(value)
+            or (above is not None and value <= above)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+        ):
             raise UsageError(f"{option} = {text}: {allowed}")
         return value
 
@@ -123,7 +138,7 @@ class Report:
     def exit_code(self) -> int:
         return EXIT_FAILED if self.failures else EXIT_OK
 
-    def print(self, *, as_json: bool, out: Optional[TextIO] = None, extra: Optional[dict] = None) -> None:
+    def print(self, *, as_json: bool, out: TextIO | None = None, extra: dict | None = None) -> None:
         out = out or sys.stdout
         if as_json:
             document = {
@@ -140,12 +155,10 @@ class Report:
         for c in self.checks:
             out.write(c.line() + "\n")
         warned = f", {len(self.warnings)} warned" if self.warnings else ""
-        out.write(
-            f"{len(self.checks) - len(self.failures)} passed{warned}, {len(self.failures)} failed\n"
-        )
+        out.write(f"{len(self.checks) - len(self.failures)} passed{warned}, {len(self.failures)} failed\n")
 
 
-def progress(message: str, out: Optional[TextIO] = None) -> None:
+def progress(message: str, out: TextIO | None = None) -> None:
     """A progress line for long operations (on stderr, so --json output stays parseable)."""
     out = out or sys.stderr
     out.write(f"... {message}\n")
@@ -156,7 +169,7 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run a command's main and map the error kinds onto the exit codes above."""
     # Imported here so that commands without AWS or stack config (tfplan, the docs) stay light.
     from botocore.exceptions import BotoCoreError, ClientError
@@ -180,7 +193,7 @@ def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[
         return 130
 
 
-def entrypoint(main: Callable[[Optional[Sequence[str]]], int]) -> None:
+def entrypoint(main: Callable[[Sequence[str] | None], int]) -> None:
     sys.exit(run(main))
 
 

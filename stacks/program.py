@@ -7,7 +7,7 @@ the engine creates them in parallel and one slow database does not hold up the r
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -84,54 +84,76 @@ def build(settings: Settings) -> dict[str, Any]:
         data_classification=settings.data_classification,
         compliance=settings.compliance,
     )
-    dr_provider = (
-        aws.Provider("dr", region=settings.dr_region)
-        if settings.dr_region
-        else None
-    )
+    dr_provider = aws.Provider("dr", region=settings.dr_region) if settings.dr_region else None
     edge_provider = aws.Provider("edge", region=EDGE_REGION)
     # Outside us-east-1 the edge needs its own logs key and alert topic there (a key and an alarm's
     # topic serve only their own region); in us-east-1 the stack's own serve.
     edge_apart = settings.region != EDGE_REGION
 
-    keys = PlatformKeys("keys", PlatformKeysArgs(
-        account_id=account_id,
-        region=settings.region,
-        alias_prefix=prefix,
-        dr_region=settings.dr_region,
-        dr_provider=dr_provider,
-        edge_region=EDGE_REGION if edge_apart else None,
-        edge_provider=edge_provider if edge_apart else None,
-        tags=tags,
-    ))
+    keys = PlatformKeys(
+        "keys",
+        PlatformKeysArgs(
+            account_id=account_id,
+            region=settings.region,
+            alias_prefix=prefix,
+            dr_region=settings.dr_region,
+            dr_provider=dr_provider,
+            edge_region=EDGE_REGION if edge_apart else None,
+            edge_provider=edge_provider if edge_apart else None,
+            tags=tags,
+        ),
+    )
     edge_logs_key_arn = keys.edge_logs_key_arn if edge_apart else keys.logs_key_arn
-    network = Network("network", NetworkArgs(
-        cidr=settings.network.cidr,
-        availability_zones=zones,
-        service_names=list(settings.services),
-        region=settings.region,
-        logs_kms_key_arn=keys.logs_key_arn,
-        flow_log_retention_days=settings.log_retention_days,
-        account_id=account_id,
-        tags=tags,
-    ))
+    network = Network(
+        "network",
+        NetworkArgs(
+            cidr=settings.network.cidr,
+            availability_zones=zones,
+            service_names=list(settings.services),
+            region=settings.region,
+            logs_kms_key_arn=keys.logs_key_arn,
+            flow_log_retention_days=settings.log_retention_days,
+            account_id=account_id,
+            tags=tags,
+        ),
+    )
     # The documented way into the VPC for backup and restore (docs/operations.md); runs nothing.
-    ops = OpsAccess("ops", OpsAccessArgs(
-        vpc_id=network.vpc_id,
-        vpc_cidr=network.vpc_cidr,
-        subnet_id=network.app_subnet_ids[0],
-        s3_prefix_list_id=network.s3_prefix_list_id,
-        ebs_kms_key_arn=keys.data_key_arn,
-        tags=tags,
-    ))
-    alerts = AlertTopic("alerts", AlertTopicArgs(
-        email=settings.alert_email, kms_key_arn=keys.logs_key_arn, account_id=account_id, tags=tags,
-    ))
+    ops = OpsAccess(
+        "ops",
+        OpsAccessArgs(
+            vpc_id=network.vpc_id,
+            vpc_cidr=network.vpc_cidr,
+            subnet_id=network.app_subnet_ids[0],
+            s3_prefix_list_id=network.s3_prefix_list_id,
+            ebs_kms_key_arn=keys.data_key_arn,
+            tags=tags,
+        ),
+    )
+    alerts = AlertTopic(
+        "alerts",
+        AlertTopicArgs(
+            email=settings.alert_email,
+            kms_key_arn=keys.logs_key_arn,
+            account_id=account_id,
+            tags=tags,
+        ),
+    )
     # The WAF alarm lives in us-east-1 with the WAF's metrics and notifies a topic of its own region
     # (MonitoringArgs.waf_alarm_topic_arn), encrypted with a key of that region.
-    edge_alerts = AlertTopic("edge-alerts", AlertTopicArgs(
-        email=settings.alert_email, kms_key_arn=edge_logs_key_arn, account_id=account_id, tags=tags,
-    ), opts=pulumi.ResourceOptions(provider=edge_provider)) if edge_apart else None
+    edge_alerts = (
+        AlertTopic(
+            "edge-alerts",
+            AlertTopicArgs(
+                email=settings.alert_email,
+                kms_key_arn=edge_logs_key_arn,
+                account_id=account_id,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(provider=edge_provider),
+        )
+        if edge_apart
+        else None
+    )
     access_logs = _access_log_bucket("access-logs", settings, tags)
     # S3 delivers access logs only within a region, so the DR replicas log to a bucket there.
     audit_replica = None
@@ -144,121 +166,145 @@ def build(settings: Settings) -> dict[str, Any]:
         )
 
     databases = {
-        service.name: PostgresDatabase(f"{service.name}-db", PostgresDatabaseArgs(
-            service=service.name,
-            identifier=f"{prefix}-{service.name}",
-            database=service.database,
+        service.name: PostgresDatabase(
+            f"{service.name}-db",
+            PostgresDatabaseArgs(
+                service=service.name,
+                identifier=f"{prefix}-{service.name}",
+                database=service.database,
+                vpc_id=network.vpc_id,
+                subnet_ids=network.data_subnet_ids,
+                client_security_group_id=network.service_security_group_ids[service.name],
+                operator_security_group_id=ops.security_group_id,
+                endpoint_security_group_id=network.endpoint_security_group_id,
+                data_kms_key_arn=keys.data_key_arn,
+                secrets_kms_key_arn=keys.secrets_key_arn,
+                logs_kms_key_arn=keys.logs_key_arn,
+                account_id=account_id,
+                region=settings.region,
+                backup_retention_days=settings.backup_retention_days,
+                log_retention_days=settings.log_retention_days,
+                stack=settings.stack,
+                tags=for_service(tags, service.name),
+            ),
+        )
+        for service in settings.database_services
+    }
+    cache = RedisCache(
+        "cache",
+        RedisCacheArgs(
+            settings=settings.redis,
+            replication_group_id=prefix,
+            service_names=list(settings.services),
             vpc_id=network.vpc_id,
             subnet_ids=network.data_subnet_ids,
-            client_security_group_id=network.service_security_group_ids[service.name],
-            operator_security_group_id=ops.security_group_id,
-            endpoint_security_group_id=network.endpoint_security_group_id,
+            client_security_group_ids=network.service_security_group_ids,
             data_kms_key_arn=keys.data_key_arn,
             secrets_kms_key_arn=keys.secrets_key_arn,
             logs_kms_key_arn=keys.logs_key_arn,
-            account_id=account_id,
-            region=settings.region,
-            backup_retention_days=settings.backup_retention_days,
             log_retention_days=settings.log_retention_days,
             stack=settings.stack,
-            tags=for_service(tags, service.name),
-        ))
-        for service in settings.database_services
-    }
-    cache = RedisCache("cache", RedisCacheArgs(
-        settings=settings.redis,
-        replication_group_id=prefix,
-        service_names=list(settings.services),
-        vpc_id=network.vpc_id,
-        subnet_ids=network.data_subnet_ids,
-        client_security_group_ids=network.service_security_group_ids,
-        data_kms_key_arn=keys.data_key_arn,
-        secrets_kms_key_arn=keys.secrets_key_arn,
-        logs_kms_key_arn=keys.logs_key_arn,
-        log_retention_days=settings.log_retention_days,
-        stack=settings.stack,
-        tags=tags,
-    ))
-    backups = BackupStorage("backups", BackupStorageArgs(
-        database_arns={name: db.instance_arn for name, db in databases.items()},
-        backups_kms_key_arn=keys.backups_key_arn,
-        access_log_bucket=access_logs.bucket_name,
-        retention_days=settings.backup_retention_days,
-        dr_provider=dr_provider,
-        dr_kms_key_arn=keys.dr_backups_key_arn,
-        tags=tags,
-    ))
+            tags=tags,
+        ),
+    )
+    backups = BackupStorage(
+        "backups",
+        BackupStorageArgs(
+            database_arns={name: db.instance_arn for name, db in databases.items()},
+            backups_kms_key_arn=keys.backups_key_arn,
+            access_log_bucket=access_logs.bucket_name,
+            retention_days=settings.backup_retention_days,
+            dr_provider=dr_provider,
+            dr_kms_key_arn=keys.dr_backups_key_arn,
+            tags=tags,
+        ),
+    )
     edge_service = next(s.name for s in settings.services.values() if s.tier == "edge")
     # In the stack's region, where the gateway reads it; CloudFront gets the value as a secret.
-    origin_verify = OriginVerification("origin-verify", OriginVerificationArgs(
-        stack=settings.stack,
-        secrets_kms_key_arn=keys.secrets_key_arn,
-        service=edge_service,
-        tags=tags,
-    ))
-    edge = EdgeFirewall("edge", EdgeFirewallArgs(
-        origin_domain=settings.edge.origin_domain,
-        public_hostname=settings.edge.public_hostname,
-        hosted_zone_id=hosted_zone_id,
-        origin_verify_header_value=origin_verify.header_value,
-        login_paths=settings.edge.login_paths,
-        login_rate_limit=settings.edge.login_rate_limit,
-        api_rate_limit=settings.edge.api_rate_limit,
-        logs_kms_key_arn=edge_logs_key_arn,
-        log_retention_days=settings.log_retention_days,
-        provider=edge_provider,
-        tags=for_service(tags, edge_service),
-    ))
-    secrets = {
-        name: ServiceSecrets(f"{name}-secrets", ServiceSecretsArgs(
-            service=name,
+    origin_verify = OriginVerification(
+        "origin-verify",
+        OriginVerificationArgs(
             stack=settings.stack,
             secrets_kms_key_arn=keys.secrets_key_arn,
-            features=service.features,
-            account_id=account_id,
-            region=settings.region,
-            proxy_arn=databases[name].proxy_arn if name in databases else None,
-            db_user=databases[name].app_user if name in databases else None,
-            extra_secret_arns=[cache.user_secret_arns[name]]
-            + ([origin_verify.secret_arn] if name == edge_service else []),
-            tags=for_service(tags, name),
-        ))
+            service=edge_service,
+            tags=tags,
+        ),
+    )
+    edge = EdgeFirewall(
+        "edge",
+        EdgeFirewallArgs(
+            origin_domain=settings.edge.origin_domain,
+            public_hostname=settings.edge.public_hostname,
+            hosted_zone_id=hosted_zone_id,
+            origin_verify_header_value=origin_verify.header_value,
+            login_paths=settings.edge.login_paths,
+            login_rate_limit=settings.edge.login_rate_limit,
+            api_rate_limit=settings.edge.api_rate_limit,
+            logs_kms_key_arn=edge_logs_key_arn,
+            log_retention_days=settings.log_retention_days,
+            provider=edge_provider,
+            tags=for_service(tags, edge_service),
+        ),
+    )
+    secrets = {
+        name: ServiceSecrets(
+            f"{name}-secrets",
+            ServiceSecretsArgs(
+                service=name,
+                stack=settings.stack,
+                secrets_kms_key_arn=keys.secrets_key_arn,
+                features=service.features,
+                account_id=account_id,
+                region=settings.region,
+                proxy_arn=databases[name].proxy_arn if name in databases else None,
+                db_user=databases[name].app_user if name in databases else None,
+                extra_secret_arns=[cache.user_secret_arns[name]]
+                + ([origin_verify.secret_arn] if name == edge_service else []),
+                tags=for_service(tags, name),
+            ),
+        )
         for name, service in settings.services.items()
     }
-    Monitoring("monitoring", MonitoringArgs(
-        alarm_topic_arn=alerts.topic_arn,
-        databases={
-            name: DatabaseWatch(
-                identifier=db.identifier,
-                proxy_name=db.proxy_name,
-                max_connections=settings.services[name].database.max_connections,
-            )
-            for name, db in databases.items()
-        },
-        cache_replication_group_id=cache.replication_group_id,
-        cache_member_cluster_ids=cache.member_cluster_ids,
-        web_acl_name=edge.web_acl_name,
-        waf_alarm_topic_arn=edge_alerts.topic_arn if edge_alerts else None,
-        service_names=list(settings.services),
-        region=settings.region,
-        monthly_budget_usd=settings.monthly_budget_usd,
-        budget_email=settings.alert_email,
-        datadog=settings.datadog,
-        account_id=account_id,
-        tags=tags,
-    ))
-    audit = AuditTrail("audit", AuditTrailArgs(
-        logs_kms_key_arn=keys.logs_key_arn,
-        access_log_bucket=access_logs.bucket_name,
-        alarm_topic_arn=alerts.topic_arn,
-        log_retention_days=settings.log_retention_days,
-        account_id=account_id,
-        region=settings.region,
-        trail_name=f"{prefix}-audit",
-        data_event_bucket_arns=[backups.bucket_arn],
-        replica=audit_replica,
-        tags=tags,
-    ))
+    Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            alarm_topic_arn=alerts.topic_arn,
+            databases={
+                name: DatabaseWatch(
+                    identifier=db.identifier,
+                    proxy_name=db.proxy_name,
+                    max_connections=settings.services[name].database.max_connections,
+                )
+                for name, db in databases.items()
+            },
+            cache_replication_group_id=cache.replication_group_id,
+            cache_member_cluster_ids=cache.member_cluster_ids,
+            web_acl_name=edge.web_acl_name,
+            waf_alarm_topic_arn=edge_alerts.topic_arn if edge_alerts else None,
+            service_names=list(settings.services),
+            region=settings.region,
+            monthly_budget_usd=settings.monthly_budget_usd,
+            budget_email=settings.alert_email,
+            datadog=settings.datadog,
+            account_id=account_id,
+            tags=tags,
+        ),
+    )
+    audit = AuditTrail(
+        "audit",
+        AuditTrailArgs(
+            logs_kms_key_arn=keys.logs_key_arn,
+            access_log_bucket=access_logs.bucket_name,
+            alarm_topic_arn=alerts.topic_arn,
+            log_retention_days=settings.log_retention_days,
+            account_id=account_id,
+            region=settings.region,
+            trail_name=f"{prefix}-audit",
+            data_event_bucket_arns=[backups.bucket_arn],
+            replica=audit_replica,
+            tags=tags,
+        ),
+    )
 
     outputs: dict[str, Any] = {
         "vpcId": network.vpc_id,
@@ -292,11 +338,15 @@ def build(settings: Settings) -> dict[str, Any]:
                 "securityGroupId": network.service_security_group_ids[name],
                 "secretArns": secrets[name].secret_arns,
                 "cacheSecretArn": cache.user_secret_arns[name],
-                **({
-                    "proxyEndpoint": databases[name].proxy_endpoint,
-                    "databaseIdentifier": databases[name].identifier,
-                    "databaseUser": databases[name].app_user,
-                } if name in databases else {}),
+                **(
+                    {
+                        "proxyEndpoint": databases[name].proxy_endpoint,
+                        "databaseIdentifier": databases[name].identifier,
+                        "databaseUser": databases[name].app_user,
+                    }
+                    if name in databases
+                    else {}
+                ),
             }
             for name in settings.services
         },
@@ -306,7 +356,7 @@ def build(settings: Settings) -> dict[str, Any]:
     return outputs
 
 
-def public_zone_id(public_hostname: str, zone_name: Optional[str] = None) -> str:
+def public_zone_id(public_hostname: str, zone_name: str | None = None) -> str:
     """The id of this account's public Route 53 zone for `public_hostname`, read from Route 53.
 
     Read, not configured: a hand-copied id that passes a format check (the old placeholder did)
@@ -327,13 +377,17 @@ def public_zone_id(public_hostname: str, zone_name: Optional[str] = None) -> str
 
 
 def _access_log_bucket(
-    name: str, settings: Settings, tags: dict[str, str], provider: Optional[aws.Provider] = None
+    name: str, settings: Settings, tags: dict[str, str], provider: aws.Provider | None = None
 ) -> SecureBucket:
     """The target of one region's S3 server access logs (SSE-S3: log delivery cannot use SSE-KMS)."""
-    return SecureBucket(name, SecureBucketArgs(
-        purpose="access-logs",
-        is_access_log_target=True,
-        sse_s3_for_log_delivery=True,
-        expire_after_days=settings.log_retention_days,
-        tags=tags,
-    ), opts=pulumi.ResourceOptions(provider=provider))
+    return SecureBucket(
+        name,
+        SecureBucketArgs(
+            purpose="access-logs",
+            is_access_log_target=True,
+            sse_s3_for_log_delivery=True,
+            expire_after_days=settings.log_retention_days,
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(provider=provider),
+    )

@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Mapping, Optional
+from typing import Annotated, Any, ClassVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -85,11 +95,9 @@ class ServiceSettings:
 
     name: str
     tier: str = "internal"
-    database: Optional[DatabaseSettings] = None
+    database: DatabaseSettings | None = None
     health_path: str = "/health"
-    features: Mapping[str, bool] = field(
-        default_factory=lambda: {flag: True for flag in FEATURE_FLAGS}
-    )
+    features: Mapping[str, bool] = field(default_factory=lambda: {flag: True for flag in FEATURE_FLAGS})
 
     @property
     def has_database(self) -> bool:
@@ -111,7 +119,7 @@ class EdgeSettings:
     # No zone id here: the program looks up the public Route 53 zone by name before creating anything
     # (components.edge.route53_zone_name: zone_name, else the hostname's parent domain), so it cannot
     # be mistyped.
-    zone_name: Optional[str] = None
+    zone_name: str | None = None
     login_paths: tuple[str, ...] = ("/api/auth/login", "/api/auth/token")
     login_rate_limit: RateLimit = RateLimit(limit=10, window_seconds=120)
     api_rate_limit: RateLimit = RateLimit(limit=100, window_seconds=60)
@@ -132,7 +140,7 @@ class Settings:
     monthly_budget_usd: int
     edge: EdgeSettings
     services: Mapping[str, ServiceSettings]
-    dr_region: Optional[str] = None
+    dr_region: str | None = None
     backup_retention_days: int = MIN_BACKUP_RETENTION_DAYS
     log_retention_days: int = MIN_LOG_RETENTION_DAYS
     network: NetworkSettings = NetworkSettings()
@@ -150,7 +158,7 @@ class Settings:
 _UNSET = object()
 
 
-def _refuse(allowed: str, *, key: Optional[str] = None, value: Any = _UNSET) -> PydanticCustomError:
+def _refuse(allowed: str, *, key: str | None = None, value: Any = _UNSET) -> PydanticCustomError:
     """A refusal of the value at the error's location (or of `key` below it, with `value`)."""
     context: dict[str, Any] = {"allowed": allowed}
     if key is not None:
@@ -179,7 +187,7 @@ def _flag(value: Any) -> bool:
     raise _refuse("must be true or false")
 
 
-def _text(pattern: Optional[re.Pattern] = None, what: str = ""):
+def _text(pattern: re.Pattern | None = None, what: str = ""):
     def check(value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             raise _refuse("must be a non-empty string")
@@ -200,11 +208,11 @@ def _one_of(choices: tuple):
     return check
 
 
-def Whole(minimum: Optional[int] = None, maximum: Optional[int] = None) -> Any:
+def Whole(minimum: int | None = None, maximum: int | None = None) -> Any:
     return Annotated[int, BeforeValidator(_whole), Field(ge=minimum, le=maximum)]
 
 
-def Text(pattern: Optional[str | re.Pattern] = None, what: str = "") -> Any:
+def Text(pattern: str | re.Pattern | None = None, what: str = "") -> Any:
     compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
     return Annotated[str, PlainValidator(_text(compiled, what))]
 
@@ -226,8 +234,10 @@ def _cidr(value: Any) -> str:
 
 
 def _paths(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(
-        isinstance(p, str) and re.fullmatch(r"/[A-Za-z0-9/_.~-]*", p) for p in value
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(p, str) and re.fullmatch(r"/[A-Za-z0-9/_.~-]*", p) for p in value)
     ):
         raise _refuse("must be a non-empty list of paths starting with /")
     return tuple(value)
@@ -245,7 +255,9 @@ def _features(value: Any) -> dict[str, bool]:
         raise _refuse("must be an object with keys " + ", ".join(FEATURE_FLAGS))
     for flag in value:
         if flag not in FEATURE_FLAGS:
-            raise _refuse("unknown setting; allowed: " + ", ".join(sorted(FEATURE_FLAGS)), key=str(flag), value=value[flag])
+            raise _refuse(
+                "unknown setting; allowed: " + ", ".join(sorted(FEATURE_FLAGS)), key=str(flag), value=value[flag]
+            )
     result = {}
     for flag in FEATURE_FLAGS:
         try:
@@ -296,7 +308,9 @@ class RateLimitConfig(_Config):
 class DatabaseConfig(_Config):
     settings_type = DatabaseSettings
     instance_class: Text(r"^db\.[a-z0-9]+\.[a-z0-9]+$", "an RDS class like db.r6g.large") = None
-    engine_version: Text(r"^1[4-9]$", "a PostgreSQL major version 14 or newer, like 16 (RDS applies and retires minor versions itself)") = None
+    engine_version: Text(
+        r"^1[4-9]$", "a PostgreSQL major version 14 or newer, like 16 (RDS applies and retires minor versions itself)"
+    ) = None
     allocated_storage_gb: Whole(20, 65536) = None
     max_allocated_storage_gb: Whole(20, 65536) = None
     max_connections: Whole(10, 5000) = None
@@ -306,17 +320,26 @@ class DatabaseConfig(_Config):
     slow_query_ms: Whole(1, 60_000) = None
 
     @model_validator(mode="after")
-    def _pool_fits(self) -> "DatabaseConfig":
+    def _pool_fits(self) -> DatabaseConfig:
         db = self.settings()
         if db.max_allocated_storage_gb < db.allocated_storage_gb:
-            raise _refuse(f"must be at least allocatedStorageGb ({db.allocated_storage_gb})",
-                          key="maxAllocatedStorageGb", value=db.max_allocated_storage_gb)
+            raise _refuse(
+                f"must be at least allocatedStorageGb ({db.allocated_storage_gb})",
+                key="maxAllocatedStorageGb",
+                value=db.max_allocated_storage_gb,
+            )
         if db.pool_max_connections > db.max_connections:
-            raise _refuse(f"must not exceed maxConnections ({db.max_connections})",
-                          key="poolMaxConnections", value=db.pool_max_connections)
+            raise _refuse(
+                f"must not exceed maxConnections ({db.max_connections})",
+                key="poolMaxConnections",
+                value=db.pool_max_connections,
+            )
         if db.pool_min_connections > db.pool_max_connections:
-            raise _refuse(f"must not exceed poolMaxConnections ({db.pool_max_connections})",
-                          key="poolMinConnections", value=db.pool_min_connections)
+            raise _refuse(
+                f"must not exceed poolMaxConnections ({db.pool_max_connections})",
+                key="poolMinConnections",
+                value=db.pool_min_connections,
+            )
         return self
 
 
@@ -335,7 +358,7 @@ def _database_switch(value: Any) -> Any:
 class ServiceConfig(_Config):
     settings_type = ServiceSettings
     tier: Choice(SERVICE_TIERS) = None
-    database: Annotated[Optional[DatabaseConfig], BeforeValidator(_database_switch)] = None
+    database: Annotated[DatabaseConfig | None, BeforeValidator(_database_switch)] = None
     health_path: Text(r"^/[A-Za-z0-9/_.-]*$", "a path starting with /") = None
     features: Annotated[dict, PlainValidator(_features)] = None
 
@@ -345,7 +368,8 @@ class ServiceConfig(_Config):
             raise _refuse(
                 "an edge service faces the internet and cannot own a database "
                 "(PCI DSS 1.4: no data store in the public tier); set database: false",
-                key="database", value=data["database"],
+                key="database",
+                value=data["database"],
             )
 
 
@@ -366,14 +390,20 @@ class EdgeConfig(_Config):
     api_rate_limit: RateLimitConfig = None
 
     @model_validator(mode="after")
-    def _origin_is_elsewhere(self) -> "EdgeConfig":
+    def _origin_is_elsewhere(self) -> EdgeConfig:
         if self.origin_domain == self.public_hostname:
-            raise _refuse("must differ from publicHostname, or CloudFront would forward requests to itself",
-                          key="originDomain", value=self.origin_domain)
+            raise _refuse(
+                "must differ from publicHostname, or CloudFront would forward requests to itself",
+                key="originDomain",
+                value=self.origin_domain,
+            )
         zone = self.zone_name
         if zone and not (self.public_hostname == zone or self.public_hostname.endswith("." + zone)):
-            raise _refuse(f"must be publicHostname ({self.public_hostname}) or one of its parent domains",
-                          key="zoneName", value=zone)
+            raise _refuse(
+                f"must be publicHostname ({self.public_hostname}) or one of its parent domains",
+                key="zoneName",
+                value=zone,
+            )
         return self
 
 
@@ -396,7 +426,7 @@ class DatadogConfig(_Config):
     external_id: Text() = None
 
     @model_validator(mode="after")
-    def _external_id_when_enabled(self) -> "DatadogConfig":
+    def _external_id_when_enabled(self) -> DatadogConfig:
         if self.enabled and not self.external_id:
             raise _refuse("is required when datadog.enabled is true", key="externalId", value=None)
         return self
@@ -407,10 +437,15 @@ def _service_names(value: Any) -> Any:
         raise _refuse("must be a non-empty map of service name to its settings")
     for name in value:
         if not isinstance(name, str) or not SERVICE_NAME_PATTERN.fullmatch(name):
-            raise _refuse("service names are lowercase letters, digits and dashes, 2-32 long", key=str(name), value=name)
+            raise _refuse(
+                "service names are lowercase letters, digits and dashes, 2-32 long", key=str(name), value=name
+            )
         if name in RESERVED_SERVICE_NAMES:
-            raise _refuse(f"is reserved ({', '.join(RESERVED_SERVICE_NAMES)} name the cache's built-in user and alarm keys)",
-                          key=name, value=name)
+            raise _refuse(
+                f"is reserved ({', '.join(RESERVED_SERVICE_NAMES)} name the cache's built-in user and alarm keys)",
+                key=name,
+                value=name,
+            )
     return {name: {} if body is None else body for name, body in value.items()}
 
 
@@ -517,15 +552,20 @@ def parse_settings(config: Mapping[str, Any], *, project: str, stack: str) -> Se
     config. Keys of other namespaces are ignored except `aws:region`.
     """
     prefix = f"{NAMESPACE}:"
-    values = {key[len(prefix):]: _decode(value) for key, value in config.items()
-              if isinstance(key, str) and key.startswith(prefix)}
+    values = {
+        key[len(prefix) :]: _decode(value)
+        for key, value in config.items()
+        if isinstance(key, str) and key.startswith(prefix)
+    }
     try:
         parsed = StackConfig.model_validate(values)
     except ValidationError as error:
         raise _config_error(error) from None
     region = _decode(config.get("aws:region"))
     if not isinstance(region, str) or not REGION_PATTERN.fullmatch(region):
-        raise ConfigError(f"aws:region = {_shown('aws:region', region)}: must be " + REGION_RULE.format(example="eu-central-1"))
+        raise ConfigError(
+            f"aws:region = {_shown('aws:region', region)}: must be " + REGION_RULE.format(example="eu-central-1")
+        )
     if parsed.dr_region == region:
         raise ConfigError(f"{prefix}drRegion = {json.dumps(region)}: must differ from aws:region")
     settings = parsed.settings(project=project, stack=stack, region=region)
@@ -577,7 +617,9 @@ def project_name(root: Path = REPO_ROOT) -> str:
     document = _load_yaml(root / "Pulumi.yaml")
     name = document.get("name") if isinstance(document, dict) else None
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
-        raise ConfigError(f"Pulumi.yaml: name = {_shown('name', name)}: must be a project name (letters, digits, _ . -)")
+        raise ConfigError(
+            f"Pulumi.yaml: name = {_shown('name', name)}: must be a project name (letters, digits, _ . -)"
+        )
     return name
 
 
@@ -587,7 +629,7 @@ def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
         raise ConfigError(f"stack {stack!r}: must be a Pulumi stack name (letters, digits, _ . -; max 100)")
     path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        available = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        available = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
         raise ConfigError(f"stack {stack!r}: no {path.name} in {root}; stacks here: {', '.join(available)}")
     document = _load_yaml(path)
     if document is None:
@@ -632,7 +674,6 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
-
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         depth = getattr(self, "_depth", 0)
@@ -685,13 +726,15 @@ def _check_size(name: str, document: Any) -> None:
     def walk(value: Any) -> None:
         budget[0] -= 1
         if budget[0] < 0:
-            raise ConfigError(f"{name}: expands to more than {MAX_CONFIG_NODES} values (YAML aliases?); "
-                              "a stack's config is far smaller")
+            raise ConfigError(
+                f"{name}: expands to more than {MAX_CONFIG_NODES} values (YAML aliases?); "
+                "a stack's config is far smaller"
+            )
         if isinstance(value, (dict, list)):
             if id(value) in ancestors:
                 raise ConfigError(f"{name}: a YAML alias refers to itself; config must be a tree")
             ancestors.add(id(value))
-            for item in (value.values() if isinstance(value, dict) else value):
+            for item in value.values() if isinstance(value, dict) else value:
                 walk(item)
             ancestors.discard(id(value))
 

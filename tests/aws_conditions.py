@@ -15,7 +15,8 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_con
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 _NEGATED = {"StringNotEquals", "StringNotLike", "ArnNotLike", "ArnNotEquals", "StringNotEqualsIgnoreCase"}
 
@@ -48,7 +49,7 @@ def condition_true(operator: str, key: str, expected: Any, context: Mapping[str,
     return not hits if base in _NEGATED else hits
 
 
-def conditions_true(condition: Optional[Mapping[str, Mapping[str, Any]]], context: Mapping[str, Any]) -> bool:
+def conditions_true(condition: Mapping[str, Mapping[str, Any]] | None, context: Mapping[str, Any]) -> bool:
     return all(
         condition_true(operator, key, expected, context)
         for operator, block in (condition or {}).items()
@@ -75,14 +76,22 @@ def explicitly_denied(policy: Mapping[str, Any], action: str, resource: str, con
     ]
 
 
-def allowing_statements(policy: Mapping[str, Any], principal_service: str, action: str, context: Mapping[str, Any]) -> list[str]:
+def allowing_statements(
+    policy: Mapping[str, Any], principal_service: str, action: str, context: Mapping[str, Any]
+) -> list[str]:
     """The Sids of Allow statements naming this service principal that apply to the request
     (resource "*", as in a key policy)."""
     found = []
     for statement in policy["Statement"]:
-        services = _as_list((statement.get("Principal") or {}).get("Service", [])) if isinstance(
-            statement.get("Principal"), dict) else []
-        if (statement["Effect"] == "Allow" and principal_service in services
-                and statement_applies(statement, action, "*", context)):
+        services = (
+            _as_list((statement.get("Principal") or {}).get("Service", []))
+            if isinstance(statement.get("Principal"), dict)
+            else []
+        )
+        if (
+            statement["Effect"] == "Allow"
+            and principal_service in services
+            and statement_applies(statement, action, "*", context)
+        ):
             found.append(statement.get("Sid", "?"))
     return found

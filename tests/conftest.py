@@ -5,9 +5,10 @@ Each run happens in a fresh context, so no mock or resource leaks from one test 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -95,7 +96,7 @@ def prod_report(prod_preview_path):
 
 
 # Every stack of the repo: one Pulumi.<stack>.yaml each (adding a file adds it to the tests).
-STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.yaml"))
+STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.yaml"))
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 from scripts.checkov_bridge import tfplan
 from scripts.cli import ArgumentParser, UsageError
@@ -113,15 +114,27 @@ class ScanResult:
     def coverage_findings(self) -> list[Finding]:
         """What checkov did not judge, as not-applicable Findings, so every report lists it:
         resources no check evaluated, and types the converter does not know."""
-        gaps = [(r, "no checkov check evaluated this resource (its type's checks apply only in other cases)")
-                for r in self.unchecked_resources]
-        gaps += [(r, "the converter has no Terraform type for this resource, so checkov never saw it")
-                 for r in self.unknown_types]
+        gaps = [
+            (r, "no checkov check evaluated this resource (its type's checks apply only in other cases)")
+            for r in self.unchecked_resources
+        ]
+        gaps += [
+            (r, "the converter has no Terraform type for this resource, so checkov never saw it")
+            for r in self.unknown_types
+        ]
         return [
-            Finding(source="checkov", rule_id=COVERAGE_RULE, title="checkov coverage", urn=item["urn"],
-                    resource_type=item["type"], status="not-applicable", enforcement="advisory",
-                    severity="low", message=message,
-                    evidence={k: v for k, v in item.items() if k != "urn"})
+            Finding(
+                source="checkov",
+                rule_id=COVERAGE_RULE,
+                title="checkov coverage",
+                urn=item["urn"],
+                resource_type=item["type"],
+                status="not-applicable",
+                enforcement="advisory",
+                severity="low",
+                message=message,
+                evidence={k: v for k, v in item.items() if k != "urn"},
+            )
             for item, message in gaps
         ]
 
@@ -155,8 +168,12 @@ def checkov_bin() -> Path:
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
     # No platform, no telemetry, no update check: the scan must work with the network unplugged.
-    env.update(BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR",
-               ENABLE_DEFINITION_KEY="false")
+    env.update(
+        BC_SKIP_MAPPING="TRUE",
+        CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false",
+        LOG_LEVEL="ERROR",
+        ENABLE_DEFINITION_KEY="false",
+    )
     return env
 
 
@@ -186,13 +203,17 @@ def checked_types() -> dict[str, frozenset[str]]:
     python = binary.parent / "python"
     marker = binary.resolve().parent.parent / "pyvenv.cfg"
     stamp = f"{binary.resolve()}:{marker.stat().st_mtime_ns if marker.exists() else 0}"
-    cache = Path(tempfile.gettempdir()) / f"tradesense-checkov-types-v2-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}.json"
+    cache = (
+        Path(tempfile.gettempdir())
+        / f"tradesense-checkov-types-v2-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}.json"
+    )
     if cache.is_file():
         cached = json.loads(cache.read_text())
         if cached.get("stamp") == stamp:
             return {name: frozenset(ids) for name, ids in cached["types"].items()}
-    proc = subprocess.run([str(python), "-c", _TYPES_PROBE], capture_output=True, text=True,
-                          env=_environment(), check=False)
+    proc = subprocess.run(
+        [str(python), "-c", _TYPES_PROBE], capture_output=True, text=True, env=_environment(), check=False
+    )
     if proc.returncode != 0:
         raise CheckovError(f"could not list checkov's checks: {proc.stderr.strip()[-1000:]}")
     types = json.loads(proc.stdout)
@@ -204,7 +225,7 @@ def checked_types() -> dict[str, frozenset[str]]:
 # checkov results -> Findings.
 
 
-def _severity(value: Optional[str]) -> str:
+def _severity(value: str | None) -> str:
     return SEVERITIES.get(str(value or "").upper(), DEFAULT_SEVERITY)
 
 
@@ -247,8 +268,9 @@ def findings_from_reports(reports: Iterable[Mapping[str, Any]], conversion: tfpl
     return findings
 
 
-def unchecked(conversion: tfplan.Conversion, findings: Iterable[Finding],
-              types: Mapping[str, frozenset[str]]) -> list[dict[str, str]]:
+def unchecked(
+    conversion: tfplan.Conversion, findings: Iterable[Finding], types: Mapping[str, frozenset[str]]
+) -> list[dict[str, str]]:
     """Resources of a type checkov has checks for that no check evaluated.
 
     A resource counts as evaluated when a check reported on it, or when a check that reads its
@@ -307,7 +329,7 @@ def _reads_elsewhere(finding: Finding, values: Mapping[str, Mapping[str, Any]]) 
     return any(k not in own for k in keys)
 
 
-def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None, source: str = "input") -> ScanResult:
+def scan_document(document: Mapping[str, Any], *, workdir: Path | None = None, source: str = "input") -> ScanResult:
     """Scan an already parsed preview or stack export. Findings are raw: pass or fail, no waivers.
 
     Like the policy report, it refuses (exit 2) a document with nothing it can judge: the two gates
@@ -318,9 +340,14 @@ def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None
     conversion = tfplan.convert(document, source)
     if not conversion.resources:
         found = sorted({e["type"] for e in conversion.unknown + conversion.not_applicable})
-        raise NothingToScan(f"{source}: nothing to judge: no resource converts to a Terraform type checkov checks"
-                            + (f" (found {', '.join(found[:5])}{' ...' if len(found) > 5 else ''})" if found
-                               else " (the document lists no resources)"))
+        raise NothingToScan(
+            f"{source}: nothing to judge: no resource converts to a Terraform type checkov checks"
+            + (
+                f" (found {', '.join(found[:5])}{' ...' if len(found) > 5 else ''})"
+                if found
+                else " (the document lists no resources)"
+            )
+        )
     with tempfile.TemporaryDirectory(prefix="checkov-") as tmp:
         plan_path = Path(workdir or tmp) / "plan.json"
         plan_path.parent.mkdir(parents=True, exist_ok=True)
@@ -331,10 +358,14 @@ def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None
     if conversion.partial:
         joining = joining_checks(types)
         values = {r["address"]: r["values"] for r in conversion.resources}
-        findings = [dataclasses.replace(f, status="undecided", message=f"undecided: {f.message}; partial document: "
-                                        + conversion.partial)
-                    if f.status == "fail" and (f.rule_id in joining or _reads_elsewhere(f, values)) else f
-                    for f in findings]
+        findings = [
+            dataclasses.replace(
+                f, status="undecided", message=f"undecided: {f.message}; partial document: " + conversion.partial
+            )
+            if f.status == "fail" and (f.rule_id in joining or _reads_elsewhere(f, values))
+            else f
+            for f in findings
+        ]
     return ScanResult(
         findings=findings,
         unchecked_resources=unchecked(conversion, findings, types),
@@ -345,7 +376,7 @@ def scan_document(document: Mapping[str, Any], *, workdir: Optional[Path] = None
     )
 
 
-def scan(preview_path: Path, *, waivers: bool = False, today: Optional[dt.date] = None) -> ScanResult:
+def scan(preview_path: Path, *, waivers: bool = False, today: dt.date | None = None) -> ScanResult:
     """checkov's Findings for a preview.json / `pulumi preview --json` / `pulumi stack export`.
 
     Iterating the result yields the Findings (so `list(scan(path))` is a list of Findings). With
@@ -363,17 +394,26 @@ def scan_repo(root: Path = REPO_ROOT) -> list[dict[str, Any]]:
     skips = [arg for path in REPO_SKIP_PATHS for arg in ("--skip-path", path)]
     reports, _ = run_checkov(["-d", str(root), "--framework", *REPO_FRAMEWORKS, *skips])
     return [
-        {"check_id": c["check_id"], "check_name": c.get("check_name", ""), "file": c.get("file_path", ""),
-         "lines": c.get("file_line_range"), "resource": c.get("resource", "")}
-        for report in reports for c in (report.get("results") or {}).get("failed_checks") or []
+        {
+            "check_id": c["check_id"],
+            "check_name": c.get("check_name", ""),
+            "file": c.get("file_path", ""),
+            "lines": c.get("file_line_range"),
+            "resource": c.get("resource", ""),
+        }
+        for report in reports
+        for c in (report.get("results") or {}).get("failed_checks") or []
     ]
 
 
 def _print_summary(result: ScanResult, out=sys.stdout) -> None:
     counts = {s: sum(1 for f in result.findings if f.status == s) for s in ("pass", "fail", "waived", "undecided")}
-    print(f"checkov: {counts['pass']} passed, {counts['fail']} failed, {counts['undecided']} undecided, "
-          f"{counts['waived']} waived "
-          f"(checkov {result.checkov_seconds:.2f}s, total {result.total_seconds:.2f}s)", file=out)
+    print(
+        f"checkov: {counts['pass']} passed, {counts['fail']} failed, {counts['undecided']} undecided, "
+        f"{counts['waived']} waived "
+        f"(checkov {result.checkov_seconds:.2f}s, total {result.total_seconds:.2f}s)",
+        file=out,
+    )
     for f in result.failures:
         print(f"  FAIL {f.rule_id} {f.evidence['terraform_address']}: {f.title}\n       {f.urn}", file=out)
     for f in result.findings:
@@ -387,9 +427,11 @@ def _print_summary(result: ScanResult, out=sys.stdout) -> None:
         print(f"  not applicable (not a cloud resource): {count} x {type_}", file=out)
 
 
-def main(argv: Optional[Iterable[str]] = None) -> int:
+def main(argv: Iterable[str] | None = None) -> int:
     parser = ArgumentParser(description="checkov on a Pulumi preview, mapped to URNs")
-    parser.add_argument("input", nargs="?", type=Path, help="preview.json, `pulumi preview --json --show-sames` or a stack export")
+    parser.add_argument(
+        "input", nargs="?", type=Path, help="preview.json, `pulumi preview --json --show-sames` or a stack export"
+    )
     parser.add_argument("--out", type=Path, help="write the findings and coverage as JSON here")
     parser.add_argument("--no-waivers", action="store_true", help="report raw results (no waivers applied)")
     parser.add_argument("--repo", type=Path, help="instead: scan this repo's workflows and secrets")

@@ -27,9 +27,10 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from scripts.cli import ArgumentParser, entrypoint
 from scripts.documents.secrets import SECRET_TEXT, is_secret
@@ -102,8 +103,7 @@ TERRAFORM_TYPES: dict[str, str] = {
     "aws:s3/bucketPolicy:BucketPolicy": "aws_s3_bucket_policy",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "aws_s3_bucket_public_access_block",
     "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "aws_s3_bucket_replication_configuration",
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        "aws_s3_bucket_server_side_encryption_configuration",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "aws_s3_bucket_server_side_encryption_configuration",
     "aws:s3/bucketVersioning:BucketVersioning": "aws_s3_bucket_versioning",
     "aws:secretsmanager/secret:Secret": "aws_secretsmanager_secret",
     "aws:secretsmanager/secretPolicy:SecretPolicy": "aws_secretsmanager_secret_policy",
@@ -212,9 +212,17 @@ _BLOCK_RENAMES: dict[str, dict[str, str]] = {
 }
 
 # Properties that are Terraform maps (string -> value), not blocks: they stay JSON objects.
-_MAP_PROPERTIES = frozenset({
-    "tags", "tagsAll", "dimensions", "backupOptions", "variables", "attributes", "context",
-})
+_MAP_PROPERTIES = frozenset(
+    {
+        "tags",
+        "tagsAll",
+        "dimensions",
+        "backupOptions",
+        "variables",
+        "attributes",
+        "context",
+    }
+)
 
 # Properties whose value is a JSON document in a string (IAM-style policies). pulumi-aws accepts a
 # dict there too; Terraform (and checkov) want the string.
@@ -318,7 +326,8 @@ def _resources(stack_input: Any) -> list[PulumiResource]:
         )
         # Derived inline-bucket controls are the report's reading of the bucket's own blocks,
         # which checkov reads on aws_s3_bucket directly.
-        for state in stack_input.resources if state.judged and not state.derived_from
+        for state in stack_input.resources
+        if state.judged and not state.derived_from
     ]
 
 
@@ -349,7 +358,7 @@ class _Converter:
             self.addresses[r.urn] = address
 
     # -- references ------------------------------------------------------------------------
-    def reference(self, dep_urn: str, value: Any) -> Optional[str]:
+    def reference(self, dep_urn: str, value: Any) -> str | None:
         """`aws_kms_key.data.arn`: the attribute of `dep_urn` whose value `value` is (or `id`)."""
         address = self.addresses.get(dep_urn)
         if address is None:
@@ -437,9 +446,7 @@ class _Converter:
             if value is None or value == UNKNOWN:
                 continue
             values[tf_key] = self._shape(tf_type, key, value)
-        depends_on = sorted(
-            self.addresses[d] for d in r.dependencies if d in self.addresses and d not in referenced
-        )
+        depends_on = sorted(self.addresses[d] for d in r.dependencies if d in self.addresses and d not in referenced)
         name = address.split(".", 1)[1]
         planned = {
             "address": address,
@@ -492,21 +499,23 @@ def convert(document: Mapping[str, Any], source: str = "input") -> Conversion:
         values, config = converter.convert(r)
         planned.append(values)
         configs.append(config)
-        changes.append({
-            "address": values["address"],
-            "mode": "managed",
-            "type": values["type"],
-            "name": values["name"],
-            "provider_name": AWS_PROVIDER,
-            "change": {
-                "actions": ["create"],
-                "before": None,
-                "after": values["values"],
-                "after_unknown": {},
-                "before_sensitive": False,
-                "after_sensitive": {},
-            },
-        })
+        changes.append(
+            {
+                "address": values["address"],
+                "mode": "managed",
+                "type": values["type"],
+                "name": values["name"],
+                "provider_name": AWS_PROVIDER,
+                "change": {
+                    "actions": ["create"],
+                    "before": None,
+                    "after": values["values"],
+                    "after_unknown": {},
+                    "before_sensitive": False,
+                    "after_sensitive": {},
+                },
+            }
+        )
     plan = {
         "format_version": "1.2",
         "terraform_version": TERRAFORM_VERSION,
@@ -520,8 +529,9 @@ def convert(document: Mapping[str, Any], source: str = "input") -> Conversion:
     address_to_urn = {converter.addresses[urn]: urn for urn in converter.addresses}
     addresses = set(address_to_urn)
     references = {
-        config["address"]: sorted({ref for expr in config["expressions"].values()
-                                   for ref in expr["references"] if ref in addresses})
+        config["address"]: sorted(
+            {ref for expr in config["expressions"].values() for ref in expr["references"] if ref in addresses}
+        )
         for config in configs
     }
     return Conversion(
@@ -537,7 +547,8 @@ def convert(document: Mapping[str, Any], source: str = "input") -> Conversion:
 
 def load_document(path: Path) -> Any:
     """The parsed input file, or ConversionError with one line saying what is wrong with it."""
-    from scripts.documents.reader import InputError, load_document as load
+    from scripts.documents.reader import InputError
+    from scripts.documents.reader import load_document as load
 
     try:
         return load(path)
@@ -549,9 +560,11 @@ def convert_file(path: Path) -> Conversion:
     return convert(load_document(path), str(path))
 
 
-def main(argv: Optional[Iterable[str]] = None) -> int:
+def main(argv: Iterable[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("input", type=Path, help="preview.json, `pulumi preview --json --show-sames` or `pulumi stack export`")
+    parser.add_argument(
+        "input", type=Path, help="preview.json, `pulumi preview --json --show-sames` or `pulumi stack export`"
+    )
     parser.add_argument("--out", type=Path, required=True, help="where to write the Terraform plan JSON")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.out.exists() and args.input.exists() and args.out.resolve() == args.input.resolve():

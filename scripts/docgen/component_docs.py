@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ast
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from scripts.cli import ArgumentParser, entrypoint
 from stacks.settings import REPO_ROOT
@@ -33,17 +33,20 @@ def _field_rows(cls: ast.ClassDef, source: str) -> Iterable[tuple[str, str, str,
             continue
         doc = ""
         following = body[index + 1] if index + 1 < len(body) else None
-        if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) \
-                and isinstance(following.value.value, str):
+        if (
+            isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
             doc = following.value.value
         default = ast.get_source_segment(source, node.value) if node.value is not None else "required"
         if default and default.startswith("field(default_factory="):
-            default = default[len("field(default_factory="):-1].replace("lambda: ", "")
+            default = default[len("field(default_factory=") : -1].replace("lambda: ", "")
             default = {"tuple": "()", "list": "[]", "dict": "{}"}.get(default, default)
         yield node.target.id, ast.get_source_segment(source, node.annotation) or "", default or "", doc
 
 
-def _type_token(cls: ast.ClassDef) -> Optional[str]:
+def _type_token(cls: ast.ClassDef) -> str | None:
     for node in ast.walk(cls):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__":
             for arg in node.args:
@@ -81,8 +84,10 @@ def render(components_dir: Path = COMPONENTS) -> str:
             args = next((c for c in classes if c.name == f"{component.name}Args"), None)
             if args is not None:
                 lines += [f"**{args.name}**", "", "| field | type | default | why |", "| --- | --- | --- | --- |"]
-                lines += [f"| `{name}` | `{_cell(type_)}` | `{_cell(default)}` | {_cell(doc)} |"
-                          for name, type_, default, doc in _field_rows(args, source)]
+                lines += [
+                    f"| `{name}` | `{_cell(type_)}` | `{_cell(default)}` | {_cell(doc)} |"
+                    for name, type_, default, doc in _field_rows(args, source)
+                ]
                 lines.append("")
             outputs = [name for name, type_, _, _ in _field_rows(component, source)]
             if outputs:
@@ -90,14 +95,17 @@ def render(components_dir: Path = COMPONENTS) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m scripts.docgen.component_docs", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when docs/components.md is out of date")
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         if not DOC.exists() or DOC.read_text() != text:
-            print(f"{DOC.relative_to(REPO_ROOT)} is out of date: run python -m scripts.docgen.component_docs", file=sys.stderr)
+            print(
+                f"{DOC.relative_to(REPO_ROOT)} is out of date: run python -m scripts.docgen.component_docs",
+                file=sys.stderr,
+            )
             return 1
         return 0
     DOC.parent.mkdir(exist_ok=True)

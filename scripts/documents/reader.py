@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from scripts.documents.secrets import SECRET_TEXT, is_secret, mask_secrets, redact
 
@@ -51,15 +51,17 @@ SKIPPED_TYPES = ("pulumi:pulumi:Stack",)
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # Steps whose resource will not exist after the operation (or is the old copy of a replacement):
 # nothing to judge. pulumi/pulumi pkg/resource/deploy/step.go names every op.
-GONE_OPS = frozenset({"delete", "delete-replaced", "discard", "discard-replaced", "remove-pending-replace",
-                      "read-discard"})
+GONE_OPS = frozenset(
+    {"delete", "delete-replaced", "discard", "discard-replaced", "remove-pending-replace", "read-discard"}
+)
 # Steps whose oldState outputs are the resource as deployed and still true after the operation.
 UNCHANGED_OPS = frozenset({"same", "refresh"})
 # In-place updates, and the outputs that name a resource and survive one (a change to them replaces it).
 UPDATE_OPS = frozenset({"update"})
 REPLACE_OPS = frozenset({"replace", "create-replacement"})
-IDENTITY_OUTPUTS = frozenset({"id", "arn", "name", "bucket", "keyId", "identifier", "resourceId", "endpoint",
-                              "address", "urn"})
+IDENTITY_OUTPUTS = frozenset(
+    {"id", "arn", "name", "bucket", "keyId", "identifier", "resourceId", "endpoint", "address", "urn"}
+)
 # Nesting deeper than this is no resource any provider accepts; refusing it keeps the gRPC Struct
 # conversion (protobuf's limit is 100) and every recursive walk inside their limits.
 MAX_DEPTH = 64
@@ -142,14 +144,23 @@ class StackInput:
         """Why no verdict can be given on this document at all ("" when one can): a failed preview."""
         if self.errors:
             more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-            return (f"the preview failed, so its steps are incomplete: {self.errors[0]}{more}; "
-                    "fix the error and run the preview again")
+            return (
+                f"the preview failed, so its steps are incomplete: {self.errors[0]}{more}; "
+                "fix the error and run the preview again"
+            )
         return ""
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 def _expect(value: Any, expected: type | tuple, where: str, what: str) -> Any:
@@ -190,8 +201,9 @@ def _secret_inputs(inputs: dict[str, Any], outputs: list[dict[str, Any]], additi
     # The engine marks a whole output property secret when any part of its input was (CloudFront
     # `origins` with one secret header value): an input that already shows which part is secret
     # keeps the rest readable, so rules can still judge the origins' protocols.
-    return {k: SECRET_TEXT if k in secret_keys and v is not None and not _holds_secret(v) else v
-            for k, v in inputs.items()}
+    return {
+        k: SECRET_TEXT if k in secret_keys and v is not None and not _holds_secret(v) else v for k, v in inputs.items()
+    }
 
 
 def _holds_secret(value: Any) -> bool:
@@ -204,7 +216,7 @@ def _holds_secret(value: Any) -> bool:
     return False
 
 
-def _state(raw: Any, where: str, op: str = "", old: Optional[dict] = None) -> ResourceState:
+def _state(raw: Any, where: str, op: str = "", old: dict | None = None) -> ResourceState:
     _expect(raw, dict, where, "a resource object")
     urn, type_ = raw.get("urn"), raw.get("type")
     if not isinstance(urn, str) or not isinstance(type_, str) or not urn or not type_:
@@ -223,8 +235,9 @@ def _state(raw: Any, where: str, op: str = "", old: Optional[dict] = None) -> Re
         # bucket name) is not known until deploy, so rules that join on it are undecided, never
         # judged on the old resource's identity.
         raw_outputs = {k: UNKNOWN for k in previous if k in IDENTITY_OUTPUTS and k not in raw_inputs}
-    additional = _expect(raw.get("additionalSecretOutputs") or [], list, f"{where}.additionalSecretOutputs",
-                         "a list of property names")
+    additional = _expect(
+        raw.get("additionalSecretOutputs") or [], list, f"{where}.additionalSecretOutputs", "a list of property names"
+    )
     previous_additional = (old or {}).get("additionalSecretOutputs") or []
     additional = [*additional, *(previous_additional if isinstance(previous_additional, list) else [])]
     inputs = mask_secrets(_secret_inputs(raw_inputs, [raw_outputs, previous], additional))
@@ -255,7 +268,9 @@ def _state(raw: Any, where: str, op: str = "", old: Optional[dict] = None) -> Re
         outputs=outputs,
         parent=parent,
         dependencies=[d for d in dependencies if isinstance(d, str)],
-        property_dependencies={k: [u for u in (v or []) if isinstance(u, str)] for k, v in property_dependencies.items()},
+        property_dependencies={
+            k: [u for u in (v or []) if isinstance(u, str)] for k, v in property_dependencies.items()
+        },
         protect=bool(raw.get("protect", False)),
         external=bool(raw.get("external", False)),
         op=op,
@@ -293,8 +308,9 @@ def _preview(document: dict, source: str) -> StackInput:
     config = {key: value if isinstance(value, str) else json.dumps(value) for key, value in config_raw.items()}
     diagnostics = document.get("diagnostics") or []
     _expect(diagnostics, list, f"{source}: diagnostics", "a list of diagnostic objects")
-    errors = [_one_line(d.get("message", "")) for d in diagnostics
-              if isinstance(d, dict) and d.get("severity") == "error"]
+    errors = [
+        _one_line(d.get("message", "")) for d in diagnostics if isinstance(d, dict) and d.get("severity") == "error"
+    ]
     if document.get("maybeCorrupt"):
         errors.append("the engine reports that one or more resources may be corrupt (maybeCorrupt)")
     summary = document.get("changeSummary") or {}
@@ -302,9 +318,11 @@ def _preview(document: dict, source: str) -> StackInput:
     counted = sum(int(v) for v in summary.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
     partial = ""
     if counted > len(listed):
-        partial = (f"the document lists {len(listed)} of the {counted} resources its changeSummary counts "
-                   f"(a plain `pulumi preview --json` omits unchanged resources); rules that join resources "
-                   f"cannot judge it: run `{SHOW_SAMES}` and report on that")
+        partial = (
+            f"the document lists {len(listed)} of the {counted} resources its changeSummary counts "
+            f"(a plain `pulumi preview --json` omits unchanged resources); rules that join resources "
+            f"cannot judge it: run `{SHOW_SAMES}` and report on that"
+        )
     return StackInput("preview", states, config, partial=partial, errors=errors)
 
 
@@ -344,10 +362,18 @@ def inline_controls(bucket: ResourceState) -> list[ResourceState]:
 
     def derived(type_: str, label: str, inputs: dict) -> ResourceState:
         return ResourceState(
-            type=type_, urn=f"{prefix}::{qualified}${type_}::{bucket.name} (inline {label})",
-            name=f"{bucket.name} (inline {label})", custom=True, inputs={"bucket": ref, **inputs},
-            parent=bucket.urn, dependencies=[bucket.urn], property_dependencies={"bucket": [bucket.urn]},
-            external=bucket.external, op=bucket.op, derived_from=bucket.urn)
+            type=type_,
+            urn=f"{prefix}::{qualified}${type_}::{bucket.name} (inline {label})",
+            name=f"{bucket.name} (inline {label})",
+            custom=True,
+            inputs={"bucket": ref, **inputs},
+            parent=bucket.urn,
+            dependencies=[bucket.urn],
+            property_dependencies={"bucket": [bucket.urn]},
+            external=bucket.external,
+            op=bucket.op,
+            derived_from=bucket.urn,
+        )
 
     found = []
     sse = _one(props.get("serverSideEncryptionConfiguration") or props.get("serverSideEncryptionConfigurations"))
@@ -358,9 +384,15 @@ def inline_controls(bucket: ResourceState) -> list[ResourceState]:
         for rule in rules:
             if not isinstance(rule, dict):
                 continue
-            default = _one(rule.get("applyServerSideEncryptionByDefault", rule.get("applyServerSideEncryptionByDefaults")))
-            shaped.append({**({"applyServerSideEncryptionByDefault": default} if isinstance(default, dict) else {}),
-                           **({"bucketKeyEnabled": rule["bucketKeyEnabled"]} if "bucketKeyEnabled" in rule else {})})
+            default = _one(
+                rule.get("applyServerSideEncryptionByDefault", rule.get("applyServerSideEncryptionByDefaults"))
+            )
+            shaped.append(
+                {
+                    **({"applyServerSideEncryptionByDefault": default} if isinstance(default, dict) else {}),
+                    **({"bucketKeyEnabled": rule["bucketKeyEnabled"]} if "bucketKeyEnabled" in rule else {}),
+                }
+            )
         found.append(derived(SSE_TYPE, "encryption", {"rules": shaped}))
     policy = props.get("policy")
     if isinstance(policy, (str, dict)) and policy not in ("", {}):
@@ -369,10 +401,22 @@ def inline_controls(bucket: ResourceState) -> list[ResourceState]:
         found.append(derived(POLICY_TYPE, "policy", {"policy": policy}))
     versioning = _one(props.get("versioning") or props.get("versionings"))
     if isinstance(versioning, dict) and versioning.get("enabled") is True:
-        found.append(derived(VERSIONING_TYPE, "versioning", {
-            "versioningConfiguration": {"status": "Enabled",
-                                        **({"mfaDelete": "Enabled" if versioning["mfaDelete"] else "Disabled"}
-                                           if isinstance(versioning.get("mfaDelete"), bool) else {})}}))
+        found.append(
+            derived(
+                VERSIONING_TYPE,
+                "versioning",
+                {
+                    "versioningConfiguration": {
+                        "status": "Enabled",
+                        **(
+                            {"mfaDelete": "Enabled" if versioning["mfaDelete"] else "Disabled"}
+                            if isinstance(versioning.get("mfaDelete"), bool)
+                            else {}
+                        ),
+                    }
+                },
+            )
+        )
     return found
 
 
@@ -395,8 +439,10 @@ def parse(document: Any, source: str = "input") -> StackInput:
             states.append(state)
         stack_input = StackInput("export", states)
     elif isinstance(document, dict) and "checkpoint" in document:
-        raise InputError(f"{source}: a backend checkpoint file, not an export; run `pulumi stack export "
-                         "--file export.json` and report on that file")
+        raise InputError(
+            f"{source}: a backend checkpoint file, not an export; run `pulumi stack export "
+            "--file export.json` and report on that file"
+        )
     elif isinstance(document, dict) and "resources" in document:
         raw = _expect(document["resources"], list, f"{source}: resources", "a list of resource objects")
         stack_input = StackInput("resources", [_state(r, f"{source}: resources[{i}]") for i, r in enumerate(raw)])
@@ -423,7 +469,9 @@ def load_document(path: str | Path) -> Any:
     except UnicodeDecodeError:
         raise InputError(f"{path}: not JSON (not UTF-8 text)") from None
     except RecursionError:
-        raise InputError(f"{path}: nested too deeply to read (more than {MAX_DEPTH} levels is no Pulumi document)") from None
+        raise InputError(
+            f"{path}: nested too deeply to read (more than {MAX_DEPTH} levels is no Pulumi document)"
+        ) from None
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
 

@@ -43,12 +43,17 @@ def unwrap_secrets(value: Any) -> Any:
 
 # Key names that hold credentials by convention (provider config like `aws:secretKey`,
 # `datadog:apiKey`; resource inputs like `password`, `authToken`).
-_SECRET_NAME = re.compile(r"(secret|password|passwd|token|apikey|api_key|accesskey|access_key|privatekey|"
-                          r"private_key|credential|passphrase|authkey)", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"(secret|password|passwd|token|apikey|api_key|accesskey|access_key|privatekey|"
+    r"private_key|credential|passphrase|authkey)",
+    re.IGNORECASE,
+)
 # What a credential looks like when it leaks into a message: AWS access key ids, and long tokens
 # mixing letters and digits (API keys, base64 ciphertext). Plain words, URNs and ARNs do not match.
-_SECRET_VALUE = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|(?<![\w:/.-])(?=[A-Za-z0-9+/_=-]*[0-9])"
-                           r"(?=[A-Za-z0-9+/_=-]*[A-Za-z])[A-Za-z0-9+/_=-]{24,}(?![\w:/.-])")
+_SECRET_VALUE = re.compile(
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|(?<![\w:/.-])(?=[A-Za-z0-9+/_=-]*[0-9])"
+    r"(?=[A-Za-z0-9+/_=-]*[A-Za-z])[A-Za-z0-9+/_=-]{24,}(?![\w:/.-])"
+)
 
 
 def looks_secret_name(name: str) -> bool:

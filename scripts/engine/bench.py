@@ -13,8 +13,8 @@ Targets (2-core machine): prod at most 3 s; the 10x stack at most 6x the prod ti
 
 from __future__ import annotations
 
-import gc
 import copy
+import gc
 import statistics
 import subprocess
 import sys
@@ -65,9 +65,20 @@ def _time_cli(stack: str, repeat: int, project_dir: Path) -> float:
         for _ in range(repeat):
             started = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "scripts.engine.preview", "--stack", stack, "--out", out,
-                 "--project-dir", str(project_dir)],
-                cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "scripts.engine.preview",
+                    "--stack",
+                    stack,
+                    "--out",
+                    out,
+                    "--project-dir",
+                    str(project_dir),
+                ],
+                cwd=REPO_ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
             times.append(time.perf_counter() - started)
     return statistics.median(times)
@@ -106,8 +117,24 @@ def _time_review(stack: str, repeat: int) -> dict[str, float]:
             add("preview_cpu", _cpu_children() - cpu)
             out = Path(tmp) / f"out{index}"
             cpu, started = _cpu_children(), time.perf_counter()
-            subprocess.run([sys.executable, "-m", "scripts.review", "--base", "HEAD", "--repo", str(repo),
-                            "--stack", stack, "--out", str(out)], cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "scripts.review",
+                    "--base",
+                    "HEAD",
+                    "--repo",
+                    str(repo),
+                    "--stack",
+                    stack,
+                    "--out",
+                    str(out),
+                ],
+                cwd=REPO_ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             add("review", time.perf_counter() - started)
             add("review_cpu", _cpu_children() - cpu)
             timings = json.loads((out / "review.json").read_text())["timings_s"]
@@ -146,22 +173,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'stack':<14}{'resources':>10}{'run s':>9}{'cli s':>9}")
     print(f"  {args.stack:<14}{prod_count:>10}{prod_run:>9.2f}{prod_cli:>9.2f}")
     print(f"  {args.stack + 'x' + str(args.scale):<14}{big_count:>10}{big_run:>9.2f}{big_cli:>9.2f}")
-    print(f"  ratio {args.scale}x/prod: run {big_run / prod_run:.2f}, cli {big_cli / prod_cli:.2f} "
-          f"(target <= 6); prod cli target <= 3 s")
+    print(
+        f"  ratio {args.scale}x/prod: run {big_run / prod_run:.2f}, cli {big_cli / prod_cli:.2f} "
+        f"(target <= 6); prod cli target <= 3 s"
+    )
     _print_review(args.stack)
     return 0
 
 
 def _print_review(stack: str) -> None:
     m = _time_review(stack, 3)
-    print(f"change review of a one-line change vs one offline preview (cli), median of 3 taken in turns:")
-    print(f"  review {m['review']:.2f} s: both previews in parallel {m['previews']:.2f} s, then the policy "
-          f"packs {m['policy']:.2f} s, the diff {m['diff']:.2f} s; one preview {m['preview']:.2f} s")
-    print(f"  (review - diff) / preview = {(m['review'] - m['diff']) / m['preview']:.2f} (target <= 1.3); "
-          f"parallel previews / one preview = {m['previews'] / m['preview']:.2f}")
-    print(f"  CPU: review {m['review_cpu']:.2f} s in all its processes = 2 previews ({2 * m['preview_cpu']:.2f} s) "
-          f"+ {m['review_cpu'] - 2 * m['preview_cpu']:.2f} s (git, two policy packs, diff); "
-          "the wall time above assumes two free cores")
+    print("change review of a one-line change vs one offline preview (cli), median of 3 taken in turns:")
+    print(
+        f"  review {m['review']:.2f} s: both previews in parallel {m['previews']:.2f} s, then the policy "
+        f"packs {m['policy']:.2f} s, the diff {m['diff']:.2f} s; one preview {m['preview']:.2f} s"
+    )
+    print(
+        f"  (review - diff) / preview = {(m['review'] - m['diff']) / m['preview']:.2f} (target <= 1.3); "
+        f"parallel previews / one preview = {m['previews'] / m['preview']:.2f}"
+    )
+    print(
+        f"  CPU: review {m['review_cpu']:.2f} s in all its processes = 2 previews ({2 * m['preview_cpu']:.2f} s) "
+        f"+ {m['review_cpu'] - 2 * m['preview_cpu']:.2f} s (git, two policy packs, diff); "
+        "the wall time above assumes two free cores"
+    )
 
 
 if __name__ == "__main__":

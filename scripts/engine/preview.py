@@ -15,9 +15,12 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, TextIO
+from typing import Any, TextIO
 
+from scripts.cli import ArgumentParser, UsageError
+from scripts.documents.secrets import looks_secret_name
 from scripts.engine.offline import (
     STACK_TYPE,
     Capture,
@@ -26,8 +29,6 @@ from scripts.engine.offline import (
     mask_secrets,
     run_program,
 )
-from scripts.cli import ArgumentParser, UsageError
-from scripts.documents.secrets import looks_secret_name
 from stacks.settings import REPO_ROOT, ConfigError, project_name, read_stack_config
 
 # Outputs of pulumi-random that are secret under the real engine (the mock monitor does not mark them).
@@ -35,7 +36,7 @@ _RANDOM_SECRET_OUTPUTS = {"result", "bcryptHash", "base64", "b64Std", "b64Url", 
 PROVIDER_VERSIONS = {"aws": "7_51_1", "random": "4_21_4"}
 
 
-def run_stack(stack: str, root: Path = REPO_ROOT, config: Optional[Mapping[str, Any]] = None) -> Capture:
+def run_stack(stack: str, root: Path = REPO_ROOT, config: Mapping[str, Any] | None = None) -> Capture:
     """Run the platform program for a stack offline. `config` replaces the file's config (tests)."""
     from stacks.program import main
 
@@ -92,36 +93,68 @@ def _state(capture: Capture, resource: CapturedResource) -> dict[str, Any]:
 def preview_document(capture: Capture, config: Mapping[str, Any] | None = None, duration_ns: int = 0) -> dict[str, Any]:
     """The `pulumi preview --json` document for a capture: every step a create."""
     stack_urn = capture.stack_urn
-    steps: list[dict[str, Any]] = [{
-        "op": "create",
-        "urn": stack_urn,
-        "provider": "",
-        "newState": {
-            "urn": stack_urn, "custom": False, "delete": False, "id": "", "type": STACK_TYPE,
-            "inputs": {}, "outputs": mask_secrets(capture.outputs), "parent": "", "protect": False,
-            "external": False, "dependencies": [], "provider": "", "propertyDependencies": {},
-        },
-    }]
-    packages = sorted({r.type.split(":", 1)[0] for r in capture.resources if r.custom and not r.provider
-                       and not r.type.startswith("pulumi:providers:")})
-    for package in packages:
-        urn = _default_provider_urn(capture, package)
-        steps.append({
-            "op": "create", "urn": urn, "provider": "",
+    steps: list[dict[str, Any]] = [
+        {
+            "op": "create",
+            "urn": stack_urn,
+            "provider": "",
             "newState": {
-                "urn": urn, "custom": True, "delete": False, "id": f"{package}-default-provider",
-                "type": f"pulumi:providers:{package}", "inputs": {}, "outputs": {}, "parent": stack_urn,
-                "protect": False, "external": False, "dependencies": [], "provider": "",
+                "urn": stack_urn,
+                "custom": False,
+                "delete": False,
+                "id": "",
+                "type": STACK_TYPE,
+                "inputs": {},
+                "outputs": mask_secrets(capture.outputs),
+                "parent": "",
+                "protect": False,
+                "external": False,
+                "dependencies": [],
+                "provider": "",
                 "propertyDependencies": {},
             },
-        })
+        }
+    ]
+    packages = sorted(
+        {
+            r.type.split(":", 1)[0]
+            for r in capture.resources
+            if r.custom and not r.provider and not r.type.startswith("pulumi:providers:")
+        }
+    )
+    for package in packages:
+        urn = _default_provider_urn(capture, package)
+        steps.append(
+            {
+                "op": "create",
+                "urn": urn,
+                "provider": "",
+                "newState": {
+                    "urn": urn,
+                    "custom": True,
+                    "delete": False,
+                    "id": f"{package}-default-provider",
+                    "type": f"pulumi:providers:{package}",
+                    "inputs": {},
+                    "outputs": {},
+                    "parent": stack_urn,
+                    "protect": False,
+                    "external": False,
+                    "dependencies": [],
+                    "provider": "",
+                    "propertyDependencies": {},
+                },
+            }
+        )
     for resource in engine_order(capture.resources):
-        steps.append({
-            "op": "create",
-            "urn": resource.urn,
-            "provider": _provider_ref(capture, resource),
-            "newState": _state(capture, resource),
-        })
+        steps.append(
+            {
+                "op": "create",
+                "urn": resource.urn,
+                "provider": _provider_ref(capture, resource),
+                "newState": _state(capture, resource),
+            }
+        )
     return {
         "config": document_config(config or {}, capture.project),
         "steps": steps,
@@ -144,8 +177,11 @@ def _encrypted(value: Any) -> bool:
 def document_config(config: Mapping[str, Any], project: str) -> dict[str, Any]:
     """The config preview.json records: the project's namespace and SHARED_CONFIG_KEYS, encrypted
     values as "[secret]" (as `pulumi preview --json` prints them)."""
-    return {key: "[secret]" if _encrypted(value) else value for key, value in config.items()
-            if key.split(":", 1)[0] == project or key in SHARED_CONFIG_KEYS}
+    return {
+        key: "[secret]" if _encrypted(value) else value
+        for key, value in config.items()
+        if key.split(":", 1)[0] == project or key in SHARED_CONFIG_KEYS
+    }
 
 
 def refuse_plaintext_secrets(config: Mapping[str, Any], stack: str, project: str) -> None:
@@ -154,10 +190,11 @@ def refuse_plaintext_secrets(config: Mapping[str, Any], stack: str, project: str
     project's own keys are validated by stacks/settings.py.)"""
     for key, value in config.items():
         namespace, _, name = key.partition(":")
-        if (namespace != project and looks_secret_name(name) and not _encrypted(value)
-                and value not in (None, "")):
-            raise ConfigError(f"Pulumi.{stack}.yaml: {key} holds a plain-text value; a credential must be stored "
-                              f"encrypted: pulumi config set --secret {key}")
+        if namespace != project and looks_secret_name(name) and not _encrypted(value) and value not in (None, ""):
+            raise ConfigError(
+                f"Pulumi.{stack}.yaml: {key} holds a plain-text value; a credential must be stored "
+                f"encrypted: pulumi config set --secret {key}"
+            )
 
 
 def engine_order(resources: list[CapturedResource]) -> list[CapturedResource]:
@@ -251,13 +288,17 @@ def write_preview(capture: Capture, out_dir: Path, config: Mapping[str, Any], du
     return path
 
 
-def main(argv: Optional[list[str]] = None, stdout: TextIO = sys.stdout) -> int:
+def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
     parser = ArgumentParser(prog="python -m scripts.engine.preview", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default="prod", help="stack name: reads Pulumi.<stack>.yaml (default prod)")
     parser.add_argument("--out", type=Path, default=Path("build/prod"), help="directory for preview.json")
     parser.add_argument("--verbose", action="store_true", help="list every resource, not counts per type")
-    parser.add_argument("--project-dir", type=Path, default=REPO_ROOT,
-                        help="directory holding Pulumi.yaml and Pulumi.<stack>.yaml (default: this repo)")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=REPO_ROOT,
+        help="directory holding Pulumi.yaml and Pulumi.<stack>.yaml (default: this repo)",
+    )
     try:
         args = parser.parse_args(argv)
     except UsageError as error:  # one line and exit 2, as every command (scripts.cli)
@@ -280,8 +321,11 @@ def main(argv: Optional[list[str]] = None, stdout: TextIO = sys.stdout) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     path = write_preview(capture, args.out, config, duration)
-    print(f"Offline preview of {capture.project}/{capture.stack} ({capture.region}): "
-          f"{len(capture.resources)} resources to create, {duration / 1e9:.2f} s", file=stdout)
+    print(
+        f"Offline preview of {capture.project}/{capture.stack} ({capture.region}): "
+        f"{len(capture.resources)} resources to create, {duration / 1e9:.2f} s",
+        file=stdout,
+    )
     for line in render_tree(capture, verbose=args.verbose):
         print(line, file=stdout)
     print(file=stdout)

@@ -11,9 +11,10 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from scripts.documents.reader import ResourceState, StackInput
 
@@ -55,8 +56,12 @@ def spawn_pack(pack_dir: Path, env: Mapping[str, str]) -> subprocess.Popen:
     # would block the pack once full.
     errors = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
-        [sys.executable, "-u", "__main__.py"], cwd=pack_dir, env={**os.environ, **env},
-        stdout=subprocess.PIPE, stderr=errors, text=True,
+        [sys.executable, "-u", "__main__.py"],
+        cwd=pack_dir,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
     )
     proc.error_file = errors  # type: ignore[attr-defined]
     return proc
@@ -81,9 +86,15 @@ def _struct(value: Mapping[str, Any]):
     return message
 
 
-def analyze(stack_input: StackInput, *, pack_dir: Path = PACK_DIR, env: Optional[Mapping[str, str]] = None,
-            preview: bool = True, policy_config: Optional[Mapping[str, Any]] = None,
-            proc: Optional[subprocess.Popen] = None) -> AnalysisResult:
+def analyze(
+    stack_input: StackInput,
+    *,
+    pack_dir: Path = PACK_DIR,
+    env: Mapping[str, str] | None = None,
+    preview: bool = True,
+    policy_config: Mapping[str, Any] | None = None,
+    proc: subprocess.Popen | None = None,
+) -> AnalysisResult:
     """Start the pack, analyse every resource and then the stack, stop the pack. `policy_config` is
     the content of a `--policy-pack-config` file, handed to the pack through Configure as the engine does.
 
@@ -106,7 +117,9 @@ def analyze(stack_input: StackInput, *, pack_dir: Path = PACK_DIR, env: Optional
     except Exception as exc:  # grpc errors carry multi-line details: keep the report's one line
         if isinstance(exc, PackError):
             raise
-        raise PackError(f"policy pack failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise PackError(
+            f"policy pack failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     finally:
         proc.kill()
         proc.wait()
@@ -141,26 +154,40 @@ def configure_request(pb, policies: Mapping[str, dict], config: Mapping[str, Any
             level = entry.get("enforcementLevel", level)
             properties = {k: v for k, v in entry.items() if k != "enforcementLevel"}
         if level not in levels:
-            raise PackError(f"policy pack config: {name}: enforcement level {level!r} is not one of {', '.join(levels)}")
-        request.policyConfig[name].CopyFrom(pb.PolicyConfig(enforcementLevel=levels[level], properties=_struct(properties)))
+            raise PackError(
+                f"policy pack config: {name}: enforcement level {level!r} is not one of {', '.join(levels)}"
+            )
+        request.policyConfig[name].CopyFrom(
+            pb.PolicyConfig(enforcementLevel=levels[level], properties=_struct(properties))
+        )
     return request
 
 
-def _run(stub, pb, stack_input: StackInput, preview: bool, policy_config: Optional[Mapping[str, Any]] = None) -> AnalysisResult:
+def _run(
+    stub, pb, stack_input: StackInput, preview: bool, policy_config: Mapping[str, Any] | None = None
+) -> AnalysisResult:
     from google.protobuf import empty_pb2
 
     info = stub.GetAnalyzerInfo(empty_pb2.Empty())
-    result = AnalysisResult(policies={
-        p.name: {"enforcement": _enforcement(pb, p.enforcementLevel), "description": p.description,
-                 "type": "stack" if p.policy_type == pb.POLICY_TYPE_STACK else "resource"}
-        for p in info.policies
-    })
+    result = AnalysisResult(
+        policies={
+            p.name: {
+                "enforcement": _enforcement(pb, p.enforcementLevel),
+                "description": p.description,
+                "type": "stack" if p.policy_type == pb.POLICY_TYPE_STACK else "resource",
+            }
+            for p in info.policies
+        }
+    )
     if policy_config:
         stub.Configure(configure_request(pb, result.policies, policy_config))
         for name, config in configure_request(pb, result.policies, policy_config).policyConfig.items():
             result.policies[name]["enforcement"] = _enforcement(pb, config.enforcementLevel)
-    stub.ConfigureStack(pb.AnalyzerStackConfigureRequest(
-        stack=stack_input.stack, project=stack_input.project, dry_run=preview, config=stack_input.config))
+    stub.ConfigureStack(
+        pb.AnalyzerStackConfigureRequest(
+            stack=stack_input.stack, project=stack_input.project, dry_run=preview, config=stack_input.config
+        )
+    )
 
     def collect(response, urn: str) -> None:
         for diag in response.diagnostics:
@@ -169,29 +196,49 @@ def _run(stub, pb, stack_input: StackInput, preview: bool, policy_config: Option
                 continue
             message = diag.message
             if message.startswith(diag.description):
-                message = message[len(diag.description):].lstrip("\n")
-            result.violations.append(Diagnostic(diag.policyName, diag.urn or urn, message,
-                                                _enforcement(pb, diag.enforcementLevel)))
+                message = message[len(diag.description) :].lstrip("\n")
+            result.violations.append(
+                Diagnostic(diag.policyName, diag.urn or urn, message, _enforcement(pb, diag.enforcementLevel))
+            )
         for skipped in response.not_applicable:
             result.not_applicable[(skipped.policy_name, urn)] = skipped.reason
 
     analyzed = [r for r in stack_input.resources if r.analyzed]
     # All requests in flight at once (the engine, too, analyses resources as they register).
     pending = [
-        (resource.urn, stub.Analyze.future(pb.AnalyzeRequest(
-            type=resource.type, urn=resource.urn, name=resource.name,
-            properties=_struct(resource.inputs), options=_options(pb, resource),
-        )))
+        (
+            resource.urn,
+            stub.Analyze.future(
+                pb.AnalyzeRequest(
+                    type=resource.type,
+                    urn=resource.urn,
+                    name=resource.name,
+                    properties=_struct(resource.inputs),
+                    options=_options(pb, resource),
+                )
+            ),
+        )
         for resource in analyzed
     ]
-    stack_future = stub.AnalyzeStack.future(pb.AnalyzeStackRequest(resources=[
-        pb.AnalyzerResource(
-            type=r.type, urn=r.urn, name=r.name, properties=_struct(r.state), options=_options(pb, r),
-            parent=r.parent, dependencies=r.dependencies,
-            propertyDependencies={k: pb.AnalyzerPropertyDependencies(urns=v) for k, v in r.property_dependencies.items()},
+    stack_future = stub.AnalyzeStack.future(
+        pb.AnalyzeStackRequest(
+            resources=[
+                pb.AnalyzerResource(
+                    type=r.type,
+                    urn=r.urn,
+                    name=r.name,
+                    properties=_struct(r.state),
+                    options=_options(pb, r),
+                    parent=r.parent,
+                    dependencies=r.dependencies,
+                    propertyDependencies={
+                        k: pb.AnalyzerPropertyDependencies(urns=v) for k, v in r.property_dependencies.items()
+                    },
+                )
+                for r in stack_input.resources
+            ]
         )
-        for r in stack_input.resources
-    ]))
+    )
     for urn, future in pending:
         collect(future.result(), urn)
     collect(stack_future.result(), "")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable, Optional
 
-from scripts.report.findings import Finding
+from scripts.documents.reader import StackInput
 from scripts.documents.secrets import SECRET_TEXT, looks_secret_name
 from scripts.report.analyzer import PACK_DIR, AnalysisResult
-from scripts.documents.reader import StackInput
+from scripts.report.findings import Finding
 
 if str(PACK_DIR) not in sys.path:  # the pack's package, exactly as the CLI imports it
     sys.path.insert(0, str(PACK_DIR))
@@ -26,12 +26,23 @@ from tradesense_policies.model import evidence as extract_evidence  # noqa: E402
 from tradesense_policies.registry import Rule, all_rules  # noqa: E402
 
 
-def _finding(rule: Rule, urn: str, resource_type: str, status: str, enforcement: str, message: str,
-             evidence: dict) -> Finding:
+def _finding(
+    rule: Rule, urn: str, resource_type: str, status: str, enforcement: str, message: str, evidence: dict
+) -> Finding:
     return Finding(
-        source="policy", rule_id=rule.name, title=rule.description, urn=urn, resource_type=resource_type,
-        status=status, enforcement=enforcement, severity=rule.severity, message=message,
-        compliance=rule.compliance, remediation=rule.remediation, url=rule.url, evidence=evidence,
+        source="policy",
+        rule_id=rule.name,
+        title=rule.description,
+        urn=urn,
+        resource_type=resource_type,
+        status=status,
+        enforcement=enforcement,
+        severity=rule.severity,
+        message=message,
+        compliance=rule.compliance,
+        remediation=rule.remediation,
+        url=rule.url,
+        evidence=evidence,
     )
 
 
@@ -39,10 +50,13 @@ def _secret_paths(evidence: dict) -> list[str]:
     """The evidence paths whose value is (or contains) a secret, so the rule saw "[secret]" instead
     of the value. A property that is a credential by nature (`secretString`, `password`) is exempt:
     no rule can read it, so a rule that lists it judges where it comes from, not what it is."""
+
     def secret(value) -> bool:
         return value == SECRET_TEXT or (isinstance(value, list) and any(secret(v) for v in value))
-    return [path for path, value in evidence.items()
-            if secret(value) and not looks_secret_name(path.rsplit(".", 1)[-1])]
+
+    return [
+        path for path, value in evidence.items() if secret(value) and not looks_secret_name(path.rsplit(".", 1)[-1])
+    ]
 
 
 def _unknown(value) -> bool:
@@ -86,11 +100,14 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
         if enforcement == "disabled":
             continue
         stack_key = (rule.name, "")
-        subjects = [r for r in stack_input.resources if r.type in rule.resource_types
-                    and (rule.kind == "stack" or r.analyzed) and r.judged]
+        subjects = [
+            r
+            for r in stack_input.resources
+            if r.type in rule.resource_types and (rule.kind == "stack" or r.analyzed) and r.judged
+        ]
         judged = {r.urn for r in subjects}
         # Violations on resources outside the declared subjects still count (not on read ones).
-        for (name, urn), diags in violations.items():
+        for name, urn in violations:
             if name == rule.name and urn not in judged and urn in by_urn and by_urn[urn].judged:
                 subjects.append(by_urn[urn])
                 judged.add(urn)
@@ -105,51 +122,137 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                 # The SDK's "can't run policy ... during preview" advisory: raised for a value unknown
                 # until deploy, and by the pack for a secret it cannot read. Say which it was.
                 reason = analysis.unknown.get(key) or analysis.unknown[stack_key]
-                what = (f"{', '.join(secrets)} is a secret ([secret]) it cannot read" if secrets
-                        else "a value it needs is not known until deploy")
-                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
-                                         f"undecided: {what} ({reason})", evidence))
+                what = (
+                    f"{', '.join(secrets)} is a secret ([secret]) it cannot read"
+                    if secrets
+                    else "a value it needs is not known until deploy"
+                )
+                findings.append(
+                    _finding(
+                        rule,
+                        resource.urn,
+                        resource.type,
+                        "undecided",
+                        enforcement,
+                        f"undecided: {what} ({reason})",
+                        evidence,
+                    )
+                )
             elif partial:
-                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
-                                         "undecided: " + stack_input.partial, evidence))
+                findings.append(
+                    _finding(
+                        rule,
+                        resource.urn,
+                        resource.type,
+                        "undecided",
+                        enforcement,
+                        "undecided: " + stack_input.partial,
+                        evidence,
+                    )
+                )
             elif hidden_config:
-                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
-                                         f"undecided: stack config {', '.join(hidden_config)} is a secret ([secret]); "
-                                         "the rule compares with it and does not fall back to defaults", evidence))
+                findings.append(
+                    _finding(
+                        rule,
+                        resource.urn,
+                        resource.type,
+                        "undecided",
+                        enforcement,
+                        f"undecided: stack config {', '.join(hidden_config)} is a secret ([secret]); "
+                        "the rule compares with it and does not fall back to defaults",
+                        evidence,
+                    )
+                )
             elif key in violations and not _about(violations[key], secrets):
                 diags = violations[key]
-                findings.append(_finding(rule, resource.urn, resource.type, "fail", diags[0].enforcement,
-                                         "; ".join(d.message for d in diags), evidence))
+                findings.append(
+                    _finding(
+                        rule,
+                        resource.urn,
+                        resource.type,
+                        "fail",
+                        diags[0].enforcement,
+                        "; ".join(d.message for d in diags),
+                        evidence,
+                    )
+                )
             elif secrets:
-                findings.append(_finding(rule, resource.urn, resource.type, "undecided", enforcement,
-                                         f"undecided: {', '.join(secrets)} is a secret ([secret]); the rule "
-                                         "cannot read it, so it neither passes nor fails", evidence))
+                findings.append(
+                    _finding(
+                        rule,
+                        resource.urn,
+                        resource.type,
+                        "undecided",
+                        enforcement,
+                        f"undecided: {', '.join(secrets)} is a secret ([secret]); the rule "
+                        "cannot read it, so it neither passes nor fails",
+                        evidence,
+                    )
+                )
             elif key in analysis.not_applicable or (rule.kind == "stack" and stack_key in analysis.not_applicable):
                 reason = analysis.not_applicable.get(key) or analysis.not_applicable[stack_key]
                 unknown = [p for p, v in evidence.items() if _unknown(v)]
                 # "Does not apply" decided while a value it reads is unknown may be the unknown
                 # folded into not-applicable: never accept that silently.
-                findings.append(_finding(rule, resource.urn, resource.type, "undecided" if unknown else "not-applicable",
-                                         enforcement, (f"undecided: {', '.join(unknown)} not known until deploy, "
-                                                       f"and the rule said: {reason}") if unknown else reason, evidence))
+                findings.append(
+                    _finding(
+                        rule,
+                        resource.urn,
+                        resource.type,
+                        "undecided" if unknown else "not-applicable",
+                        enforcement,
+                        (f"undecided: {', '.join(unknown)} not known until deploy, and the rule said: {reason}")
+                        if unknown
+                        else reason,
+                        evidence,
+                    )
+                )
             else:
                 findings.append(_finding(rule, resource.urn, resource.type, "pass", enforcement, "", evidence))
         for (name, urn), diags in violations.items():
             if name == rule.name and urn not in by_urn:  # a stack-level violation without a resource
-                findings.append(_finding(rule, urn, "", "undecided" if partial else "fail", diags[0].enforcement,
-                                         ("undecided: " + stack_input.partial) if partial
-                                         else "; ".join(d.message for d in diags), {}))
+                findings.append(
+                    _finding(
+                        rule,
+                        urn,
+                        "",
+                        "undecided" if partial else "fail",
+                        diags[0].enforcement,
+                        ("undecided: " + stack_input.partial) if partial else "; ".join(d.message for d in diags),
+                        {},
+                    )
+                )
         if not subjects:
             if stack_key in analysis.unknown:
-                findings.append(_finding(rule, "", "", "undecided", enforcement,
-                                         "undecided: a value it needs is not known until deploy ("
-                                         + analysis.unknown[stack_key] + ")", {}))
+                findings.append(
+                    _finding(
+                        rule,
+                        "",
+                        "",
+                        "undecided",
+                        enforcement,
+                        "undecided: a value it needs is not known until deploy (" + analysis.unknown[stack_key] + ")",
+                        {},
+                    )
+                )
                 continue
-            where = (" among the changed resources this partial document lists" if stack_input.partial
-                     else " in this stack")
-            findings.append(_finding(rule, "", "", "not-applicable", enforcement,
-                                     "no resource of type " + ", ".join(rule.resource_types[:4])
-                                     + (" ..." if len(rule.resource_types) > 4 else "") + where, {}))
+            where = (
+                " among the changed resources this partial document lists" if stack_input.partial else " in this stack"
+            )
+            findings.append(
+                _finding(
+                    rule,
+                    "",
+                    "",
+                    "not-applicable",
+                    enforcement,
+                    "no resource of type "
+                    + ", ".join(rule.resource_types[:4])
+                    + (" ..." if len(rule.resource_types) > 4 else "")
+                    + where,
+                    {},
+                )
+            )
     return findings
 
 
@@ -167,8 +270,9 @@ def merge(*groups: Iterable[Finding]) -> list[Finding]:
     return merged
 
 
-def apply_waivers(findings: Iterable[Finding], waivers: list[waiver_module.Waiver],
-                  today: Optional[dt.date] = None) -> list[Finding]:
+def apply_waivers(
+    findings: Iterable[Finding], waivers: list[waiver_module.Waiver], today: dt.date | None = None
+) -> list[Finding]:
     """A fail covered by an active waiver becomes `waived`; one covered only by an expired waiver
     stays `fail`, with the expired waiver attached and named in the message."""
     today = today or dt.date.today()
@@ -181,20 +285,25 @@ def apply_waivers(findings: Iterable[Finding], waivers: list[waiver_module.Waive
         if active:
             finding = replace(finding, status="waived", waiver=active.to_dict(today))
         elif expired:
-            finding = replace(finding, waiver=expired.to_dict(today),
-                              message=f"{finding.message}\n{waiver_module.expired_note(expired)}")
+            finding = replace(
+                finding,
+                waiver=expired.to_dict(today),
+                message=f"{finding.message}\n{waiver_module.expired_note(expired)}",
+            )
         result.append(finding)
     return result
 
 
-def waiver_register(findings: Iterable[Finding], waivers: list[waiver_module.Waiver],
-                    today: dt.date) -> list[dict]:
+def waiver_register(findings: Iterable[Finding], waivers: list[waiver_module.Waiver], today: dt.date) -> list[dict]:
     """Every waiver with its status (active/expired) and the results it applied to."""
     findings = list(findings)
     register = []
     for waiver in waivers:
         entry = waiver.to_dict(today)
-        entry["applies_to"] = [f.urn for f in findings
-                               if f.waiver and f.waiver["policy"] == waiver.policy and waiver.covers(f.rule_id, f.urn)]
+        entry["applies_to"] = [
+            f.urn
+            for f in findings
+            if f.waiver and f.waiver["policy"] == waiver.policy and waiver.covers(f.rule_id, f.urn)
+        ]
         register.append(entry)
     return register

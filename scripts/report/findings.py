@@ -7,7 +7,7 @@ both become Findings, so waivers, summaries and every output format treat them a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 SOURCES = ("policy", "checkov")
 STATUSES = ("pass", "fail", "waived", "not-applicable", "undecided")
@@ -38,7 +38,7 @@ class Finding:
     url: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     """The property values that decided the result, for auditors."""
-    waiver: Optional[dict[str, Any]] = None
+    waiver: dict[str, Any] | None = None
     """The waiver that turned a fail into waived (policy, reason, approver, expires)."""
 
     def __post_init__(self) -> None:

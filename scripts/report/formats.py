@@ -7,9 +7,10 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from scripts.report.findings import Finding
 
@@ -94,9 +95,11 @@ def summary_line(report: Report) -> str:
     c = report.counts()
     verdict = "BLOCKED" if report.blocking else "OK"
     mode = " (strict: undecided mandatory checks block)" if report.strict else ""
-    return (f"policy report for stack {report.stack}: {verdict} - {len(report.blocking)} blocking, "
-            f"{c['fail']} failed, {c['undecided']} undecided, {c['waived']} waived, {c['pass']} passed, "
-            f"{c['not-applicable']} not applicable{mode}")
+    return (
+        f"policy report for stack {report.stack}: {verdict} - {len(report.blocking)} blocking, "
+        f"{c['fail']} failed, {c['undecided']} undecided, {c['waived']} waived, {c['pass']} passed, "
+        f"{c['not-applicable']} not applicable{mode}"
+    )
 
 
 # -- text --------------------------------------------------------------------------------------
@@ -107,19 +110,27 @@ def to_text(report: Report) -> str:
     for source in sorted({f.source for f in report.findings}):
         counts = Counter(f.status for f in report.findings if f.source == source)
         rules = len({f.rule_id for f in report.findings if f.source == source})
-        lines.append(f"  {source}: {rules} rules; " + ", ".join(
-            f"{counts[status]} {status}" for status in STATUS_ORDER if counts[status]))
+        lines.append(
+            f"  {source}: {rules} rules; "
+            + ", ".join(f"{counts[status]} {status}" for status in STATUS_ORDER if counts[status])
+        )
     lines += [f"  NOTE: {note}" for note in report.notes]
-    unjudged = sorted({report.name(f.urn) for f in report.findings if f.source == "checkov" and f.status == "not-applicable"})
+    unjudged = sorted(
+        {report.name(f.urn) for f in report.findings if f.source == "checkov" and f.status == "not-applicable"}
+    )
     if unjudged:
         lines.append(f"  checkov judged no check on: {', '.join(unjudged)}")
-    failures = sorted((f for f in report.findings if f.status == "fail"),
-                      key=lambda f: (f.enforcement != "mandatory", f.rule_id, f.urn))
+    failures = sorted(
+        (f for f in report.findings if f.status == "fail"),
+        key=lambda f: (f.enforcement != "mandatory", f.rule_id, f.urn),
+    )
     if failures:
         lines.append("Failures:")
     for finding in failures:
-        lines.append(f"  [FAIL] {finding.enforcement}/{finding.severity} {finding.rule_id} "
-                     f"({finding.source}) on {report.name(finding.urn)}: {finding.message.splitlines()[0] if finding.message else ''}")
+        lines.append(
+            f"  [FAIL] {finding.enforcement}/{finding.severity} {finding.rule_id} "
+            f"({finding.source}) on {report.name(finding.urn)}: {finding.message.splitlines()[0] if finding.message else ''}"
+        )
         if finding.remediation:
             lines.append(f"      fix: {finding.remediation.splitlines()[0]}")
         if finding.waiver:
@@ -128,13 +139,23 @@ def to_text(report: Report) -> str:
     if undecided:
         lines.append("Undecided (the rule could not read a value it needs; --strict blocks on mandatory ones):")
     for finding in undecided:
-        lines.append(f"  [UNDECIDED] {finding.enforcement}/{finding.severity} {finding.rule_id} ({finding.source}) "
-                     f"on {report.name(finding.urn)}: {finding.message.splitlines()[0] if finding.message else ''}")
+        lines.append(
+            f"  [UNDECIDED] {finding.enforcement}/{finding.severity} {finding.rule_id} ({finding.source}) "
+            f"on {report.name(finding.urn)}: {finding.message.splitlines()[0] if finding.message else ''}"
+        )
     waived: dict[tuple, list[Finding]] = {}
     for finding in report.findings:
         if finding.status == "waived" and finding.waiver:
-            waived.setdefault((finding.rule_id, finding.source, finding.waiver["expires"],
-                               finding.waiver["approved_by"], finding.waiver["reason"]), []).append(finding)
+            waived.setdefault(
+                (
+                    finding.rule_id,
+                    finding.source,
+                    finding.waiver["expires"],
+                    finding.waiver["approved_by"],
+                    finding.waiver["reason"],
+                ),
+                [],
+            ).append(finding)
     if waived:
         lines.append("Waived (by rule; full reasons in the waiver file and the json/html reports):")
     for (rule_id, source, expires, approver, reason), findings in sorted(waived.items()):
@@ -143,7 +164,9 @@ def to_text(report: Report) -> str:
         lines.append(f"  [WAIVED] {rule_id} ({source}) until {expires} by {approver} on {names}")
         lines.append(f"      {short}")
     for waiver in (w for w in report.waivers if w.get("status") == "expired"):
-        lines.append(f"  expired waiver: {waiver['policy']} on {', '.join(waiver['resources'])} (expired {waiver['expires']})")
+        lines.append(
+            f"  expired waiver: {waiver['policy']} on {', '.join(waiver['resources'])} (expired {waiver['expires']})"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -153,9 +176,17 @@ def to_json(report: Report) -> str:
     document = {
         "stack": report.stack,
         "input": report.source,
-        "summary": {"blocking": len(report.blocking), "fail": c["fail"], "undecided": c["undecided"],
-                    "waived": c["waived"], "pass": c["pass"], "not_applicable": c["not-applicable"],
-                    "total": len(report.findings), "strict": report.strict, "line": summary_line(report)},
+        "summary": {
+            "blocking": len(report.blocking),
+            "fail": c["fail"],
+            "undecided": c["undecided"],
+            "waived": c["waived"],
+            "pass": c["pass"],
+            "not_applicable": c["not-applicable"],
+            "total": len(report.findings),
+            "strict": report.strict,
+            "line": summary_line(report),
+        },
         "notes": report.notes,
         "violations": [f.to_dict() for f in report.violations],
         "undecided": [f.to_dict() for f in report.undecided],
@@ -177,32 +208,53 @@ def to_markdown(report: Report) -> str:
         by_rule[f.rule_id][f.status] += 1
         meta.setdefault(f.rule_id, f)
     icon = "❌" if report.blocking else "⚠️" if report.undecided else "✅"
-    head = [f"### {icon} Policy report: `{report.stack}`", "", summary_line(report), "",
-            "| result | count |", "| --- | --- |"]
+    head = [
+        f"### {icon} Policy report: `{report.stack}`",
+        "",
+        summary_line(report),
+        "",
+        "| result | count |",
+        "| --- | --- |",
+    ]
     head += [f"| {status} | {report.counts()[status]} |" for status in STATUS_ORDER]
     head.append("")
     head += [f"> **Note:** {_md(note)}\n" for note in report.notes]
     problems = [f for f in report.findings if f.status in ("fail", "undecided", "waived")]
     if problems:
         head += ["| status | policy | resource | enforcement | message |", "| --- | --- | --- | --- | --- |"]
-        head += [f"| {f.status} | `{f.rule_id}` | `{_md(report.name(f.urn))}` | {f.enforcement} | "
-                 f"{_md((f.message.splitlines() or [''])[0])[:200]} |" for f in problems[:50]]
+        head += [
+            f"| {f.status} | `{f.rule_id}` | `{_md(report.name(f.urn))}` | {f.enforcement} | "
+            f"{_md((f.message.splitlines() or [''])[0])[:200]} |"
+            for f in problems[:50]
+        ]
         if len(problems) > 50:
             head.append(f"\n… and {len(problems) - 50} more (see the JSON report).")
         head.append("")
-    details = ["<details><summary>All policies</summary>", "",
-               "| policy | severity | pass | fail | undecided | waived | n/a | compliance |",
-               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    details = [
+        "<details><summary>All policies</summary>",
+        "",
+        "| policy | severity | pass | fail | undecided | waived | n/a | compliance |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for rule_id in sorted(by_rule):
         c, f = by_rule[rule_id], meta[rule_id]
-        details.append(f"| `{rule_id}` | {f.severity} | {c['pass']} | {c['fail']} | {c['undecided']} | {c['waived']} | "
-                       f"{c['not-applicable']} | {_md(_refs(f))} |")
+        details.append(
+            f"| `{rule_id}` | {f.severity} | {c['pass']} | {c['fail']} | {c['undecided']} | {c['waived']} | "
+            f"{c['not-applicable']} | {_md(_refs(f))} |"
+        )
     details += ["", "</details>", ""]
     if report.waivers:
-        details += ["<details><summary>Waivers</summary>", "", "| policy | resources | expires | status | approved by | reason |",
-                    "| --- | --- | --- | --- | --- | --- |"]
-        details += [f"| `{w['policy']}` | {_md(', '.join(w['resources']))} | {w['expires']} | {w.get('status', '')} | "
-                    f"{_md(w['approved_by'])} | {_md(w['reason'])} |" for w in report.waivers]
+        details += [
+            "<details><summary>Waivers</summary>",
+            "",
+            "| policy | resources | expires | status | approved by | reason |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        details += [
+            f"| `{w['policy']}` | {_md(', '.join(w['resources']))} | {w['expires']} | {w.get('status', '')} | "
+            f"{_md(w['approved_by'])} | {_md(w['reason'])} |"
+            for w in report.waivers
+        ]
         details += ["", "</details>", ""]
     text = "\n".join(head + details)
     if len(text.encode()) > MARKDOWN_LIMIT:
@@ -215,16 +267,21 @@ def to_markdown(report: Report) -> str:
 def to_sarif(report: Report) -> str:
     rules: dict[str, dict[str, Any]] = {}
     for f in report.findings:
-        rules.setdefault(f.rule_id, {
-            "id": f.rule_id,
-            "name": re.sub(r"[^A-Za-z0-9]", "", f.rule_id.title()),
-            "shortDescription": {"text": f.title or f.rule_id},
-            "fullDescription": {"text": f"{f.title} Remediation: {f.remediation}".strip()},
-            "helpUri": f.url or INFORMATION_URI,
-            "help": {"text": f.remediation or f.title},
-            "properties": {"security-severity": SECURITY_SEVERITY[f.severity],
-                           "tags": ["security", f.source] + [f"{fw} {c}" for fw, c in f.compliance]},
-        })
+        rules.setdefault(
+            f.rule_id,
+            {
+                "id": f.rule_id,
+                "name": re.sub(r"[^A-Za-z0-9]", "", f.rule_id.title()),
+                "shortDescription": {"text": f.title or f.rule_id},
+                "fullDescription": {"text": f"{f.title} Remediation: {f.remediation}".strip()},
+                "helpUri": f.url or INFORMATION_URI,
+                "help": {"text": f.remediation or f.title},
+                "properties": {
+                    "security-severity": SECURITY_SEVERITY[f.severity],
+                    "tags": ["security", f.source] + [f"{fw} {c}" for fw, c in f.compliance],
+                },
+            },
+        )
     order = list(rules)
     results = []
     for f in report.findings:
@@ -239,30 +296,55 @@ def to_sarif(report: Report) -> str:
             "level": level,
             "kind": "review" if f.status == "undecided" else "fail",
             "message": {"text": f"{report.name(f.urn)}: {f.message or f.title}"},
-            "locations": [{
-                "physicalLocation": {"artifactLocation": {"uri": report.locations.get(f.urn, f"Pulumi.{report.stack}.yaml")},
-                                     "region": {"startLine": 1}},
-                "logicalLocations": [{"fullyQualifiedName": f.urn or f"stack:{report.stack}", "kind": "resource"}],
-            }],
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": report.locations.get(f.urn, f"Pulumi.{report.stack}.yaml")},
+                        "region": {"startLine": 1},
+                    },
+                    "logicalLocations": [{"fullyQualifiedName": f.urn or f"stack:{report.stack}", "kind": "resource"}],
+                }
+            ],
             "partialFingerprints": {"policyResource/v1": f"{f.rule_id}:{f.urn}"},
-            "properties": {"resourceType": f.resource_type, "severity": f.severity, "status": f.status,
-                           "evidence": f.evidence},
+            "properties": {
+                "resourceType": f.resource_type,
+                "severity": f.severity,
+                "status": f.status,
+                "evidence": f.evidence,
+            },
         }
         if f.status == "waived" and f.waiver:
-            result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                       "justification": f"{f.waiver['reason']} (approved by {f.waiver['approved_by']}, "
-                                                        f"expires {f.waiver['expires']})"}]
+            result["suppressions"] = [
+                {
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": f"{f.waiver['reason']} (approved by {f.waiver['approved_by']}, "
+                    f"expires {f.waiver['expires']})",
+                }
+            ]
         results.append(result)
     document = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "tradesense-policy-report", "informationUri": INFORMATION_URI,
-                                "version": "1.0.0", "rules": list(rules.values())}},
-            "results": results,
-            "properties": {"stack": report.stack, "summary": summary_line(report), "notes": report.notes,
-                           "counts": {status: report.counts()[status] for status in STATUS_ORDER}},
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "tradesense-policy-report",
+                        "informationUri": INFORMATION_URI,
+                        "version": "1.0.0",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": results,
+                "properties": {
+                    "stack": report.stack,
+                    "summary": summary_line(report),
+                    "notes": report.notes,
+                    "counts": {status: report.counts()[status] for status in STATUS_ORDER},
+                },
+            }
+        ],
     }
     return json.dumps(document, indent=1, default=str) + "\n"
 
@@ -273,31 +355,51 @@ def to_junit(report: Report, domain_of: Callable[[Finding], str]) -> str:
     for f in report.findings:
         suites[f"{f.source}.{domain_of(f)}"].append(f)
     strict_blocks = [f for f in report.undecided if report.strict and f.enforcement == "mandatory"]
-    root = ET.Element("testsuites", name=summary_line(report), tests=str(len(report.findings)),
-                      failures=str(len(report.violations) + len(strict_blocks)))
+    root = ET.Element(
+        "testsuites",
+        name=summary_line(report),
+        tests=str(len(report.findings)),
+        failures=str(len(report.violations) + len(strict_blocks)),
+    )
     for suite_name in sorted(suites):
         items = suites[suite_name]
         blocks = [f for f in items if f.status == "fail" or f in strict_blocks]
-        suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(items)),
-                              failures=str(len(blocks)),
-                              skipped=str(sum(f.status in ("waived", "not-applicable", "undecided") for f in items)
-                                          - sum(f in strict_blocks for f in items)))
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=suite_name,
+            tests=str(len(items)),
+            failures=str(len(blocks)),
+            skipped=str(
+                sum(f.status in ("waived", "not-applicable", "undecided") for f in items)
+                - sum(f in strict_blocks for f in items)
+            ),
+        )
         for f in items:
-            case = ET.SubElement(suite, "testcase", classname=f"{suite_name}.{f.rule_id}",
-                                 name=f"{f.rule_id} :: {report.name(f.urn)}")
+            case = ET.SubElement(
+                suite, "testcase", classname=f"{suite_name}.{f.rule_id}", name=f"{f.rule_id} :: {report.name(f.urn)}"
+            )
             if f in strict_blocks:
-                failure = ET.SubElement(case, "failure", message=(f.message.splitlines() or [""])[0],
-                                        type=f"undecided/{f.enforcement}/{f.severity}")
+                failure = ET.SubElement(
+                    case,
+                    "failure",
+                    message=(f.message.splitlines() or [""])[0],
+                    type=f"undecided/{f.enforcement}/{f.severity}",
+                )
                 failure.text = f"{f.urn}\n{f.message}"
             elif f.status == "undecided":
                 ET.SubElement(case, "skipped", message=f.message or "undecided")
             elif f.status == "fail":
-                failure = ET.SubElement(case, "failure", message=(f.message.splitlines() or [""])[0],
-                                        type=f"{f.enforcement}/{f.severity}")
+                failure = ET.SubElement(
+                    case, "failure", message=(f.message.splitlines() or [""])[0], type=f"{f.enforcement}/{f.severity}"
+                )
                 failure.text = f"{f.urn}\n{f.message}\nRemediation: {f.remediation}\nEvidence: {json.dumps(f.evidence, default=str)}"
             elif f.status in ("waived", "not-applicable"):
-                reason = (f"waived until {f.waiver['expires']}: {f.waiver['reason']}" if f.waiver
-                          else f.message or "not applicable")
+                reason = (
+                    f"waived until {f.waiver['expires']}: {f.waiver['reason']}"
+                    if f.waiver
+                    else f.message or "not applicable"
+                )
                 ET.SubElement(case, "skipped", message=reason)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -315,43 +417,60 @@ def to_html(report: Report) -> str:
     for f in report.findings:
         for framework, control in f.compliance or (("(unmapped)", "-"),):
             tree[framework][control][f.rule_id].append(f)
-    out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-           f"<title>Compliance evidence: {e(report.stack)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>Compliance evidence for stack <code>{e(report.stack)}</code></h1>",
-           f"<p>{e(summary_line(report))}</p><p>Input: <code>{e(report.source)}</code></p>",
-           *(f"<p><b>Note:</b> {e(note)}</p>" for note in report.notes),
-           "<table><tr>" + "".join(f"<th>{e(s)}</th>" for s in STATUS_ORDER) + "</tr><tr>"
-           + "".join(f"<td class=\"{s}\">{c[s]}</td>" for s in STATUS_ORDER) + "</tr></table>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Compliance evidence: {e(report.stack)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Compliance evidence for stack <code>{e(report.stack)}</code></h1>",
+        f"<p>{e(summary_line(report))}</p><p>Input: <code>{e(report.source)}</code></p>",
+        *(f"<p><b>Note:</b> {e(note)}</p>" for note in report.notes),
+        "<table><tr>"
+        + "".join(f"<th>{e(s)}</th>" for s in STATUS_ORDER)
+        + "</tr><tr>"
+        + "".join(f'<td class="{s}">{c[s]}</td>' for s in STATUS_ORDER)
+        + "</tr></table>",
+    ]
     for framework in sorted(tree):
         out.append(f"<h2>{e(framework)}</h2>")
         for control in sorted(tree[framework], key=_control_key):
             policies = tree[framework][control]
             failed = sum(f.status == "fail" for fs in policies.values() for f in fs)
             open_ = sum(f.status == "undecided" for fs in policies.values() for f in fs)
-            out.append(f"<details{' open' if failed or open_ else ''}><summary>Control <b>{e(control)}</b>: "
-                       f"{len(policies)} polic{'y' if len(policies) == 1 else 'ies'}, "
-                       f"<span class=\"{'fail' if failed else 'pass'}\">{failed} failing</span>"
-                       + (f", <span class=\"undecided\">{open_} undecided</span>" if open_ else "") + "</summary>")
+            out.append(
+                f"<details{' open' if failed or open_ else ''}><summary>Control <b>{e(control)}</b>: "
+                f"{len(policies)} polic{'y' if len(policies) == 1 else 'ies'}, "
+                f'<span class="{"fail" if failed else "pass"}">{failed} failing</span>'
+                + (f', <span class="undecided">{open_} undecided</span>' if open_ else "")
+                + "</summary>"
+            )
             for rule_id, findings in sorted(policies.items()):
                 first = findings[0]
-                out.append(f"<details><summary><code>{e(rule_id)}</code> ({e(first.severity)}): {e(first.title)}</summary>"
-                           f"<p>Remediation: {e(first.remediation)}</p>"
-                           "<table><tr><th>resource</th><th>type</th><th>result</th><th>message</th><th>evidence</th></tr>")
+                out.append(
+                    f"<details><summary><code>{e(rule_id)}</code> ({e(first.severity)}): {e(first.title)}</summary>"
+                    f"<p>Remediation: {e(first.remediation)}</p>"
+                    "<table><tr><th>resource</th><th>type</th><th>result</th><th>message</th><th>evidence</th></tr>"
+                )
                 for f in findings:
-                    out.append(f"<tr><td><code>{e(f.urn or '(stack)')}</code></td><td>{e(f.resource_type)}</td>"
-                               f"<td class=\"{e(f.status)}\">{e(f.status)}</td><td>{e(f.message)}</td>"
-                               f"<td><code>{e(json.dumps(f.evidence, default=str))}</code></td></tr>")
+                    out.append(
+                        f"<tr><td><code>{e(f.urn or '(stack)')}</code></td><td>{e(f.resource_type)}</td>"
+                        f'<td class="{e(f.status)}">{e(f.status)}</td><td>{e(f.message)}</td>'
+                        f"<td><code>{e(json.dumps(f.evidence, default=str))}</code></td></tr>"
+                    )
                 out.append("</table></details>")
             out.append("</details>")
     out.append("<h2>Waiver register</h2>")
     if report.waivers:
-        out.append("<table><tr><th>policy</th><th>resources</th><th>reason</th><th>approved by</th><th>expires</th>"
-                   "<th>status</th><th>applies to</th></tr>")
+        out.append(
+            "<table><tr><th>policy</th><th>resources</th><th>reason</th><th>approved by</th><th>expires</th>"
+            "<th>status</th><th>applies to</th></tr>"
+        )
         for w in report.waivers:
-            out.append(f"<tr><td><code>{e(w['policy'])}</code></td><td>{e(', '.join(w['resources']))}</td>"
-                       f"<td>{e(w['reason'])}</td><td>{e(w['approved_by'])}</td><td>{e(w['expires'])}</td>"
-                       f"<td class=\"{'fail' if w.get('status') == 'expired' else 'pass'}\">{e(w.get('status', ''))}</td>"
-                       f"<td>{e(', '.join(report.name(u) for u in w.get('applies_to', [])))}</td></tr>")
+            out.append(
+                f"<tr><td><code>{e(w['policy'])}</code></td><td>{e(', '.join(w['resources']))}</td>"
+                f"<td>{e(w['reason'])}</td><td>{e(w['approved_by'])}</td><td>{e(w['expires'])}</td>"
+                f'<td class="{"fail" if w.get("status") == "expired" else "pass"}">{e(w.get("status", ""))}</td>'
+                f"<td>{e(', '.join(report.name(u) for u in w.get('applies_to', [])))}</td></tr>"
+            )
         out.append("</table>")
     else:
         out.append("<p>No waivers.</p>")

@@ -19,20 +19,20 @@ A plain `pulumi preview --json` lists only changed resources: run `pulumi previe
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 import datetime as dt
 import json
 import sys
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence
 
 from scripts.cli import ArgumentParser, UsageError
-from scripts.report.findings import Finding
+from scripts.documents.reader import InputError, StackInput, read_input
+from scripts.documents.secrets import redact
 from scripts.report import formats
 from scripts.report.analyzer import REPO_ROOT, PackError, analyze
 from scripts.report.evaluate import apply_waivers, merge, policy_findings, waiver_register
-from scripts.documents.secrets import redact
-from scripts.documents.reader import InputError, StackInput, read_input
+from scripts.report.findings import Finding
 from tradesense_policies import waivers as waiver_module
 from tradesense_policies.registry import all_rules
 
@@ -47,9 +47,11 @@ def load_checkov_results(path: str) -> list[Finding]:
         if isinstance(data, dict) and "findings" in data:
             from scripts.checkov_bridge.scan import ScanResult
 
-            result = ScanResult(findings=[_finding_from_dict(item) for item in data["findings"]],
-                                unchecked_resources=data.get("unchecked_resources", []),
-                                unknown_types=data.get("unknown_types", []))
+            result = ScanResult(
+                findings=[_finding_from_dict(item) for item in data["findings"]],
+                unchecked_resources=data.get("unchecked_resources", []),
+                unknown_types=data.get("unknown_types", []),
+            )
             return [*result.findings, *result.coverage_findings()]
         return [_finding_from_dict(item) for item in data]
     except FileNotFoundError:
@@ -89,9 +91,14 @@ def judgeable(stack_input: StackInput, source: str) -> None:
     types = {t for rule in all_rules().values() for t in rule.resource_types}
     if not any(r.type in types for r in stack_input.judged):
         found = sorted({r.type for r in stack_input.resources if not r.type.startswith("pulumi:")})
-        raise UsageError(f"{source}: nothing to judge: no resource of a type any policy applies to"
-                         + (f" (found {', '.join(found[:5])}{' ...' if len(found) > 5 else ''})" if found
-                            else " (the document lists no resources)"))
+        raise UsageError(
+            f"{source}: nothing to judge: no resource of a type any policy applies to"
+            + (
+                f" (found {', '.join(found[:5])}{' ...' if len(found) > 5 else ''})"
+                if found
+                else " (the document lists no resources)"
+            )
+        )
 
 
 def read(input_path: str) -> StackInput:
@@ -109,12 +116,16 @@ def notes_for(stack_input: StackInput) -> list[str]:
     if stack_input.partial:
         notes.append("partial document: " + stack_input.partial)
     if stack_input.skipped:
-        notes.append(f"{len(stack_input.skipped)} resource(s) pending deletion not judged: "
-                     + ", ".join(urn.rsplit('::', 1)[-1] for urn, _ in stack_input.skipped[:5]))
+        notes.append(
+            f"{len(stack_input.skipped)} resource(s) pending deletion not judged: "
+            + ", ".join(urn.rsplit("::", 1)[-1] for urn, _ in stack_input.skipped[:5])
+        )
     external = [r.name for r in stack_input.resources if not r.judged]
     if external:
-        notes.append(f"{len(external)} read resource(s) (external: not managed by this stack) not judged: "
-                     + ", ".join(external[:5]))
+        notes.append(
+            f"{len(external)} read resource(s) (external: not managed by this stack) not judged: "
+            + ", ".join(external[:5])
+        )
     return notes
 
 
@@ -123,7 +134,7 @@ def domain_of(finding: Finding) -> str:
     return rule.domain if rule else finding.rule_id.split("_")[1].lower() if "_" in finding.rule_id else "other"
 
 
-def load_policy_config(path: Optional[str]) -> Optional[dict]:
+def load_policy_config(path: str | None) -> dict | None:
     """A `--policy-pack-config` JSON file (the format `pulumi up --policy-pack-config` reads)."""
     if not path:
         return None
@@ -138,11 +149,19 @@ def load_policy_config(path: Optional[str]) -> Optional[dict]:
     return data
 
 
-def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: Optional[dt.date] = None,
-                 extra: Sequence[Finding] = (), pack_env: Optional[dict] = None,
-                 pending: Optional[Future] = None, strict: bool = False,
-                 stack_input: Optional[StackInput] = None,
-                 policy_config_path: Optional[str] = None, pack=None) -> formats.Report:
+def build_report(
+    input_path: str,
+    *,
+    waivers_path: str | None = None,
+    today: dt.date | None = None,
+    extra: Sequence[Finding] = (),
+    pack_env: dict | None = None,
+    pending: Future | None = None,
+    strict: bool = False,
+    stack_input: StackInput | None = None,
+    policy_config_path: str | None = None,
+    pack=None,
+) -> formats.Report:
     """`pending`: findings still being computed (checkov, started before the pack) to merge in;
     `stack_input`: the input already read (and found judgeable) by the caller;
     `pack`: a pack process already started (analyzer.spawn_pack) with the same environment."""
@@ -159,8 +178,9 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
     if waivers_path:
         env["TRADESENSE_WAIVERS"] = str(Path(waivers_path).resolve())
     policy_config = load_policy_config(policy_config_path)
-    analysis = analyze(stack_input, env=env, preview=stack_input.kind != "export", policy_config=policy_config,
-                       proc=pack)
+    analysis = analyze(
+        stack_input, env=env, preview=stack_input.kind != "export", policy_config=policy_config, proc=pack
+    )
     if pending is not None:
         extra = [*extra, *pending.result()]
     merged = merge(policy_findings(stack_input, analysis), extra)
@@ -172,14 +192,17 @@ def build_report(input_path: str, *, waivers_path: Optional[str] = None, today: 
         raise UsageError(too_broad[0])
     findings = apply_waivers(merged, waivers, today)
     return formats.Report(
-        findings=findings, stack=stack_input.stack, source=input_path,
+        findings=findings,
+        stack=stack_input.stack,
+        source=input_path,
         waivers=waiver_register(findings, waivers, today),
         locations=formats.component_locations((r.urn for r in stack_input.resources), REPO_ROOT, stack_input.stack),
-        strict=strict, notes=notes_for(stack_input),
+        strict=strict,
+        notes=notes_for(stack_input),
     )
 
 
-def check_out(out: Optional[str], input_path: str, checkov_results: Optional[str]) -> None:
+def check_out(out: str | None, input_path: str, checkov_results: str | None) -> None:
     """--out must name a new or existing file in an existing directory, and never an input."""
     if not out:
         return
@@ -199,19 +222,24 @@ def render(report: formats.Report, fmt: str) -> str:
     return getattr(formats, f"to_{fmt}")(report)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m scripts.report.policy_report", description=__doc__.splitlines()[0])
-    parser.add_argument("input", help="preview.json, `pulumi preview --json --show-sames` output or `pulumi stack export` file")
+    parser.add_argument(
+        "input", help="preview.json, `pulumi preview --json --show-sames` output or `pulumi stack export` file"
+    )
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument("--out", help="write here instead of stdout")
     parser.add_argument("--waivers", help="waiver file (default policies/waivers.yaml)")
     parser.add_argument("--with-checkov", action="store_true", help="also run scripts.checkov_bridge.scan on INPUT")
     parser.add_argument("--checkov-results", help="JSON list of checkov Finding dicts to merge")
     parser.add_argument("--summary", action="store_true", help="also print the one-line summary on stderr")
-    parser.add_argument("--policy-pack-config", help="policy config JSON, as `pulumi up --policy-pack-config` takes "
-                                                     "(floors a stack makes stricter)")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 also when a mandatory check is undecided (the deploy gate's mode)")
+    parser.add_argument(
+        "--policy-pack-config",
+        help="policy config JSON, as `pulumi up --policy-pack-config` takes (floors a stack makes stricter)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 also when a mandatory check is undecided (the deploy gate's mode)"
+    )
     try:
         args = parser.parse_args(argv)  # a bad argument is one UsageError line, like every command's
         check_out(args.out, args.input, args.checkov_results)
@@ -222,9 +250,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # checkov (seconds, in its own process) runs while the pack analyses: they share nothing.
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(run_checkov, args.input) if args.with_checkov else None
-            report = build_report(args.input, waivers_path=args.waivers, extra=extra, pending=pending,
-                                  strict=args.strict, stack_input=stack_input,
-                                  policy_config_path=args.policy_pack_config)
+            report = build_report(
+                args.input,
+                waivers_path=args.waivers,
+                extra=extra,
+                pending=pending,
+                strict=args.strict,
+                stack_input=stack_input,
+                policy_config_path=args.policy_pack_config,
+            )
     except (UsageError, PackError, InputError) as exc:
         message = redact(" ".join(str(exc).split()))
         # the parser's own errors already start with the program's name

@@ -19,13 +19,20 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence
 
 from scripts.review import render
 from scripts.review.build import (
-    ReviewError, base_worktree, check_stack, copy_if_exists, has_stack, repo_root, resolve, start_preview,
+    ReviewError,
+    base_worktree,
+    check_stack,
+    copy_if_exists,
+    has_stack,
+    repo_root,
+    resolve,
+    start_preview,
 )
 from scripts.review.guard import find_data_loss, waiver_module
 from scripts.review.plan import PlanError, diff_previews, engine_plan, engine_states, load_document
@@ -37,9 +44,9 @@ class _Parser(argparse.ArgumentParser):
         raise ReviewError(f"{self.prog}: {message} (see --help)")
 
 
-def _evaluate(preview: Path, waivers: Optional[Path], today: dt.date, with_checkov: bool, pack=None):
-    from scripts.report.policy_report import UsageError
+def _evaluate(preview: Path, waivers: Path | None, today: dt.date, with_checkov: bool, pack=None):
     from scripts.report.analyzer import PackError
+    from scripts.report.policy_report import UsageError
 
     try:
         return evaluate(preview, waivers, today, with_checkov, pack=pack)
@@ -47,7 +54,7 @@ def _evaluate(preview: Path, waivers: Optional[Path], today: dt.date, with_check
         raise ReviewError(f"policy report of {preview}: {exc}") from None
 
 
-def _usable_waivers(path: Optional[Path], fallback: Optional[Path], notes: list[str]) -> Optional[Path]:
+def _usable_waivers(path: Path | None, fallback: Path | None, notes: list[str]) -> Path | None:
     """The base's waiver file if the head's rules can read it; otherwise the head's, noted."""
     if path is None:
         return None
@@ -55,8 +62,9 @@ def _usable_waivers(path: Optional[Path], fallback: Optional[Path], notes: list[
         waiver_module.load(path)
         return path
     except waiver_module.WaiverError as exc:
-        notes.append(f"base waiver file unreadable with the head's rules ({exc}); the base is judged "
-                     "with the head's waivers")
+        notes.append(
+            f"base waiver file unreadable with the head's rules ({exc}); the base is judged with the head's waivers"
+        )
         return fallback
 
 
@@ -77,7 +85,7 @@ def review_offline(args, out: Path, today: dt.date) -> render.Review:
         # Each side's pack starts now: its start-up (imports, gRPC server) overlaps the previews.
         packs = [start_pack(head_waivers), *([start_pack(base_judge_waivers)] if len(runs) > 1 else [])]
 
-        def side(index: int, waivers: Optional[Path]):
+        def side(index: int, waivers: Path | None):
             path = runs[index].wait()
             return path, _evaluate(path, waivers, today, args.with_checkov, pack=packs[index])
 
@@ -101,8 +109,12 @@ def review_offline(args, out: Path, today: dt.date) -> render.Review:
     diff_started = time.perf_counter()
     try:
         head_doc = load_document(head_path)
-        plan = diff_previews(load_document(base_path) if base_path else None, head_doc,
-                             base_source=f"base {args.base}", head_source="head")
+        plan = diff_previews(
+            load_document(base_path) if base_path else None,
+            head_doc,
+            base_source=f"base {args.base}",
+            head_source="head",
+        )
     except PlanError as exc:
         raise ReviewError(str(exc)) from None
     data_loss = find_data_loss(plan, _change_waivers(head_waivers), today)
@@ -111,7 +123,9 @@ def review_offline(args, out: Path, today: dt.date) -> render.Review:
     waiver_changes(delta, base_waivers, head_waivers, today)
     timings["diff"] = time.perf_counter() - diff_started
     timings["total"] = time.perf_counter() - started
-    return render.Review(plan, data_loss, delta, f"base {args.base} ({sha[:10]})", "head (working tree)", today, timings)
+    return render.Review(
+        plan, data_loss, delta, f"base {args.base} ({sha[:10]})", "head (working tree)", today, timings
+    )
 
 
 def _change_waivers(path: Path) -> list:
@@ -135,23 +149,37 @@ def review_engine(args, out: Path, today: dt.date) -> render.Review:
         base_states, _ = engine_states(plan)
         out.mkdir(parents=True, exist_ok=True)
         base_path = out / "deployed.json"
-        base_path.write_text(json.dumps({"steps": [{"op": "same", "urn": s["urn"], "newState": s} for s in base_states],
-                                         "config": document.get("config") or {}}))
+        base_path.write_text(
+            json.dumps(
+                {
+                    "steps": [{"op": "same", "urn": s["urn"], "newState": s} for s in base_states],
+                    "config": document.get("config") or {},
+                }
+            )
+        )
         with ThreadPoolExecutor(max_workers=2) as pool:
             head_future = pool.submit(_evaluate, Path(args.preview), head_waivers, today, args.with_checkov)
             base_future = pool.submit(_evaluate, base_path, head_waivers, today, args.with_checkov)
             delta = compare(base_future.result(), head_future.result(), plan)
-        delta.notes.append("no base revision: the deployed state is judged with the same waivers, "
-                           "so the waiver delta is empty")
+        delta.notes.append(
+            "no base revision: the deployed state is judged with the same waivers, so the waiver delta is empty"
+        )
     else:
         delta = PolicyDelta(computed=False)
     waiver_changes(delta, head_waivers, head_waivers, today)
     timings = {"total": time.perf_counter() - started}
-    return render.Review(plan, data_loss, delta, "deployed state (the preview's oldState)",
-                         f"{args.preview} (pulumi preview)", today, timings)
+    return render.Review(
+        plan,
+        data_loss,
+        delta,
+        "deployed state (the preview's oldState)",
+        f"{args.preview} (pulumi preview)",
+        today,
+        timings,
+    )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog="python -m scripts.review", description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--base", help="git revision to compare the working tree with (e.g. origin/main)")

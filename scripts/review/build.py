@@ -14,10 +14,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 PREVIEW_TIMEOUT_S = 600
@@ -57,8 +57,9 @@ def resolve(repo: Path, ref: str) -> str:
     try:
         return git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except ReviewError:
-        raise ReviewError(f"--base {ref}: no such revision in {repo} (fetch it first, e.g. "
-                          "`git fetch origin main`)") from None
+        raise ReviewError(
+            f"--base {ref}: no such revision in {repo} (fetch it first, e.g. `git fetch origin main`)"
+        ) from None
 
 
 def check_stack(repo: Path, stack: str) -> None:
@@ -78,8 +79,9 @@ def base_worktree(repo: Path, sha: str) -> Iterator[Path]:
         yield path
     finally:
         # Removes this worktree's entry too; no `git worktree prune`, which would touch other entries.
-        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
-                       capture_output=True, text=True)
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "remove", "--force", str(path)], capture_output=True, text=True
+        )
         shutil.rmtree(parent, ignore_errors=True)
 
 
@@ -110,11 +112,18 @@ def start_preview(label: str, project_dir: Path, stack: str, out_dir: Path) -> P
     `scripts.engine.preview`, or `scripts.preview` for a revision from before scripts/ had packages."""
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import that revision's code
-    module = "scripts.engine.preview" if (project_dir / "scripts" / "engine" / "preview.py").is_file() \
+    module = (
+        "scripts.engine.preview"
+        if (project_dir / "scripts" / "engine" / "preview.py").is_file()
         else "scripts" + ".preview"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", module, "--stack", stack, "--out", str(out_dir)],
-        cwd=project_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=project_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     return PreviewRun(label, proc, out_dir, time.perf_counter())
 
@@ -123,7 +132,7 @@ def has_stack(project_dir: Path, stack: str) -> bool:
     return (project_dir / f"Pulumi.{stack}.yaml").is_file()
 
 
-def copy_if_exists(source: Path, target: Path) -> Optional[Path]:
+def copy_if_exists(source: Path, target: Path) -> Path | None:
     if not source.is_file():
         return None
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -15,22 +15,28 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
 
 # Standard library only: the workflow runs this before installing anything.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Paths (prefixes) whose change can alter what any stack deploys or how it is judged.
 SHARED_CODE = (
-    "components/", "stacks/", "policies/", "scripts/",
-    "Pulumi.yaml", "requirements", "constraints", ".github/workflows/pull-request.yml",
+    "components/",
+    "stacks/",
+    "policies/",
+    "scripts/",
+    "Pulumi.yaml",
+    "requirements",
+    "constraints",
+    ".github/workflows/pull-request.yml",
 )
 _STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]+)\.yaml$")
 
 
 def all_stacks(root: Path = REPO_ROOT) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
 def changed_stacks(paths: Iterable[str], root: Path = REPO_ROOT) -> list[str]:
@@ -48,8 +54,10 @@ def changed_stacks(paths: Iterable[str], root: Path = REPO_ROOT) -> list[str]:
     return sorted(touched & set(existing))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.review.changed_stacks", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.review.changed_stacks", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--project-dir", type=Path, default=REPO_ROOT, help="where the Pulumi.*.yaml files are")
     args = parser.parse_args(argv)
     if not (args.project_dir / "Pulumi.yaml").is_file():

@@ -12,10 +12,9 @@ delete, so `pulumi up` fails rather than losing data) and what to do instead.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Optional
-
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 from scripts.report.analyzer import PACK_DIR
 from scripts.review.plan import Change, ChangePlan
@@ -35,8 +34,8 @@ class DataLossFinding:
     why: str
     remedy: str
     """What to do instead (the alias, a revert, or how to retire it deliberately)."""
-    waiver: Optional[waiver_module.ChangeWaiver] = None
-    expired_waiver: Optional[waiver_module.ChangeWaiver] = None
+    waiver: waiver_module.ChangeWaiver | None = None
+    expired_waiver: waiver_module.ChangeWaiver | None = None
 
     @property
     def operation(self) -> str:
@@ -63,8 +62,14 @@ class DataLossFinding:
 
     def to_dict(self, today: dt.date) -> dict[str, Any]:
         return {
-            "operation": self.operation, "urn": self.urn, "type": self.change.type, "category": self.category,
-            "protected": self.change.protected, "blocking": self.blocking, "why": self.why, "fix": self.fix,
+            "operation": self.operation,
+            "urn": self.urn,
+            "type": self.change.type,
+            "category": self.category,
+            "protected": self.change.protected,
+            "blocking": self.blocking,
+            "why": self.why,
+            "fix": self.fix,
             "move_root": (self.change.move.inherited_from or None) if self.change.move else None,
             "waiver": self.waiver.to_dict(today) if self.waiver else None,
             "expired_waiver": self.expired_waiver.to_dict(today) if self.expired_waiver else None,
@@ -73,8 +78,10 @@ class DataLossFinding:
 
 def _why(change: Change) -> str:
     if change.op == "delete" and change.move:
-        return (f"its URN disappears while {change.move.to_urn.rsplit('::', 1)[-1]} appears "
-                "(renamed or re-parented without an alias): the engine creates a new, empty one and deletes this one")
+        return (
+            f"its URN disappears while {change.move.to_urn.rsplit('::', 1)[-1]} appears "
+            "(renamed or re-parented without an alias): the engine creates a new, empty one and deletes this one"
+        )
     if change.op == "delete":
         return "no longer declared: the engine deletes it"
     reasons = "; ".join(f"{key}: {why}" for key, why in change.replace_reasons.items())
@@ -86,25 +93,36 @@ def _remedy(change: Change, category: str, old_names: dict[str, str]) -> str:
         top = change.move.inherited_from
         if top:
             old = old_names.get(top, top.rsplit("::", 1)[-1])
-            return (f"Keep it by adding the alias on {top.rsplit('::', 1)[-1]} (its children inherit "
-                    f'it): `opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="{old}")])`.')
+            return (
+                f"Keep it by adding the alias on {top.rsplit('::', 1)[-1]} (its children inherit "
+                f'it): `opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name="{old}")])`.'
+            )
         return f"Keep it by adding the alias: `opts={change.move.alias}`."
     if change.op == "replace":
         props = ", ".join(k for k in change.replace_reasons)
-        return (f"Revert {props}, or migrate the {category} deliberately (snapshot/export, "
-                "create the new one beside it, cut over), then add a change waiver for this URN.")
-    return (f"If the {category} is really to go: take a final snapshot/backup, remove `protect` "
-            "in a separate reviewed change, and add a change waiver (policies/waivers.yaml `change_waivers:`) "
-            "naming this URN with reason, approved_by and expires.")
+        return (
+            f"Revert {props}, or migrate the {category} deliberately (snapshot/export, "
+            "create the new one beside it, cut over), then add a change waiver for this URN."
+        )
+    return (
+        f"If the {category} is really to go: take a final snapshot/backup, remove `protect` "
+        "in a separate reviewed change, and add a change waiver (policies/waivers.yaml `change_waivers:`) "
+        "naming this URN with reason, approved_by and expires."
+    )
 
 
 # The order a reviewer reads them in: what cannot be recreated first.
-_PRIORITY = {name: i for i, name in enumerate((
-    "database", "backup vault", "KMS key", "bucket (data or logs)", "cache", "audit trail", "secret", "log group"))}
+_PRIORITY = {
+    name: i
+    for i, name in enumerate(
+        ("database", "backup vault", "KMS key", "bucket (data or logs)", "cache", "audit trail", "secret", "log group")
+    )
+}
 
 
-def find_data_loss(plan: ChangePlan, waivers: list[waiver_module.ChangeWaiver],
-                   today: Optional[dt.date] = None) -> list[DataLossFinding]:
+def find_data_loss(
+    plan: ChangePlan, waivers: list[waiver_module.ChangeWaiver], today: dt.date | None = None
+) -> list[DataLossFinding]:
     """A finding per delete or replace of a stateful resource, with its waiver if any."""
     today = today or dt.date.today()
     # New URN of a moved ancestor -> its old name, for the one alias that keeps a whole subtree.

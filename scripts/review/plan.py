@@ -23,8 +23,9 @@ import difflib
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from scripts.documents.secrets import mask_secrets
 from scripts.review import replacements
@@ -75,14 +76,14 @@ class Change:
     custom: bool = True
     old_urn: str = ""
     """The base URN, when it differs (matched through an alias)."""
-    old: Optional[dict[str, Any]] = None
-    new: Optional[dict[str, Any]] = None
+    old: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
     diffs: list[PropertyDiff] = field(default_factory=list)
     replace_reasons: dict[str, str] = field(default_factory=dict)
     """Input (or `provider`) -> why it forces a replacement (a schema citation, or the engine)."""
     may_replace: dict[str, str] = field(default_factory=dict)
     """Inputs whose change replaces the resource only under a condition the preview cannot see."""
-    move: Optional[Move] = None
+    move: Move | None = None
     """For a delete or a create that is one half of a move without alias."""
 
     @property
@@ -96,13 +97,23 @@ class Change:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "op": self.op, "urn": self.urn, "type": self.type, "custom": self.custom,
-            "old_urn": self.old_urn or None, "protected": self.protected,
+            "op": self.op,
+            "urn": self.urn,
+            "type": self.type,
+            "custom": self.custom,
+            "old_urn": self.old_urn or None,
+            "protected": self.protected,
             "diffs": [{"path": d.path, "old": d.old, "new": d.new} for d in self.diffs],
-            "replace_reasons": self.replace_reasons, "may_replace": self.may_replace,
-            "move": None if not self.move else {
-                "from": self.move.from_urn, "to": self.move.to_urn, "alias": self.move.alias,
-                "inherited_from": self.move.inherited_from or None},
+            "replace_reasons": self.replace_reasons,
+            "may_replace": self.may_replace,
+            "move": None
+            if not self.move
+            else {
+                "from": self.move.from_urn,
+                "to": self.move.to_urn,
+                "alias": self.move.alias,
+                "inherited_from": self.move.inherited_from or None,
+            },
         }
 
 
@@ -134,9 +145,14 @@ class ChangePlan:
 
     def to_dict(self) -> dict[str, Any]:
         counts = self.counts()
-        return {"stack": self.stack, "source": self.source, "complete": self.complete,
-                "counts": {op: counts.get(op, 0) for op in OPS}, "notes": self.notes,
-                "changes": [c.to_dict() for c in self.changes if c.op != "same"]}
+        return {
+            "stack": self.stack,
+            "source": self.source,
+            "complete": self.complete,
+            "counts": {op: counts.get(op, 0) for op in OPS},
+            "notes": self.notes,
+            "changes": [c.to_dict() for c in self.changes if c.op != "same"],
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,7 +212,7 @@ def property_diff(old: Any, new: Any, path: str = "") -> list[PropertyDiff]:
         return diffs
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         diffs = []
-        for index, (a, b) in enumerate(zip(old, new)):
+        for index, (a, b) in enumerate(zip(old, new, strict=False)):
             diffs += property_diff(a, b, f"{path}[{index}]")
         return diffs
     if _normal(old) == _normal(new):
@@ -223,7 +239,7 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def _inputs(state: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+def _inputs(state: Mapping[str, Any] | None) -> dict[str, Any]:
     return mask_secrets(dict((state or {}).get("inputs") or {}))
 
 
@@ -231,8 +247,9 @@ def _inputs(state: Optional[Mapping[str, Any]]) -> dict[str, Any]:
 # Offline: two previews
 
 
-def diff_previews(base: Optional[dict[str, Any]], head: dict[str, Any], *, base_source: str = "base",
-                  head_source: str = "head") -> ChangePlan:
+def diff_previews(
+    base: dict[str, Any] | None, head: dict[str, Any], *, base_source: str = "base", head_source: str = "head"
+) -> ChangePlan:
     """The plan that deploying `head` over a stack deployed from `base` would show.
 
     `base` None means the base revision has no such stack: everything is a create.
@@ -248,7 +265,7 @@ def diff_previews(base: Optional[dict[str, Any]], head: dict[str, Any], *, base_
     #    (parents before children, as the engine registers them).
     matched: dict[str, str] = {}  # head urn -> base urn
     claimed: set[str] = set()
-    for urn, state in head_states.items():
+    for urn in head_states:
         if urn in base_states:
             matched[urn] = urn
             claimed.add(urn)
@@ -276,8 +293,16 @@ def diff_previews(base: Optional[dict[str, Any]], head: dict[str, Any], *, base_
         old = base_states[base_urn]
         new_inputs = _substitute(_inputs(state), substitutions) if substitutions else _inputs(state)
         diffs = property_diff(_inputs(old), new_inputs)
-        change = Change("same", urn, state["type"], bool(state.get("custom")),
-                        old_urn=base_urn if base_urn != urn else "", old=old, new=state, diffs=diffs)
+        change = Change(
+            "same",
+            urn,
+            state["type"],
+            bool(state.get("custom")),
+            old_urn=base_urn if base_urn != urn else "",
+            old=old,
+            new=state,
+            diffs=diffs,
+        )
         changed = sorted({d.top for d in diffs})
         change.replace_reasons = replacements.replace_reasons(change.type, changed)
         change.may_replace = replacements.conditional_reasons(change.type, changed)
@@ -288,8 +313,10 @@ def diff_previews(base: Optional[dict[str, Any]], head: dict[str, Any], *, base_
             change.replace_reasons["provider"] = moved_provider
         old_provider, new_provider = _provider_urn(old.get("provider")), _provider_urn(state.get("provider"))
         if change.custom and old_provider and new_provider and matched.get(new_provider, new_provider) != old_provider:
-            change.replace_reasons["provider"] = (f"moves from provider {old_provider.rsplit('::', 1)[-1]} to "
-                                                  f"{new_provider.rsplit('::', 1)[-1]}: created again under the new one")
+            change.replace_reasons["provider"] = (
+                f"moves from provider {old_provider.rsplit('::', 1)[-1]} to "
+                f"{new_provider.rsplit('::', 1)[-1]}: created again under the new one"
+            )
         if change.replace_reasons:
             change.op = "replace"
         elif diffs:
@@ -314,12 +341,17 @@ def _kept_identities(matched: Mapping[str, str], base: Mapping[str, dict], head:
         old, new = base[base_urn], head[head_urn]
         pairs = [(new.get("id"), old.get("id"))] + list(_leaf_pairs(new.get("outputs") or {}, old.get("outputs") or {}))
         for new_value, old_value in pairs:
-            if isinstance(new_value, str) and isinstance(old_value, str) and new_value != old_value and len(new_value) >= 6:
+            if (
+                isinstance(new_value, str)
+                and isinstance(old_value, str)
+                and new_value != old_value
+                and len(new_value) >= 6
+            ):
                 subs[new_value] = old_value
                 # Programs quote parts of an ARN too (the `prx-...` of a proxy ARN in a policy).
                 new_parts, old_parts = re.split(r"[:/]", new_value), re.split(r"[:/]", old_value)
                 if len(new_parts) == len(old_parts):
-                    subs.update({n: o for n, o in zip(new_parts, old_parts) if n != o and len(n) >= 6})
+                    subs.update({n: o for n, o in zip(new_parts, old_parts, strict=False) if n != o and len(n) >= 6})
     # Longest first, so a whole ARN is replaced before the parts of it.
     return dict(sorted(subs.items(), key=lambda item: -len(item[0])))
 
@@ -330,7 +362,7 @@ def _leaf_pairs(new: Any, old: Any) -> Iterable[tuple[Any, Any]]:
         for key in new.keys() & old.keys():
             yield from _leaf_pairs(new[key], old[key])
     elif isinstance(new, list) and isinstance(old, list):
-        for a, b in zip(new, old):
+        for a, b in zip(new, old, strict=False):
             yield from _leaf_pairs(a, b)
     else:
         yield new, old
@@ -358,8 +390,13 @@ def _provider_urn(reference: Any) -> str:
     return reference.rsplit("::", 1)[0]
 
 
-def _provider_placement_changes(base: Mapping[str, dict], head: Mapping[str, dict], base_config: Mapping[str, Any],
-                                head_config: Mapping[str, Any], matched: Mapping[str, str]) -> dict[str, str]:
+def _provider_placement_changes(
+    base: Mapping[str, dict],
+    head: Mapping[str, dict],
+    base_config: Mapping[str, Any],
+    head_config: Mapping[str, Any],
+    matched: Mapping[str, str],
+) -> dict[str, str]:
     """{head provider urn: why} for providers whose region or account changed."""
     moved: dict[str, str] = {}
     for urn, state in head.items():
@@ -375,11 +412,17 @@ def _provider_placement_changes(base: Mapping[str, dict], head: Mapping[str, dic
             # A default provider is configured by the stack's `<package>:<key>` config.
             old_inputs.update({k.split(":", 1)[1]: v for k, v in base_config.items() if k.startswith(package + ":")})
             new_inputs.update({k.split(":", 1)[1]: v for k, v in head_config.items() if k.startswith(package + ":")})
-        changed = [key for key in PROVIDER_PLACEMENT_KEYS if _normal(old_inputs.get(key)) != _normal(new_inputs.get(key))]
+        changed = [
+            key for key in PROVIDER_PLACEMENT_KEYS if _normal(old_inputs.get(key)) != _normal(new_inputs.get(key))
+        ]
         if changed:
-            moved[urn] = "provider " + urn.rsplit("::", 1)[-1] + " changes " + ", ".join(
-                f"{key} {old_inputs.get(key)!r} -> {new_inputs.get(key)!r}" for key in changed
-            ) + ": every resource under it is created again there"
+            moved[urn] = (
+                "provider "
+                + urn.rsplit("::", 1)[-1]
+                + " changes "
+                + ", ".join(f"{key} {old_inputs.get(key)!r} -> {new_inputs.get(key)!r}" for key in changed)
+                + ": every resource under it is created again there"
+            )
     return moved
 
 
@@ -387,7 +430,7 @@ def _provider_placement_changes(base: Mapping[str, dict], head: Mapping[str, dic
 # Moves: a delete plus a create that are one resource under a new URN
 
 
-def _parent(state: Optional[Mapping[str, Any]]) -> str:
+def _parent(state: Mapping[str, Any] | None) -> str:
     return str((state or {}).get("parent") or "")
 
 
@@ -395,7 +438,9 @@ def _similarity(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
     keys = set(a) | set(b)
     if not keys:
         return 1.0
-    same = sum(1 for k in keys if k in a and k in b and json.dumps(a[k], sort_keys=True) == json.dumps(b[k], sort_keys=True))
+    same = sum(
+        1 for k in keys if k in a and k in b and json.dumps(a[k], sort_keys=True) == json.dumps(b[k], sort_keys=True)
+    )
     return same / len(keys)
 
 
@@ -405,7 +450,7 @@ def pair_moves(plan: ChangePlan) -> None:
     creates = [c for c in plan.changes if c.op == "create"]
     if not deletes or not creates:
         return
-    to_new: dict[str, str] = {}   # old urn -> new urn, for parents already paired
+    to_new: dict[str, str] = {}  # old urn -> new urn, for parents already paired
     moves: dict[str, Move] = {}
     # Parents first: fewer `$` in the type chain means higher in the tree.
     for gone in sorted(deletes, key=lambda c: (c.urn.split("::")[2].count("$"), c.urn)):
@@ -421,7 +466,7 @@ def pair_moves(plan: ChangePlan) -> None:
             for cand in candidates:
                 expected = gone.name
                 if old_parent_name and gone.name.startswith(old_parent_name):
-                    expected = new_parent_name + gone.name[len(old_parent_name):]
+                    expected = new_parent_name + gone.name[len(old_parent_name) :]
                 if _parent(cand.new) == new_parent and cand.name == expected:
                     best = cand
                     inherited = moves[new_parent].inherited_from or new_parent if new_parent in moves else new_parent
@@ -433,12 +478,25 @@ def pair_moves(plan: ChangePlan) -> None:
         if best is None:
             # Same type: the most alike by inputs, names breaking ties ("auth-db" -> "auth-database",
             # not "analytics-database"); only an unambiguous best counts.
-            scored = sorted(((_similarity(_inputs(gone.old), _inputs(c.new)),
-                              difflib.SequenceMatcher(None, gone.name, c.name).ratio(), c.urn, c)
-                             for c in candidates), key=lambda t: (t[0] + t[1], t[2]), reverse=True)
+            scored = sorted(
+                (
+                    (
+                        _similarity(_inputs(gone.old), _inputs(c.new)),
+                        difflib.SequenceMatcher(None, gone.name, c.name).ratio(),
+                        c.urn,
+                        c,
+                    )
+                    for c in candidates
+                ),
+                key=lambda t: (t[0] + t[1], t[2]),
+                reverse=True,
+            )
             top = scored[0] if scored else None
-            if top and (top[0] >= 0.6 or top[1] >= 0.6) and (
-                    len(scored) == 1 or top[0] + top[1] > scored[1][0] + scored[1][1]):
+            if (
+                top
+                and (top[0] >= 0.6 or top[1] >= 0.6)
+                and (len(scored) == 1 or top[0] + top[1] > scored[1][0] + scored[1][1])
+            ):
                 best = top[3]
         if best is None:
             continue
@@ -470,9 +528,19 @@ def _alias_source(gone: Change, new: Change) -> str:
 
 
 ENGINE_OPS = {
-    "create": "create", "import": "create", "create-replacement": "replace", "replace": "replace",
-    "delete-replaced": "replace", "update": "update", "same": "same", "read": "same", "refresh": "same",
-    "delete": "delete", "discard": "delete", "read-replacement": "replace", "import-replacement": "replace",
+    "create": "create",
+    "import": "create",
+    "create-replacement": "replace",
+    "replace": "replace",
+    "delete-replaced": "replace",
+    "update": "update",
+    "same": "same",
+    "read": "same",
+    "refresh": "same",
+    "delete": "delete",
+    "discard": "delete",
+    "read-replacement": "replace",
+    "import-replacement": "replace",
 }
 SKIPPED_ENGINE_OPS = ("remove-pending-replace",)
 
@@ -489,8 +557,10 @@ def engine_plan(document: Any, source: str = "preview") -> ChangePlan:
         if raw_op in SKIPPED_ENGINE_OPS:
             continue
         if raw_op not in ENGINE_OPS:
-            raise PlanError(f"{source}: steps[{index}].op = {raw_op!r}: not an operation the engine prints "
-                            f"({', '.join(sorted(ENGINE_OPS))})")
+            raise PlanError(
+                f"{source}: steps[{index}].op = {raw_op!r}: not an operation the engine prints "
+                f"({', '.join(sorted(ENGINE_OPS))})"
+            )
         old, new = step.get("oldState"), step.get("newState")
         urn = step.get("urn") or (new or {}).get("urn") or (old or {}).get("urn")
         state = new or old
@@ -519,8 +589,10 @@ def engine_plan(document: Any, source: str = "preview") -> ChangePlan:
     listed_same = sum(1 for step in document["steps"] if step.get("op") == "same")
     if isinstance(summary.get("same"), int) and summary["same"] > listed_same:
         plan.complete = False
-        plan.notes.append(f"the preview lists {listed_same} of {summary['same']} unchanged resources "
-                          "(run `pulumi preview --json --show-sames`); the policy delta needs all of them")
+        plan.notes.append(
+            f"the preview lists {listed_same} of {summary['same']} unchanged resources "
+            "(run `pulumi preview --json --show-sames`); the policy delta needs all of them"
+        )
     pair_moves(plan)
     plan.changes.sort(key=lambda c: (OPS.index(c.op), c.urn))
     return plan

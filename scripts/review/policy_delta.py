@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from scripts.report.findings import Finding
 from scripts.report import formats
+from scripts.report.findings import Finding
 from scripts.review.guard import waiver_module
 from scripts.review.plan import ChangePlan
 
@@ -45,18 +45,32 @@ class PolicyDelta:
 
     def to_dict(self) -> dict[str, Any]:
         def brief(f: Finding) -> dict[str, Any]:
-            return {"source": f.source, "rule_id": f.rule_id, "urn": f.urn, "status": f.status,
-                    "enforcement": f.enforcement, "severity": f.severity, "message": f.message}
+            return {
+                "source": f.source,
+                "rule_id": f.rule_id,
+                "urn": f.urn,
+                "status": f.status,
+                "enforcement": f.enforcement,
+                "severity": f.severity,
+                "message": f.message,
+            }
 
-        return {"computed": self.computed, "notes": self.notes,
-                "introduced": [brief(f) for f in self.introduced], "fixed": [brief(f) for f in self.fixed],
-                "newly_waived": [brief(f) for f in self.newly_waived],
-                "unchanged": [brief(f) for f in self.unchanged],
-                "waivers": {"added": self.waivers_added, "removed": self.waivers_removed,
-                            "expiring": self.waivers_expiring}}
+        return {
+            "computed": self.computed,
+            "notes": self.notes,
+            "introduced": [brief(f) for f in self.introduced],
+            "fixed": [brief(f) for f in self.fixed],
+            "newly_waived": [brief(f) for f in self.newly_waived],
+            "unchanged": [brief(f) for f in self.unchanged],
+            "waivers": {
+                "added": self.waivers_added,
+                "removed": self.waivers_removed,
+                "expiring": self.waivers_expiring,
+            },
+        }
 
 
-def pack_env(waivers: Optional[Path]) -> dict[str, str]:
+def pack_env(waivers: Path | None) -> dict[str, str]:
     """The pack's environment as the report starts it (every violation; waivers applied after)."""
     env = {"TRADESENSE_POLICY_RAW": "1"}
     if waivers:
@@ -64,7 +78,7 @@ def pack_env(waivers: Optional[Path]) -> dict[str, str]:
     return env
 
 
-def start_pack(waivers: Optional[Path]):
+def start_pack(waivers: Path | None):
     """A pack process started now, so its start-up overlaps the preview it will judge."""
     from scripts.report.analyzer import PACK_DIR, spawn_pack
 
@@ -80,17 +94,19 @@ def stop_pack(proc) -> None:
     proc.error_file.close()
 
 
-def evaluate(preview: Path, waivers: Optional[Path], today: dt.date, with_checkov: bool = False,
-             pack=None) -> formats.Report:
+def evaluate(
+    preview: Path, waivers: Path | None, today: dt.date, with_checkov: bool = False, pack=None
+) -> formats.Report:
     """The policy report of one preview (pack over gRPC, optionally checkov), waivers applied."""
     from scripts.report.policy_report import build_report, run_checkov
 
     extra = run_checkov(str(preview)) if with_checkov else []
-    return build_report(str(preview), waivers_path=str(waivers) if waivers else None, today=today, extra=extra,
-                        pack=pack)
+    return build_report(
+        str(preview), waivers_path=str(waivers) if waivers else None, today=today, extra=extra, pack=pack
+    )
 
 
-def compare(base: Optional[formats.Report], head: formats.Report, plan: ChangePlan) -> PolicyDelta:
+def compare(base: formats.Report | None, head: formats.Report, plan: ChangePlan) -> PolicyDelta:
     delta = PolicyDelta()
     base_by_key = {(f.source, f.rule_id, f.urn): f for f in (base.findings if base else [])}
     to_base = plan.head_to_base()
@@ -114,7 +130,7 @@ def compare(base: Optional[formats.Report], head: formats.Report, plan: ChangePl
     return delta
 
 
-def _waiver_entries(path: Optional[Path], today: dt.date) -> list[dict[str, Any]]:
+def _waiver_entries(path: Path | None, today: dt.date) -> list[dict[str, Any]]:
     if path is None or not path.is_file():
         return []
     entries = [{"kind": "policy", **w.to_dict(today)} for w in waiver_module.load(path)]
@@ -122,7 +138,7 @@ def _waiver_entries(path: Optional[Path], today: dt.date) -> list[dict[str, Any]
     return entries
 
 
-def waiver_changes(delta: PolicyDelta, base: Optional[Path], head: Optional[Path], today: dt.date) -> None:
+def waiver_changes(delta: PolicyDelta, base: Path | None, head: Path | None, today: dt.date) -> None:
     """Waivers added and removed between the two files (a changed one is both), and head waivers
     that expired or expire within EXPIRY_WINDOW_DAYS."""
     try:
@@ -145,5 +161,6 @@ def waiver_changes(delta: PolicyDelta, base: Optional[Path], head: Optional[Path
         delta.waivers_added = [e for e in head_entries if identity(e) not in base_ids]
         delta.waivers_removed = [e for e in base_entries if identity(e) not in head_ids]
     horizon = today + dt.timedelta(days=EXPIRY_WINDOW_DAYS)
-    delta.waivers_expiring = sorted((e for e in head_entries if dt.date.fromisoformat(e["expires"]) <= horizon),
-                                    key=lambda e: e["expires"])
+    delta.waivers_expiring = sorted(
+        (e for e in head_entries if dt.date.fromisoformat(e["expires"]) <= horizon), key=lambda e: e["expires"]
+    )

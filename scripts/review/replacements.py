@@ -26,26 +26,36 @@ def _table(path: str, commit: str, attributes: dict[str, str]) -> dict[str, str]
     return {pulumi: _cite(path, commit, tf) for pulumi, tf in attributes.items()}
 
 
-_RDS_INSTANCE = _table("internal/service/rds/instance.go", "552c04685ba292dfddee527549fd43a1fd5db195", {
-    # Read from the start of the schema in this version; the rest from a newer one below.
-    "availabilityZone": "availability_zone",
-}) | _table("internal/service/rds/instance.go", "00e4b23838859616dd0ebc9d1fd9364c0f6bff22", {
-    "characterSetName": "character_set_name",
-    "customIamInstanceProfile": "custom_iam_instance_profile",
-    "dbName": "db_name",
-    "engine": "engine",
-    "identifier": "identifier",
-    "identifierPrefix": "identifier_prefix",
-    "kmsKeyId": "kms_key_id",
-    "ncharCharacterSetName": "nchar_character_set_name",
-    "restoreToPointInTime": "restore_to_point_in_time",
-    "snapshotIdentifier": "snapshot_identifier",
-    "storageEncrypted": "storage_encrypted",
-    "timezone": "timezone",
-    "username": "username",
-})
+_RDS_INSTANCE = _table(
+    "internal/service/rds/instance.go",
+    "552c04685ba292dfddee527549fd43a1fd5db195",
+    {
+        # Read from the start of the schema in this version; the rest from a newer one below.
+        "availabilityZone": "availability_zone",
+    },
+) | _table(
+    "internal/service/rds/instance.go",
+    "00e4b23838859616dd0ebc9d1fd9364c0f6bff22",
+    {
+        "characterSetName": "character_set_name",
+        "customIamInstanceProfile": "custom_iam_instance_profile",
+        "dbName": "db_name",
+        "engine": "engine",
+        "identifier": "identifier",
+        "identifierPrefix": "identifier_prefix",
+        "kmsKeyId": "kms_key_id",
+        "ncharCharacterSetName": "nchar_character_set_name",
+        "restoreToPointInTime": "restore_to_point_in_time",
+        "snapshotIdentifier": "snapshot_identifier",
+        "storageEncrypted": "storage_encrypted",
+        "timezone": "timezone",
+        "username": "username",
+    },
+)
 _ELASTICACHE_REPLICATION_GROUP = _table(
-    "internal/service/elasticache/replication_group.go", "001b6364c1a3b3045e152f655440a6d47eb44a70", {
+    "internal/service/elasticache/replication_group.go",
+    "001b6364c1a3b3045e152f655440a6d47eb44a70",
+    {
         "atRestEncryptionEnabled": "at_rest_encryption_enabled",
         "dataTieringEnabled": "data_tiering_enabled",
         "globalReplicationGroupId": "global_replication_group_id",
@@ -57,43 +67,72 @@ _ELASTICACHE_REPLICATION_GROUP = _table(
         "snapshotArns": "snapshot_arns",
         "snapshotName": "snapshot_name",
         "subnetGroupName": "subnet_group_name",
-    })
-_S3_BUCKET = _table("internal/service/s3/bucket.go", "0070bcd12c952f14c5434a6f351ef7b6fa791226", {
-    "bucket": "bucket",
-    "bucketPrefix": "bucket_prefix",
-    "objectLockEnabled": "object_lock_enabled",
-})
-_BACKUP_VAULT = _table("internal/service/backup/vault.go", "050ac11163cab8cdae5936a7f40b0e528ff780df", {
-    "kmsKeyArn": "kms_key_arn",
-    "name": "name",
-})
-_KMS_KEY = _table("internal/service/kms/key.go", "00a35305dc1b297a6fcdecdfbba33f1e63c3da39", {
-    "customKeyStoreId": "custom_key_store_id",
-    "customerMasterKeySpec": "customer_master_key_spec",
-    "keyUsage": "key_usage",
-    "multiRegion": "multi_region",
-    "xksKeyId": "xks_key_id",
-})
-_SECRET = _table("internal/service/secretsmanager/secret.go", "00c21cedec069dd27093b175baf15bac6d4b30fe", {
-    "name": "name",
-    "namePrefix": "name_prefix",
-})
-_LOG_GROUP = _table("internal/service/logs/group.go", "0073593e7d6993ba482409f4dc35438daaa79bb3", {
-    "logGroupClass": "log_group_class",
-    "name": "name",
-    "namePrefix": "name_prefix",
-})
-_TRAIL = _table("internal/service/cloudtrail/cloudtrail.go", "050ac11163cab8cdae5936a7f40b0e528ff780df", {
-    "name": "name",
-})
+    },
+)
+_S3_BUCKET = _table(
+    "internal/service/s3/bucket.go",
+    "0070bcd12c952f14c5434a6f351ef7b6fa791226",
+    {
+        "bucket": "bucket",
+        "bucketPrefix": "bucket_prefix",
+        "objectLockEnabled": "object_lock_enabled",
+    },
+)
+_BACKUP_VAULT = _table(
+    "internal/service/backup/vault.go",
+    "050ac11163cab8cdae5936a7f40b0e528ff780df",
+    {
+        "kmsKeyArn": "kms_key_arn",
+        "name": "name",
+    },
+)
+_KMS_KEY = _table(
+    "internal/service/kms/key.go",
+    "00a35305dc1b297a6fcdecdfbba33f1e63c3da39",
+    {
+        "customKeyStoreId": "custom_key_store_id",
+        "customerMasterKeySpec": "customer_master_key_spec",
+        "keyUsage": "key_usage",
+        "multiRegion": "multi_region",
+        "xksKeyId": "xks_key_id",
+    },
+)
+_SECRET = _table(
+    "internal/service/secretsmanager/secret.go",
+    "00c21cedec069dd27093b175baf15bac6d4b30fe",
+    {
+        "name": "name",
+        "namePrefix": "name_prefix",
+    },
+)
+_LOG_GROUP = _table(
+    "internal/service/logs/group.go",
+    "0073593e7d6993ba482409f4dc35438daaa79bb3",
+    {
+        "logGroupClass": "log_group_class",
+        "name": "name",
+        "namePrefix": "name_prefix",
+    },
+)
+_TRAIL = _table(
+    "internal/service/cloudtrail/cloudtrail.go",
+    "050ac11163cab8cdae5936a7f40b0e528ff780df",
+    {
+        "name": "name",
+    },
+)
 # Not stateful, but in front of every database: a replaced proxy changes the endpoint services use.
 # (`name` is updatable: ModifyDBProxy takes NewDBProxyName.)
-_RDS_PROXY = _table("internal/service/rds/proxy.go", "013f1736b90439e5a19567a87d3e5cd11858c420", {
-    "endpointNetworkType": "endpoint_network_type",
-    "engineFamily": "engine_family",
-    "targetConnectionNetworkType": "target_connection_network_type",
-    "vpcSubnetIds": "vpc_subnet_ids",
-})
+_RDS_PROXY = _table(
+    "internal/service/rds/proxy.go",
+    "013f1736b90439e5a19567a87d3e5cd11858c420",
+    {
+        "endpointNetworkType": "endpoint_network_type",
+        "engineFamily": "engine_family",
+        "targetConnectionNetworkType": "target_connection_network_type",
+        "vpcSubnetIds": "vpc_subnet_ids",
+    },
+)
 
 FORCE_NEW: dict[str, dict[str, str]] = {
     "aws:rds/instance:Instance": _RDS_INSTANCE,
@@ -112,8 +151,8 @@ FORCE_NEW: dict[str, dict[str, str]] = {
 CONDITIONAL_FORCE_NEW: dict[str, dict[str, str]] = {
     "aws:elasticache/replicationGroup:ReplicationGroup": {
         "transitEncryptionEnabled": "replaced when the engine version is older than 7.0.5 "
-                                    f"({TF_AWS} internal/service/elasticache/replication_group.go: "
-                                    "customdiff.ForceNewIf(\"transit_encryption_enabled\"))",
+        f"({TF_AWS} internal/service/elasticache/replication_group.go: "
+        'customdiff.ForceNewIf("transit_encryption_enabled"))',
         "engineVersion": "replaced on a downgrade (customizeDiffEngineVersionForceNewOnDowngrade)",
         "engine": "replaced when changing engine back from valkey (customizeDiffEngineForceNewOnDowngrade)",
     },

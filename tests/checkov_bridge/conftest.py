@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pulumi
 import pulumi_aws as aws
 import pytest
 
@@ -25,17 +24,39 @@ def _checkov_available() -> None:
 
 def insecure_program() -> None:
     """Three deliberate holes: an unencrypted database, a public bucket, a web ACL with no logging."""
-    tags = base_tags(project="tradesense", stack="test", environment="production", owner="platform-engineering",
-                     data_classification="restricted", compliance=("pci",))
-    aws.rds.Instance("open-db", engine="postgres", instance_class="db.t4g.micro", allocated_storage=20,
-                     username="app", manage_master_user_password=True, storage_encrypted=False,
-                     publicly_accessible=True, skip_final_snapshot=True, tags=tags)
+    tags = base_tags(
+        project="tradesense",
+        stack="test",
+        environment="production",
+        owner="platform-engineering",
+        data_classification="restricted",
+        compliance=("pci",),
+    )
+    aws.rds.Instance(
+        "open-db",
+        engine="postgres",
+        instance_class="db.t4g.micro",
+        allocated_storage=20,
+        username="app",
+        manage_master_user_password=True,
+        storage_encrypted=False,
+        publicly_accessible=True,
+        skip_final_snapshot=True,
+        tags=tags,
+    )
     bucket = aws.s3.Bucket("public-bucket", tags=tags)
-    aws.s3.BucketPublicAccessBlock("public-bucket-pab", bucket=bucket.id, block_public_acls=False,
-                                   block_public_policy=False, ignore_public_acls=False,
-                                   restrict_public_buckets=False)
+    aws.s3.BucketPublicAccessBlock(
+        "public-bucket-pab",
+        bucket=bucket.id,
+        block_public_acls=False,
+        block_public_policy=False,
+        ignore_public_acls=False,
+        restrict_public_buckets=False,
+    )
     aws.wafv2.WebAcl(
-        "unlogged-acl", scope="REGIONAL", default_action={"allow": {}},
+        "unlogged-acl",
+        scope="REGIONAL",
+        default_action={"allow": {}},
         visibility_config={"cloudwatch_metrics_enabled": True, "metric_name": "acl", "sampled_requests_enabled": True},
         tags=tags,
     )

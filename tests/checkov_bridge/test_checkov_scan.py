@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from scripts.checkov_bridge import scan as checkov_scan
 from scripts.report.findings import Finding
 
@@ -48,13 +46,16 @@ def test_waivers_turn_fails_into_waived(insecure_scan, tmp_path):
     waivers_file = tmp_path / "w.yaml"
     waivers_file.write_text(
         "waivers:\n  - policy: CKV_AWS_16\n    resources: [open-db]\n    reason: test\n"
-        "    approved_by: platform-lead@tradesense.io\n    expires: 2027-01-01\n")
-    waived = checkov_scan.apply_waivers(insecure_scan.findings, checkov_scan.load_waivers([waivers_file]),
-                                        dt.date(2026, 1, 1))
+        "    approved_by: platform-lead@tradesense.io\n    expires: 2027-01-01\n"
+    )
+    waived = checkov_scan.apply_waivers(
+        insecure_scan.findings, checkov_scan.load_waivers([waivers_file]), dt.date(2026, 1, 1)
+    )
     statuses = {f.rule_id: f.status for f in waived if f.urn.endswith("::open-db")}
     assert statuses["CKV_AWS_16"] == "waived" and statuses["CKV_AWS_17"] == "fail"
-    late = checkov_scan.apply_waivers(insecure_scan.findings, checkov_scan.load_waivers([waivers_file]),
-                                      dt.date(2100, 1, 1))
+    late = checkov_scan.apply_waivers(
+        insecure_scan.findings, checkov_scan.load_waivers([waivers_file]), dt.date(2100, 1, 1)
+    )
     assert {f.status for f in late if f.rule_id == "CKV_AWS_16"} == {"fail"}
 
 
@@ -70,8 +71,11 @@ def test_every_prod_waiver_is_used_and_explained(prod_scan):
     assert waived
     assert all(len(f.waiver["reason"]) > 40 and f.waiver["approved_by"] for f in waived)
     used = {(f.waiver["policy"], tuple(f.waiver["resources"])) for f in waived}
-    declared = {(w.policy, w.resources) for w in checkov_scan.load_waivers()
-                if w.policy.startswith("CKV") and (not w.stacks or "prod" in w.stacks)}
+    declared = {
+        (w.policy, w.resources)
+        for w in checkov_scan.load_waivers()
+        if w.policy.startswith("CKV") and (not w.stacks or "prod" in w.stacks)
+    }
     assert declared <= used, f"stale checkov waivers: {declared - used}"
 
 
@@ -85,8 +89,15 @@ def test_prod_coverage(prod_scan):
         ("aws:backup/selection:Selection", "backups-selection"),
     }
     checked = {f.evidence["terraform_address"].split(".")[0] for f in prod_scan.findings}
-    assert {"aws_db_instance", "aws_s3_bucket", "aws_wafv2_web_acl", "aws_cloudfront_distribution",
-            "aws_elasticache_replication_group", "aws_cloudtrail", "aws_kms_key"} <= checked
+    assert {
+        "aws_db_instance",
+        "aws_s3_bucket",
+        "aws_wafv2_web_acl",
+        "aws_cloudfront_distribution",
+        "aws_elasticache_replication_group",
+        "aws_cloudtrail",
+        "aws_kms_key",
+    } <= checked
 
 
 def test_result_json_is_complete(prod_scan):
@@ -105,7 +116,8 @@ def test_repo_scan_catches_an_unsafe_workflow(tmp_path):
     workflows.mkdir(parents=True)
     (workflows / "bad.yml").write_text(
         "name: bad\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n"
-        "    env:\n      ACTIONS_ALLOW_UNSECURE_COMMANDS: true\n    steps:\n      - run: echo hi\n")
+        "    env:\n      ACTIONS_ALLOW_UNSECURE_COMMANDS: true\n    steps:\n      - run: echo hi\n"
+    )
     assert "CKV_GHA_1" in {f["check_id"] for f in checkov_scan.scan_repo(tmp_path)}
 
 

@@ -35,7 +35,10 @@ def test_defaults_encrypted_topic_with_email_subscription(run_pulumi, tags):
     assert topic.inputs["tags"] == {**tags, "Purpose": "alerts"}
     subscription = cap.one("aws:sns/topicSubscription:TopicSubscription").inputs
     assert (subscription["topic"], subscription["protocol"], subscription["endpoint"]) == (
-        topic.outputs["arn"], "email", "oncall@example.com")
+        topic.outputs["arn"],
+        "email",
+        "oncall@example.com",
+    )
     assert cap.one("aws:sns/topicPolicy:TopicPolicy").inputs["arn"] == topic.outputs["arn"]
     assert cap.outputs == {"topic_arn": topic.outputs["arn"], "topic_name": topic.outputs["name"]}
     component = cap.one("tradesense:monitoring:AlertTopic")
@@ -50,7 +53,9 @@ def test_only_this_accounts_monitoring_services_may_publish(run_pulumi, tags):
     assert allows == [policy["AllowThisAccountsMonitoringToPublish"]]
     allow = allows[0]
     assert sorted(allow["Principal"]["Service"]) == [
-        "budgets.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"
+        "budgets.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
     ]
     assert allow["Action"] == "sns:Publish" and allow["Resource"] == arn
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
@@ -69,8 +74,9 @@ def test_logs_key_admits_every_publisher_of_the_topic(run_pulumi, tags):
     """An encrypted topic drops messages from a publisher its key does not admit, silently."""
 
     def program():
-        keys = PlatformKeys("keys", PlatformKeysArgs(account_id=ACCOUNT, region="us-east-1", tags=tags,
-                                                     alias_prefix="tradesense-test"))
+        keys = PlatformKeys(
+            "keys", PlatformKeysArgs(account_id=ACCOUNT, region="us-east-1", tags=tags, alias_prefix="tradesense-test")
+        )
         build(tags, kms_key_arn=keys.logs_key_arn)()
 
     cap = run_pulumi(program)
@@ -80,8 +86,11 @@ def test_logs_key_admits_every_publisher_of_the_topic(run_pulumi, tags):
         service: statement["Action"]
         for statement in json.loads(key.inputs["policy"])["Statement"]
         if isinstance(statement["Principal"], dict) and "Service" in statement["Principal"]
-        for service in (statement["Principal"]["Service"] if isinstance(statement["Principal"]["Service"], list)
-                        else [statement["Principal"]["Service"]])
+        for service in (
+            statement["Principal"]["Service"]
+            if isinstance(statement["Principal"]["Service"], list)
+            else [statement["Principal"]["Service"]]
+        )
     }
     for publisher in statements(cap)["AllowThisAccountsMonitoringToPublish"]["Principal"]["Service"]:
         assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(key_grants.get(publisher, [])), publisher

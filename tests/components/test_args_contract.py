@@ -26,8 +26,10 @@ def _component_modules() -> list[str]:
     modules = []
     for path in sorted(COMPONENTS.glob("*.py")):
         tree = ast.parse(path.read_text())
-        if any(isinstance(node, ast.ClassDef) and any(ast.unparse(b).endswith("ComponentResource") for b in node.bases)
-               for node in tree.body):
+        if any(
+            isinstance(node, ast.ClassDef) and any(ast.unparse(b).endswith("ComponentResource") for b in node.bases)
+            for node in tree.body
+        ):
             modules.append(path.stem)
     return modules
 
@@ -66,8 +68,12 @@ def test_args_are_frozen_keyword_only_and_every_field_is_documented(module):
     for index, node in enumerate(body):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             following = body[index + 1] if index + 1 < len(body) else None
-            if not (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-                    and isinstance(following.value.value, str) and following.value.value.strip()):
+            if not (
+                isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+                and following.value.value.strip()
+            ):
                 undocumented.append(node.target.id)
     assert not undocumented, f"{args_name}: undocumented fields {undocumented}"
 
@@ -85,15 +91,25 @@ def test_insecure_choices_are_named_opt_ins_that_default_off(module):
 def test_type_token_names_the_module_and_outputs_are_registered_last(module):
     (component,) = _components(module)
     init = next(n for n in component.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
-    first = init.body[1] if isinstance(init.body[0], ast.Expr) and isinstance(init.body[0].value, ast.Constant) \
+    first = (
+        init.body[1]
+        if isinstance(init.body[0], ast.Expr) and isinstance(init.body[0].value, ast.Constant)
         else init.body[0]
-    tokens = [arg.value for node in ast.walk(first) if isinstance(node, ast.Call)
-              for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+    )
+    tokens = [
+        arg.value
+        for node in ast.walk(first)
+        if isinstance(node, ast.Call)
+        for arg in node.args
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+    ]
     assert tokens and TYPE_TOKEN.match(tokens[0]), f"{component.name}: first statement must be super().__init__(token)"
     assert tokens[0].endswith(f":{component.name}")
     last = init.body[-1]
-    assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) \
-        and ast.unparse(last.value.func) == "self.register_outputs", \
-        f"{component.name}.__init__ must end with self.register_outputs(...)"
+    assert (
+        isinstance(last, ast.Expr)
+        and isinstance(last.value, ast.Call)
+        and ast.unparse(last.value.func) == "self.register_outputs"
+    ), f"{component.name}.__init__ must end with self.register_outputs(...)"
     calls = [n for n in ast.walk(init) if isinstance(n, ast.Call) and ast.unparse(n.func) == "self.register_outputs"]
     assert len(calls) == 1

@@ -18,8 +18,15 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 
 def make_args(tags, **overrides):
-    args = dict(logs_kms_key_arn=KEY, access_log_bucket="logs-bucket", alarm_topic_arn=TOPIC, account_id=ACCOUNT,
-                region="us-east-1", trail_name="tradesense-test-audit", tags=tags)
+    args = dict(
+        logs_kms_key_arn=KEY,
+        access_log_bucket="logs-bucket",
+        alarm_topic_arn=TOPIC,
+        account_id=ACCOUNT,
+        region="us-east-1",
+        trail_name="tradesense-test-audit",
+        tags=tags,
+    )
     args.update(overrides)
     return AuditTrailArgs(**args)
 
@@ -27,9 +34,17 @@ def make_args(tags, **overrides):
 def build(tags, **overrides):
     def program():
         audit = AuditTrail("audit", make_args(tags, **overrides))
-        for attribute in ("trail_arn", "trail_name", "bucket_name", "bucket_arn", "replica_bucket_arn",
-                          "log_group_name", "security_alarm_names"):
+        for attribute in (
+            "trail_arn",
+            "trail_name",
+            "bucket_name",
+            "bucket_arn",
+            "replica_bucket_arn",
+            "log_group_name",
+            "security_alarm_names",
+        ):
             pulumi.export(attribute, getattr(audit, attribute))
+
     return program
 
 
@@ -84,14 +99,17 @@ def test_bucket_is_locked_for_the_retention_and_admits_only_this_trail(run_pulum
     assert lock["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 365}
     lifecycle = cap.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"][0]
     assert lifecycle["expiration"]["days"] == 365
-    statements = {s["Sid"]: s for s in json.loads(cap.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]}
+    statements = {
+        s["Sid"]: s for s in json.loads(cap.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    }
     acl = statements["AllowCloudTrailAclCheck"]
     assert (acl["Action"], acl["Resource"]) == ("s3:GetBucketAcl", arn)
     assert acl["Condition"] == {"StringEquals": {"aws:SourceArn": TRAIL_ARN}}
     write = statements["AllowCloudTrailWrite"]
     assert (write["Action"], write["Resource"]) == ("s3:PutObject", f"{arn}/AWSLogs/{ACCOUNT}/*")
-    assert write["Condition"] == {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control",
-                                                   "aws:SourceArn": TRAIL_ARN}}
+    assert write["Condition"] == {
+        "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": TRAIL_ARN}
+    }
     assert cap.outputs["bucket_arn"] == arn
 
 
@@ -105,8 +123,9 @@ def test_replica_makes_the_audit_bucket_replicate_to_an_equally_locked_dr_bucket
     dr_key = "arn:aws:kms:us-west-2:123456789012:key/66666666-7777-8888-9999-000000000000"
 
     def program():
-        replica = BucketReplica(provider=aws.Provider("dr", region="us-west-2"), kms_key_arn=dr_key,
-                                access_log_bucket="dr-logs-bucket")
+        replica = BucketReplica(
+            provider=aws.Provider("dr", region="us-west-2"), kms_key_arn=dr_key, access_log_bucket="dr-logs-bucket"
+        )
         build(tags, replica=replica)()
 
     cap = run_pulumi(program)
@@ -119,13 +138,20 @@ def test_replica_makes_the_audit_bucket_replicate_to_an_equally_locked_dr_bucket
     assert config.inputs["bucket"] == source.outputs["id"]
     assert config.inputs["rules"][0]["destination"]["bucket"] == replica_bucket.outputs["arn"]
     assert config.inputs["rules"][0]["destination"]["encryptionConfiguration"] == {"replicaKmsKeyId": dr_key}
-    lock = cap.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "audit-logs-replica-object-lock")
+    lock = cap.one(
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "audit-logs-replica-object-lock"
+    )
     assert lock.inputs["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 365}
     role = cap.one("aws:iam/role:Role", "audit-logs-replication-role")
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    decrypt = [s for s in json.loads(cap.one("aws:iam/rolePolicy:RolePolicy", "audit-logs-replication")
-                                      .inputs["policy"])["Statement"] if s["Action"] == "kms:Decrypt"]
+    decrypt = [
+        s
+        for s in json.loads(cap.one("aws:iam/rolePolicy:RolePolicy", "audit-logs-replication").inputs["policy"])[
+            "Statement"
+        ]
+        if s["Action"] == "kms:Decrypt"
+    ]
     assert decrypt[0]["Resource"] == KEY
     assert decrypt[0]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
 
@@ -147,7 +173,10 @@ def test_every_cis_filter_has_an_alarm_wired_to_the_topic(run_pulumi, tags):
         assert alarm["alarmActions"] == [TOPIC]
         assert alarm["treatMissingData"] == "notBreaching"
         assert (alarm["statistic"], alarm["threshold"], alarm["comparisonOperator"]) == (
-            "Sum", 1, "GreaterThanOrEqualToThreshold")
+            "Sum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
         assert alarm["alarmDescription"].startswith(f"CIS AWS Foundations {control.control}: ")
     assert sorted(cap.outputs["security_alarm_names"]) == sorted(a.inputs["name"] for a in cap.of_type(ALARM))
 

@@ -32,6 +32,7 @@ def build(tags, dr=False, **overrides):
         for attribute in ("bucket_name", "bucket_arn", "vault_name", "vault_arn", "plan_id", "plan_arn", "role_arn"):
             pulumi.export(attribute, getattr(storage, attribute))
         pulumi.export("dr_vault_arn", storage.dr_vault_arn)
+
     return program
 
 
@@ -89,8 +90,11 @@ def test_vault_policy_denies_early_deletion_to_everyone_after_the_lock(run_pulum
     policy = cap.one("aws:backup/vaultPolicy:VaultPolicy")
     statement = json.loads(policy.inputs["policy"])["Statement"][0]
     assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
-    assert {"backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle",
-            "backup:PutBackupVaultAccessPolicy"} <= set(statement["Action"])
+    assert {
+        "backup:DeleteRecoveryPoint",
+        "backup:UpdateRecoveryPointLifecycle",
+        "backup:PutBackupVaultAccessPolicy",
+    } <= set(statement["Action"])
     assert policy.inputs["backupVaultName"] == cap.one(VAULT).outputs["name"]
     assert cap.one(LOCK).urn in policy.dependencies
 
@@ -129,8 +133,9 @@ def test_dr_copies_every_recovery_point_to_a_locked_vault_in_the_dr_region(run_p
 
 
 def test_longer_retention_and_grace_period_flow_everywhere(run_pulumi, tags):
-    cap = run_pulumi(build(tags, dr=True, retention_days=35, vault_lock_changeable_days=7,
-                           schedule="cron(30 1 * * ? *)"))
+    cap = run_pulumi(
+        build(tags, dr=True, retention_days=35, vault_lock_changeable_days=7, schedule="cron(30 1 * * ? *)")
+    )
     rule = rule_of(cap)
     assert rule["lifecycle"] == {"deleteAfter": 35} and rule["copyActions"][0]["lifecycle"] == {"deleteAfter": 35}
     assert rule["schedule"] == "cron(30 1 * * ? *)"
@@ -203,10 +208,12 @@ def test_dump_bucket_policy_admits_multipart_uploads_and_refuses_a_wrong_explici
     assert explicitly_denied(policy, "s3:PutObject", obj, {**tls, sse: "aws:kms", key_id: KEY}) == []
     # A client asking for SSE-S3, or for KMS under some other key, is refused.
     assert explicitly_denied(policy, "s3:PutObject", obj, {**tls, sse: "AES256"}) == [
-        "DenyUploadsAskingForOtherEncryptionThanKms"]
+        "DenyUploadsAskingForOtherEncryptionThanKms"
+    ]
     other_key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
     assert explicitly_denied(policy, "s3:PutObject", obj, {**tls, sse: "aws:kms", key_id: other_key}) == [
-        "DenyUploadsAskingForAnotherKmsKey"]
+        "DenyUploadsAskingForAnotherKmsKey"
+    ]
     # And plain HTTP is still refused whatever it asks for.
     assert explicitly_denied(policy, "s3:PutObject", obj, {"aws:SecureTransport": "false"}) == ["DenyInsecureTransport"]
     # The bucket default is what encrypts a header-less request: SSE-KMS under the backups key.
@@ -219,7 +226,16 @@ def test_the_condition_evaluator_knows_the_unguarded_deny_refuses_every_part():
     """The regression the guard fixes, evaluated by the same model: the old statement denied UploadPart."""
     from tests.aws_conditions import explicitly_denied
 
-    old = {"Statement": [{"Sid": "Old", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-                          "Resource": "arn:aws:s3:::b/*",
-                          "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}}]}
+    old = {
+        "Statement": [
+            {
+                "Sid": "Old",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": "arn:aws:s3:::b/*",
+                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            }
+        ]
+    }
     assert explicitly_denied(old, "s3:PutObject", "arn:aws:s3:::b/part", {}) == ["Old"]

@@ -35,12 +35,14 @@ def rules(cap):
 
 
 def starts_with(path):
-    return {"byteMatchStatement": {
-        "fieldToMatch": {"uriPath": {}},
-        "positionalConstraint": "STARTS_WITH",
-        "searchString": path,
-        "textTransformations": [{"priority": 0, "type": "LOWERCASE"}],
-    }}
+    return {
+        "byteMatchStatement": {
+            "fieldToMatch": {"uriPath": {}},
+            "positionalConstraint": "STARTS_WITH",
+            "searchString": path,
+            "textTransformations": [{"priority": 0, "type": "LOWERCASE"}],
+        }
+    }
 
 
 def test_defaults_are_the_secure_posture(run_pulumi, tags):
@@ -50,8 +52,11 @@ def test_defaults_are_the_secure_posture(run_pulumi, tags):
     assert acl["defaultAction"] == {"allow": {}}
     assert acl["tags"]["Purpose"] == "edge-firewall"
     assert [r["name"] for r in sorted(acl["rules"], key=lambda r: r["priority"])] == [
-        "login-rate-limit", "api-rate-limit",
-        "AWSManagedRulesSQLiRuleSet", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+        "login-rate-limit",
+        "api-rate-limit",
+        "AWSManagedRulesSQLiRuleSet",
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
         "AWSManagedRulesAnonymousIpList",
     ]
     for visibility in [acl["visibilityConfig"], *(r["visibilityConfig"] for r in acl["rules"])]:
@@ -64,9 +69,15 @@ def test_defaults_are_the_secure_posture(run_pulumi, tags):
 
     headers = cap.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy").inputs["securityHeadersConfig"]
     assert headers["contentSecurityPolicy"] == {
-        "contentSecurityPolicy": "default-src 'none'; frame-ancestors 'none'", "override": True}
+        "contentSecurityPolicy": "default-src 'none'; frame-ancestors 'none'",
+        "override": True,
+    }
     assert headers["strictTransportSecurity"] == {
-        "accessControlMaxAgeSec": 63072000, "includeSubdomains": True, "preload": True, "override": True}
+        "accessControlMaxAgeSec": 63072000,
+        "includeSubdomains": True,
+        "preload": True,
+        "override": True,
+    }
     assert headers["frameOptions"] == {"frameOption": "DENY", "override": True}
     assert headers["contentTypeOptions"] == {"override": True}
     assert headers["referrerPolicy"] == {"referrerPolicy": "strict-origin-when-cross-origin", "override": True}
@@ -100,7 +111,8 @@ def test_every_taggable_resource_carries_the_required_tags(run_pulumi, tags):
     taggable = [WEB_ACL, "aws:cloudwatch/logGroup:LogGroup", "aws:acm/certificate:Certificate", DISTRIBUTION]
     for type_ in taggable:
         assert {k: v for k, v in cap.one(type_).inputs["tags"].items() if k not in ("Purpose", "Service")} == {
-            k: v for k, v in tags.items() if k != "Service"}, type_
+            k: v for k, v in tags.items() if k != "Service"
+        }, type_
 
 
 def test_login_rule_limits_each_ip_on_the_login_path(run_pulumi, tags):
@@ -112,12 +124,18 @@ def test_login_rule_limits_each_ip_on_the_login_path(run_pulumi, tags):
 
 
 def test_several_login_paths_are_or_ed_and_matched_lowercase(run_pulumi, tags):
-    cap = run_pulumi(build(tags, login_paths=["/api/auth/login", "/API/Auth/Token"],
-                           login_rate_limit=RateLimit(limit=20, window_seconds=300)))
+    cap = run_pulumi(
+        build(
+            tags,
+            login_paths=["/api/auth/login", "/API/Auth/Token"],
+            login_rate_limit=RateLimit(limit=20, window_seconds=300),
+        )
+    )
     rate = rules(cap)["login-rate-limit"]["statement"]["rateBasedStatement"]
     assert rate["limit"] == 20 and rate["evaluationWindowSec"] == 300
-    assert rate["scopeDownStatement"] == {"orStatement": {"statements": [
-        starts_with("/api/auth/login"), starts_with("/api/auth/token")]}}
+    assert rate["scopeDownStatement"] == {
+        "orStatement": {"statements": [starts_with("/api/auth/login"), starts_with("/api/auth/token")]}
+    }
 
 
 def test_api_rule_limits_each_ip_under_the_api_prefix(run_pulumi, tags):
@@ -130,8 +148,9 @@ def test_api_rule_limits_each_ip_under_the_api_prefix(run_pulumi, tags):
     assert rate["scopeDownStatement"] == starts_with("/v2/")
 
 
-@pytest.mark.parametrize("group", [
-    "AWSManagedRulesSQLiRuleSet", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"])
+@pytest.mark.parametrize(
+    "group", ["AWSManagedRulesSQLiRuleSet", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
+)
 def test_managed_rule_groups_apply_their_own_actions(run_pulumi, tags, group):
     rule = rules(run_pulumi(build(tags)))[group]
     assert rule["statement"] == {"managedRuleGroupStatement": {"name": group, "vendorName": "AWS"}}
@@ -142,8 +161,9 @@ def test_managed_rule_groups_apply_their_own_actions(run_pulumi, tags, group):
 def test_anonymous_ips_are_counted_by_default_and_blocked_on_request(run_pulumi, tags):
     counted = rules(run_pulumi(build(tags)))["AWSManagedRulesAnonymousIpList"]
     assert counted["overrideAction"] == {"count": {}}
-    assert counted["priority"] > max(r["priority"] for r in rules(run_pulumi(build(tags))).values()
-                                     if r["name"] != "AWSManagedRulesAnonymousIpList")
+    assert counted["priority"] > max(
+        r["priority"] for r in rules(run_pulumi(build(tags))).values() if r["name"] != "AWSManagedRulesAnonymousIpList"
+    )
     blocked = rules(run_pulumi(build(tags, block_anonymous_ips=True)))["AWSManagedRulesAnonymousIpList"]
     assert blocked["overrideAction"] == {"none": {}}
 
@@ -154,15 +174,19 @@ def test_logging_redacts_credentials_and_targets_the_log_group(run_pulumi, tags)
     assert logging["resourceArn"] == cap.one(WEB_ACL).outputs["arn"]
     assert logging["logDestinationConfigs"] == [cap.one("aws:cloudwatch/logGroup:LogGroup").outputs["arn"]]
     assert logging["redactedFields"] == [
-        {"singleHeader": {"name": "authorization"}}, {"singleHeader": {"name": "cookie"}}]
+        {"singleHeader": {"name": "authorization"}},
+        {"singleHeader": {"name": "cookie"}},
+    ]
 
 
 def test_distribution_uses_the_web_acl_headers_policy_and_validated_certificate(run_pulumi, tags):
     cap = run_pulumi(build(tags))
     dist = cap.one(DISTRIBUTION).inputs
     assert dist["webAclId"] == cap.one(WEB_ACL).outputs["arn"]
-    assert dist["defaultCacheBehavior"]["responseHeadersPolicyId"] == cap.one(
-        "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy").outputs["id"]
+    assert (
+        dist["defaultCacheBehavior"]["responseHeadersPolicyId"]
+        == cap.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy").outputs["id"]
+    )
     validation = cap.one("aws:acm/certificateValidation:CertificateValidation")
     assert dist["viewerCertificate"]["acmCertificateArn"] == validation.outputs["certificateArn"]
     assert validation.inputs["certificateArn"] == cap.one("aws:acm/certificate:Certificate").outputs["arn"]
@@ -189,13 +213,15 @@ def test_alias_records_point_the_hostname_at_the_distribution(run_pulumi, tags):
         record = cap.one(RECORD, f"edge-alias-{record_type.lower()}").inputs
         assert record["type"] == record_type and record["name"] == "api.example.com"
         assert record["zoneId"] == "Z0123456789ABC"
-        assert record["aliases"] == [{"name": dist["domainName"], "zoneId": dist["hostedZoneId"],
-                                      "evaluateTargetHealth": False}]
+        assert record["aliases"] == [
+            {"name": dist["domainName"], "zoneId": dist["hostedZoneId"], "evaluateTargetHealth": False}
+        ]
 
 
 def test_options_csp_retention_and_service(run_pulumi, tags):
-    cap = run_pulumi(build(tags, content_security_policy="default-src 'self'", log_retention_days=731,
-                           service="edge-api"))
+    cap = run_pulumi(
+        build(tags, content_security_policy="default-src 'self'", log_retention_days=731, service="edge-api")
+    )
     headers = cap.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy").inputs["securityHeadersConfig"]
     assert headers["contentSecurityPolicy"]["contentSecurityPolicy"] == "default-src 'self'"
     assert cap.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 731

@@ -62,8 +62,11 @@ def test_every_key_keeps_the_account_root_in_control(run_pulumi, tags):
     for key in cap.of_type(KEY):
         root = policy(key)["Statement"][0]
         assert root == {
-            "Sid": "EnableIamPolicies", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-            "Action": "kms:*", "Resource": "*",
+            "Sid": "EnableIamPolicies",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
         }
 
 
@@ -202,6 +205,7 @@ def test_edge_region_adds_a_logs_key_there_for_cloudwatch_logs_of_that_region(ru
     """A stack outside us-east-1 gets a logs key in us-east-1 for the WAF log group: CloudWatch Logs
     encrypts a group only with a key of the group's region
     (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
+
     def program():
         edge = aws.Provider("edge", region="us-east-1")
         keys = build(tags, region="eu-central-1", edge_region="us-east-1", edge_provider=edge)()
@@ -216,10 +220,15 @@ def test_edge_region_adds_a_logs_key_there_for_cloudwatch_logs_of_that_region(ru
     assert key.inputs["tags"]["Purpose"] == "logs-edge"
     logs = next(s for s in policy(key)["Statement"] if s["Sid"] == "AllowCloudWatchLogsForThisAccountsLogGroups")
     assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
-    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == \
-        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"
-    home = next(s for s in policy(cap.one(KEY, "keys-logs"))["Statement"]
-                if s["Sid"] == "AllowCloudWatchLogsForThisAccountsLogGroups")
+    assert (
+        logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+        == f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"
+    )
+    home = next(
+        s
+        for s in policy(cap.one(KEY, "keys-logs"))["Statement"]
+        if s["Sid"] == "AllowCloudWatchLogsForThisAccountsLogGroups"
+    )
     assert home["Principal"] == {"Service": "logs.eu-central-1.amazonaws.com"}
     assert cap.one(ALIAS, "keys-logs-edge-alias").inputs["name"] == "alias/tradesense-test-logs-edge"
     assert cap.one(ALIAS, "keys-logs-edge-alias").provider.startswith(provider.urn + "::")

@@ -25,7 +25,8 @@ def imported_modules(path: Path) -> set[str]:
             elif node.module:
                 found.add(node.module)
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-            "import_module", "__import__",
+            "import_module",
+            "__import__",
         ):
             found.update(arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str))
     return found
@@ -39,8 +40,12 @@ def test_no_component_imports_the_stacks_package(path):
 
 def test_the_check_sees_an_import_of_stacks(tmp_path):
     # The test above must be able to fail: every spelling of the import is caught.
-    for source in ("from stacks.settings import RateLimit", "import stacks.settings", "import stacks",
-                   "importlib.import_module('stacks.settings')"):
+    for source in (
+        "from stacks.settings import RateLimit",
+        "import stacks.settings",
+        "import stacks",
+        "importlib.import_module('stacks.settings')",
+    ):
         probe = tmp_path / "probe.py"
         probe.write_text(source + "\n")
         assert any(m.startswith("stacks") for m in imported_modules(probe)), source

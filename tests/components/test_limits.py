@@ -17,13 +17,25 @@ from components.limits import (
 # RFC 1918 section 3 (https://www.rfc-editor.org/rfc/rfc1918): 10/8, 172.16/12, 192.168/16, judged as
 # address ranges. The edges matter: 172.16/12 ends at 172.31.255.255; Python's `is_private` also
 # admits 100.64/10 (shared CGN space, RFC 6598) and 198.18/15 (benchmarking), which are not RFC 1918.
-@pytest.mark.parametrize("cidr, private", [
-    ("10.0.0.0/16", True), ("10.255.252.0/22", True),
-    ("172.16.0.0/16", True), ("172.31.252.0/22", True), ("172.15.0.0/16", False), ("172.32.0.0/16", False),
-    ("192.168.0.0/16", True), ("192.169.0.0/16", False), ("192.167.0.0/16", False),
-    ("100.64.0.0/16", False), ("198.18.0.0/16", False), ("169.254.0.0/16", False), ("127.0.0.0/16", False),
-    ("8.8.0.0/16", False),
-])
+@pytest.mark.parametrize(
+    "cidr, private",
+    [
+        ("10.0.0.0/16", True),
+        ("10.255.252.0/22", True),
+        ("172.16.0.0/16", True),
+        ("172.31.252.0/22", True),
+        ("172.15.0.0/16", False),
+        ("172.32.0.0/16", False),
+        ("192.168.0.0/16", True),
+        ("192.169.0.0/16", False),
+        ("192.167.0.0/16", False),
+        ("100.64.0.0/16", False),
+        ("198.18.0.0/16", False),
+        ("169.254.0.0/16", False),
+        ("127.0.0.0/16", False),
+        ("8.8.0.0/16", False),
+    ],
+)
 def test_rfc1918_by_address_range(cidr, private):
     problem = private_vpc_cidr_problem(cidr)
     if private:
@@ -46,13 +58,22 @@ def test_vpc_block_sizes_and_malformed_blocks():
 # RDS: 1-63 letters, digits or hyphens, first a letter, no trailing hyphen, no two in a row
 # (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html); ElastiCache
 # replication groups: the same, 1-40 (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateReplicationGroup.html).
-@pytest.mark.parametrize("name, maximum, ok", [
-    ("a" * 63, RDS_IDENTIFIER_MAX, True), ("a" * 64, RDS_IDENTIFIER_MAX, False),
-    ("a" * 40, REPLICATION_GROUP_ID_MAX, True), ("a" * 41, REPLICATION_GROUP_ID_MAX, False),
-    ("tradesense-prod", REPLICATION_GROUP_ID_MAX, True), ("1prod", RDS_IDENTIFIER_MAX, False),
-    ("prod-", RDS_IDENTIFIER_MAX, False), ("pr--od", RDS_IDENTIFIER_MAX, False), ("pr_od", RDS_IDENTIFIER_MAX, False),
-    ("Prod", RDS_IDENTIFIER_MAX, False), ("", RDS_IDENTIFIER_MAX, False),
-])
+@pytest.mark.parametrize(
+    "name, maximum, ok",
+    [
+        ("a" * 63, RDS_IDENTIFIER_MAX, True),
+        ("a" * 64, RDS_IDENTIFIER_MAX, False),
+        ("a" * 40, REPLICATION_GROUP_ID_MAX, True),
+        ("a" * 41, REPLICATION_GROUP_ID_MAX, False),
+        ("tradesense-prod", REPLICATION_GROUP_ID_MAX, True),
+        ("1prod", RDS_IDENTIFIER_MAX, False),
+        ("prod-", RDS_IDENTIFIER_MAX, False),
+        ("pr--od", RDS_IDENTIFIER_MAX, False),
+        ("pr_od", RDS_IDENTIFIER_MAX, False),
+        ("Prod", RDS_IDENTIFIER_MAX, False),
+        ("", RDS_IDENTIFIER_MAX, False),
+    ],
+)
 def test_aws_identifier_rules(name, maximum, ok):
     assert (aws_identifier_problem(name, maximum) is None) is ok
 

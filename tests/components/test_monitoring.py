@@ -3,16 +3,19 @@ import json
 import pulumi
 import pytest
 
-from components.monitoring import ALARM_RULES, DatabaseWatch, Monitoring, MonitoringArgs
 from components.limits import DatadogSettings
+from components.monitoring import ALARM_RULES, DatabaseWatch, Monitoring, MonitoringArgs
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:tradesense-test-alarms"
 WAF_TOPIC = "arn:aws:sns:us-east-1:123456789012:tradesense-test-edge-alarms"
 SERVICES = ("gateway", "auth", "trading", "ai")
 DATABASES = {
-    "auth": DatabaseWatch(identifier="tradesense-test-auth", proxy_name="tradesense-test-auth-proxy", max_connections=100),
-    "trading": DatabaseWatch(identifier="tradesense-test-trading", proxy_name="tradesense-test-trading-proxy",
-                             max_connections=400),
+    "auth": DatabaseWatch(
+        identifier="tradesense-test-auth", proxy_name="tradesense-test-auth-proxy", max_connections=100
+    ),
+    "trading": DatabaseWatch(
+        identifier="tradesense-test-trading", proxy_name="tradesense-test-trading-proxy", max_connections=400
+    ),
 }
 MEMBERS = ("tradesense-test-cache-001", "tradesense-test-cache-002", "tradesense-test-cache-003")
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -22,10 +25,19 @@ ROLE = "aws:iam/role:Role"
 
 
 def make_args(tags, **overrides):
-    args = dict(alarm_topic_arn=TOPIC, databases=DATABASES, cache_replication_group_id="tradesense-test-cache",
-                cache_member_cluster_ids=MEMBERS, web_acl_name="tradesense-test-edge", service_names=SERVICES,
-                region="us-east-1", monthly_budget_usd=25000, budget_email="oncall@tradesense.io",
-                account_id="123456789012", tags=tags)
+    args = dict(
+        alarm_topic_arn=TOPIC,
+        databases=DATABASES,
+        cache_replication_group_id="tradesense-test-cache",
+        cache_member_cluster_ids=MEMBERS,
+        web_acl_name="tradesense-test-edge",
+        service_names=SERVICES,
+        region="us-east-1",
+        monthly_budget_usd=25000,
+        budget_email="oncall@tradesense.io",
+        account_id="123456789012",
+        tags=tags,
+    )
     args.update(overrides)
     return MonitoringArgs(**args)
 
@@ -35,6 +47,7 @@ def build(tags, **overrides):
         monitoring = Monitoring("monitoring", make_args(tags, **overrides))
         for attribute in ("alarm_names", "dashboard_names", "budget_name", "datadog_role_arn"):
             pulumi.export(attribute, getattr(monitoring, attribute))
+
     return program
 
 
@@ -47,8 +60,12 @@ def alarms_by_key(cap):
 def test_every_database_proxy_and_cache_member_has_alarms_to_the_topic(run_pulumi, tags):
     cap = run_pulumi(build(tags))
     alarms = alarms_by_key(cap)
-    expected = {f"{service}/{rule.metric}" for service in DATABASES for kind in ("database", "proxy")
-                for rule in ALARM_RULES[kind][1]}
+    expected = {
+        f"{service}/{rule.metric}"
+        for service in DATABASES
+        for kind in ("database", "proxy")
+        for rule in ALARM_RULES[kind][1]
+    }
     expected |= {f"cache/{member}/{rule.metric}" for member in MEMBERS for rule in ALARM_RULES["cache"][1]}
     expected |= {"waf/BlockedRequests"}
     assert set(alarms) == expected
@@ -56,8 +73,9 @@ def test_every_database_proxy_and_cache_member_has_alarms_to_the_topic(run_pulum
     for key, alarm in alarms.items():
         assert alarm["alarmActions"] == [TOPIC] and alarm["okActions"] == [TOPIC], key
         service = key.split("/")[0]
-        assert alarm["tags"]["Service"] == (service if service in DATABASES else "gateway" if service == "waf"
-                                            else tags["Service"]), key
+        assert alarm["tags"]["Service"] == (
+            service if service in DATABASES else "gateway" if service == "waf" else tags["Service"]
+        ), key
 
 
 def test_database_alarms_watch_the_instance_with_the_documented_thresholds(run_pulumi, tags):
@@ -80,7 +98,11 @@ def test_database_alarms_watch_the_instance_with_the_documented_thresholds(run_p
 def test_cache_member_alarms(run_pulumi, tags):
     alarms = alarms_by_key(run_pulumi(build(tags)))
     for member in MEMBERS:
-        for metric, threshold in (("EngineCPUUtilization", 80), ("DatabaseMemoryUsagePercentage", 80), ("Evictions", 0)):
+        for metric, threshold in (
+            ("EngineCPUUtilization", 80),
+            ("DatabaseMemoryUsagePercentage", 80),
+            ("Evictions", 0),
+        ):
             alarm = alarms[f"cache/{member}/{metric}"]
             assert (alarm["namespace"], alarm["dimensions"]) == ("AWS/ElastiCache", {"CacheClusterId": member})
             assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", threshold)
@@ -106,8 +128,10 @@ def test_stack_outside_us_east_1_sends_the_waf_alarm_to_a_topic_there(run_pulumi
 
 def test_a_dashboard_per_service_graphs_its_own_alarms(run_pulumi, tags):
     cap = run_pulumi(build(tags))
-    arns = {key: next(a.outputs["arn"] for a in cap.of_type(ALARM) if a.inputs["name"] == name)
-            for key, name in cap.outputs["alarm_names"].items()}
+    arns = {
+        key: next(a.outputs["arn"] for a in cap.of_type(ALARM) if a.inputs["name"] == name)
+        for key, name in cap.outputs["alarm_names"].items()
+    }
     dashboards = {d.inputs["dashboardName"]: d.inputs for d in cap.of_type(DASHBOARD)}
     assert cap.outputs["dashboard_names"] == {s: f"tradesense-test-{s}" for s in SERVICES}
 
@@ -148,12 +172,14 @@ def test_datadog_role_is_read_only_and_needs_the_external_id(run_pulumi, tags):
     cap = run_pulumi(build(tags, datadog=datadog))
     role = cap.one(ROLE)
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-    assert trust == [{
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{datadog.account_id}:root"},
-        "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:ExternalId": "dd-external-id"}},
-    }]
+    assert trust == [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{datadog.account_id}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "dd-external-id"}},
+        }
+    ]
     attached = [a.inputs["policyArn"] for a in cap.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
     assert attached == ["arn:aws:iam::aws:policy/SecurityAudit"]
     actions = json.loads(cap.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"][0]["Action"]

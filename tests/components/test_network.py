@@ -20,8 +20,14 @@ UNTAGGABLE = {"aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:iam/ro
 
 def build(tags, **overrides):
     def program():
-        args = dict(cidr="10.40.0.0/16", availability_zones=ZONES, service_names=SERVICES, region="us-east-1",
-                    logs_kms_key_arn=KEY, tags=tags)
+        args = dict(
+            cidr="10.40.0.0/16",
+            availability_zones=ZONES,
+            service_names=SERVICES,
+            region="us-east-1",
+            logs_kms_key_arn=KEY,
+            tags=tags,
+        )
         args.update(overrides)
         net = Network("net", NetworkArgs(**args))
         pulumi.export("vpc_id", net.vpc_id)
@@ -61,14 +67,20 @@ def test_defaults_vpc_and_deterministic_subnets(run_pulumi, tags):
 
 def test_no_route_leaves_the_vpc(run_pulumi, tags):
     cap = run_pulumi(build(tags))
-    for type_ in ("aws:ec2/route:Route", "aws:ec2/internetGateway:InternetGateway", "aws:ec2/natGateway:NatGateway",
-                  "aws:ec2/eip:Eip"):
+    for type_ in (
+        "aws:ec2/route:Route",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/eip:Eip",
+    ):
         assert cap.of_type(type_) == [], type_
     tables = {t.name: t for t in cap.of_type("aws:ec2/routeTable:RouteTable")}
     assert sorted(tables) == ["net-app-rt", "net-data-rt"]
     assert all(not t.inputs.get("routes") for t in tables.values())
-    associations = {(a.inputs["subnetId"], a.inputs["routeTableId"])
-                    for a in cap.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")}
+    associations = {
+        (a.inputs["subnetId"], a.inputs["routeTableId"])
+        for a in cap.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    }
     expected = {(s.id, tables[f"net-{tier}-rt"].id) for tier in ("app", "data") for s in subnets(cap, tier)}
     assert associations == expected
 
@@ -115,8 +127,10 @@ def test_flow_log_role_may_only_write_to_its_group(run_pulumi, tags):
 
 def test_no_iam_action_or_resource_is_a_wildcard(run_pulumi, tags):
     cap = run_pulumi(build(tags))
-    documents = [json.loads(cap.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"]),
-                 json.loads(cap.one("aws:iam/role:Role").inputs["assumeRolePolicy"])]
+    documents = [
+        json.loads(cap.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"]),
+        json.loads(cap.one("aws:iam/role:Role").inputs["assumeRolePolicy"]),
+    ]
     for document in documents:
         for statement in document["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

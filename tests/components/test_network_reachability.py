@@ -38,8 +38,14 @@ def _client_calls(tree: ast.AST) -> list[tuple[str, bool]]:
     """(service, names a region) for every `<x>.client("service"[, region])` in a module or function."""
     calls = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "client"
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "client"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             calls.append((node.args[0].value, len(node.args) > 1))
     return calls
 
@@ -48,8 +54,10 @@ def _discovery_methods() -> dict[str, list[tuple[str, bool]]]:
     tree = ast.parse((ROOT / DISCOVERY).read_text())
     return {
         fn.name: _client_calls(fn)
-        for cls in tree.body if isinstance(cls, ast.ClassDef)
-        for fn in cls.body if isinstance(fn, ast.FunctionDef)
+        for cls in tree.body
+        if isinstance(cls, ast.ClassDef)
+        for fn in cls.body
+        if isinstance(fn, ast.FunctionDef)
     }
 
 
@@ -88,8 +96,14 @@ def test_an_ssm_session_into_the_private_subnets_has_its_endpoints():
 def test_cross_region_calls_are_documented_as_not_run_from_inside_the_vpc():
     """Endpoints are regional: a client for another region (the DR copy) has no path from this VPC,
     so the runbook must send that step through the operator's own machine."""
-    cross = sorted({service for path in IN_VPC_COMMANDS
-                    for service, regional in _client_calls(ast.parse((ROOT / path).read_text())) if regional})
+    cross = sorted(
+        {
+            service
+            for path in IN_VPC_COMMANDS
+            for service, regional in _client_calls(ast.parse((ROOT / path).read_text()))
+            if regional
+        }
+    )
     assert cross == ["rds"], cross  # backup.py's copy_db_snapshot into the DR region
     runbook = (ROOT / "docs/operations.md").read_text()
     assert "no path to the DR region's RDS and KMS APIs" in runbook
@@ -109,4 +123,5 @@ def test_service_groups_name_the_s3_gateway_prefix_list(prod_capture):
     for group in groups:
         to_s3 = [r for r in egress if r.inputs["securityGroupId"] == group.id and r.inputs.get("prefixListId")]
         assert [(r.inputs["prefixListId"], r.inputs["fromPort"], r.inputs["toPort"]) for r in to_s3] == [
-            (prefix_list, 443, 443)], group.name
+            (prefix_list, 443, 443)
+        ], group.name

@@ -3,10 +3,9 @@ import json
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from scripts.engine.offline import is_secret, unwrap_secrets
-
-from components.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.limits import DatabaseSettings
+from components.postgres import PostgresDatabase, PostgresDatabaseArgs
+from scripts.engine.offline import is_secret, unwrap_secrets
 from tests.components.windows import daily_and_weekly_windows_overlap
 
 DATA_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
@@ -22,11 +21,20 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 
 def make_args(tags, **overrides):
     args = dict(
-        service="market-data", identifier="tradesense-test-market-data", database=DatabaseSettings(),
-        vpc_id="vpc-0test", subnet_ids=["subnet-a", "subnet-b"], client_security_group_id=CLIENT_SG,
+        service="market-data",
+        identifier="tradesense-test-market-data",
+        database=DatabaseSettings(),
+        vpc_id="vpc-0test",
+        subnet_ids=["subnet-a", "subnet-b"],
+        client_security_group_id=CLIENT_SG,
         endpoint_security_group_id="sg-0endpoints",
-        data_kms_key_arn=DATA_KEY, secrets_kms_key_arn=SECRETS_KEY, logs_kms_key_arn=LOGS_KEY,
-        account_id="123456789012", region="us-east-1", stack="test", tags=tags,
+        data_kms_key_arn=DATA_KEY,
+        secrets_kms_key_arn=SECRETS_KEY,
+        logs_kms_key_arn=LOGS_KEY,
+        account_id="123456789012",
+        region="us-east-1",
+        stack="test",
+        tags=tags,
     )
     args.update(overrides)
     return PostgresDatabaseArgs(**args)
@@ -92,9 +100,15 @@ def test_parameter_group_enforces_tls_timeouts_and_logging(run_pulumi, tags):
 
 
 def test_settings_flow_into_parameters_and_instance(run_pulumi, tags):
-    settings = DatabaseSettings(engine_version="15", instance_class="db.r6g.xlarge", max_connections=400,
-                                statement_timeout_ms=10_000, slow_query_ms=250,
-                                allocated_storage_gb=200, max_allocated_storage_gb=1000)
+    settings = DatabaseSettings(
+        engine_version="15",
+        instance_class="db.r6g.xlarge",
+        max_connections=400,
+        statement_timeout_ms=10_000,
+        slow_query_ms=250,
+        allocated_storage_gb=200,
+        max_allocated_storage_gb=1000,
+    )
     cap = run_pulumi(build(tags, database=settings))
     assert cap.one("aws:rds/parameterGroup:ParameterGroup").inputs["family"] == "postgres15"
     params = parameters(cap)
@@ -102,7 +116,11 @@ def test_settings_flow_into_parameters_and_instance(run_pulumi, tags):
     assert params["statement_timeout"][0] == "10000" and params["log_min_duration_statement"][0] == "250"
     i = cap.one(INSTANCE).inputs
     assert (i["engineVersion"], i["instanceClass"], i["allocatedStorage"], i["maxAllocatedStorage"]) == (
-        "15", "db.r6g.xlarge", 200, 1000)
+        "15",
+        "db.r6g.xlarge",
+        200,
+        1000,
+    )
 
 
 def test_log_groups_exist_before_the_instance_with_our_key_and_retention(run_pulumi, tags):
@@ -133,16 +151,26 @@ def test_security_groups_chain_client_to_proxy_to_database_only(run_pulumi, tags
     cap = run_pulumi(build(tags))
     db_sg, proxy_sg = sg_named(cap, "-db-sg"), sg_named(cap, "-proxy-sg")
     assert all("ingress" not in sg.inputs and "egress" not in sg.inputs for sg in (db_sg, proxy_sg))
-    rules = [(r.type, r.inputs["securityGroupId"], r.inputs["referencedSecurityGroupId"],
-              r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"])
-             for r in cap.of_type(INGRESS) + cap.of_type(EGRESS)]
-    assert sorted(rules) == sorted([
-        (INGRESS, db_sg.id, proxy_sg.id, "tcp", 5432, 5432),
-        (INGRESS, proxy_sg.id, CLIENT_SG, "tcp", 5432, 5432),
-        (EGRESS, proxy_sg.id, db_sg.id, "tcp", 5432, 5432),
-        # The proxy reads its login secrets through the Secrets Manager interface endpoint.
-        (EGRESS, proxy_sg.id, "sg-0endpoints", "tcp", 443, 443),
-    ])
+    rules = [
+        (
+            r.type,
+            r.inputs["securityGroupId"],
+            r.inputs["referencedSecurityGroupId"],
+            r.inputs["ipProtocol"],
+            r.inputs["fromPort"],
+            r.inputs["toPort"],
+        )
+        for r in cap.of_type(INGRESS) + cap.of_type(EGRESS)
+    ]
+    assert sorted(rules) == sorted(
+        [
+            (INGRESS, db_sg.id, proxy_sg.id, "tcp", 5432, 5432),
+            (INGRESS, proxy_sg.id, CLIENT_SG, "tcp", 5432, 5432),
+            (EGRESS, proxy_sg.id, db_sg.id, "tcp", 5432, 5432),
+            # The proxy reads its login secrets through the Secrets Manager interface endpoint.
+            (EGRESS, proxy_sg.id, "sg-0endpoints", "tcp", 443, 443),
+        ]
+    )
     assert not any("cidrIpv4" in r.inputs or "cidrIpv6" in r.inputs for r in cap.of_type(INGRESS) + cap.of_type(EGRESS))
     assert cap.one(INSTANCE).inputs["vpcSecurityGroupIds"] == [db_sg.id]
     assert cap.one(PROXY).inputs["vpcSecurityGroupIds"] == [proxy_sg.id]
@@ -158,9 +186,15 @@ def test_proxy_requires_tls_and_iam_for_the_master_and_the_app_login(run_pulumi,
     p = cap.one(PROXY).inputs
     assert p["engineFamily"] == "POSTGRESQL" and p["requireTls"] is True and p["debugLogging"] is False
     assert p["idleClientTimeout"] == 1800 and p["vpcSubnetIds"] == ["subnet-a", "subnet-b"]
-    assert p["auths"] == [{"authScheme": "SECRETS", "secretArn": arn, "iamAuth": "REQUIRED",
-                           "clientPasswordAuthType": "POSTGRES_SCRAM_SHA_256"}
-                          for arn in (secret_arn, app_secret(cap).outputs["arn"])]
+    assert p["auths"] == [
+        {
+            "authScheme": "SECRETS",
+            "secretArn": arn,
+            "iamAuth": "REQUIRED",
+            "clientPasswordAuthType": "POSTGRES_SCRAM_SHA_256",
+        }
+        for arn in (secret_arn, app_secret(cap).outputs["arn"])
+    ]
     assert p["tags"] == tags
 
 
@@ -172,8 +206,10 @@ def test_app_login_is_generated_encrypted_and_named_for_the_service(run_pulumi, 
     version = cap.one("aws:secretsmanager/secretVersion:SecretVersion").inputs["secretString"]
     assert is_secret(version)
     value = json.loads(unwrap_secrets(version))
-    assert value == {"username": "market_data",
-                     "password": cap.one("random:index/randomPassword:RandomPassword").outputs["result"]}
+    assert value == {
+        "username": "market_data",
+        "password": cap.one("random:index/randomPassword:RandomPassword").outputs["result"],
+    }
 
 
 def test_proxy_role_reads_only_its_login_secrets_and_decrypts_only_via_secrets_manager(run_pulumi, tags):
@@ -185,7 +221,9 @@ def test_proxy_role_reads_only_its_login_secrets_and_decrypts_only_via_secrets_m
     policy = cap.one("aws:iam/rolePolicy:RolePolicy")
     statements = json.loads(policy.inputs["policy"])["Statement"]
     assert [(s["Action"], s["Resource"]) for s in statements] == [
-        ("secretsmanager:GetSecretValue", [secret_arn, app_secret(cap).outputs["arn"]]), ("kms:Decrypt", SECRETS_KEY)]
+        ("secretsmanager:GetSecretValue", [secret_arn, app_secret(cap).outputs["arn"]]),
+        ("kms:Decrypt", SECRETS_KEY),
+    ]
     assert statements[1]["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
     assert policy.urn in cap.one(PROXY).dependencies
 
@@ -196,7 +234,9 @@ def test_no_iam_wildcards(run_pulumi, tags):
     documents += [json.loads(r.inputs["assumeRolePolicy"]) for r in cap.of_type("aws:iam/role:Role")]
     for document in documents:
         for statement in document["Statement"]:
-            assert "*" not in json.dumps(statement.get("Action")) and "*" not in json.dumps(statement.get("Resource", ""))
+            assert "*" not in json.dumps(statement.get("Action")) and "*" not in json.dumps(
+                statement.get("Resource", "")
+            )
 
 
 def test_pool_is_the_seed_apps_20_min_40_max_as_percentages(run_pulumi, tags):
@@ -205,10 +245,16 @@ def test_pool_is_the_seed_apps_20_min_40_max_as_percentages(run_pulumi, tags):
     proxy = cap.one(PROXY)
     assert pool.inputs["dbProxyName"] == proxy.outputs["name"] == "tradesense-test-market-data"
     assert pool.inputs["connectionPoolConfig"] == {
-        "maxConnectionsPercent": 40, "maxIdleConnectionsPercent": 20, "connectionBorrowTimeout": 120}
+        "maxConnectionsPercent": 40,
+        "maxIdleConnectionsPercent": 20,
+        "connectionBorrowTimeout": 120,
+    }
     target = cap.one("aws:rds/proxyTarget:ProxyTarget").inputs
-    assert target == {"dbProxyName": proxy.outputs["name"], "targetGroupName": pool.outputs["name"],
-                      "dbInstanceIdentifier": "tradesense-test-market-data"}
+    assert target == {
+        "dbProxyName": proxy.outputs["name"],
+        "targetGroupName": pool.outputs["name"],
+        "dbInstanceIdentifier": "tradesense-test-market-data",
+    }
 
 
 def test_pool_percentages_round_up(run_pulumi, tags):
@@ -219,9 +265,17 @@ def test_pool_percentages_round_up(run_pulumi, tags):
 
 
 def test_options(run_pulumi, tags):
-    cap = run_pulumi(build(tags, multi_az=False, publicly_accessible_insecure=True, backup_retention_days=35,
-                           log_retention_days=731, performance_insights_retention_days=62,
-                           monitoring_interval_seconds=5))
+    cap = run_pulumi(
+        build(
+            tags,
+            multi_az=False,
+            publicly_accessible_insecure=True,
+            backup_retention_days=35,
+            log_retention_days=731,
+            performance_insights_retention_days=62,
+            monitoring_interval_seconds=5,
+        )
+    )
     i = cap.one(INSTANCE).inputs
     assert i["multiAz"] is False and i["publiclyAccessible"] is True
     assert i["backupRetentionPeriod"] == 35 and i["performanceInsightsRetentionPeriod"] == 62
@@ -260,9 +314,14 @@ def test_children_are_parented_and_tagged(run_pulumi, tags):
     component = cap.one("tradesense:database:PostgresDatabase")
     children = cap.descendants(component.urn)
     assert len(children) == 21 and all(c.parent == component.urn for c in children)
-    untaggable = {"aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/rolePolicy:RolePolicy",
-                  "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup", "aws:rds/proxyTarget:ProxyTarget",
-                  "aws:secretsmanager/secretVersion:SecretVersion", "random:index/randomPassword:RandomPassword"}
+    untaggable = {
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup",
+        "aws:rds/proxyTarget:ProxyTarget",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "random:index/randomPassword:RandomPassword",
+    }
     assert all(c.inputs["tags"] == tags for c in children if c.type not in untaggable)
 
 
@@ -327,6 +386,7 @@ def test_a_pool_without_warm_connections_maps_to_zero_idle_percent():
 
 def test_operators_reach_the_database_only_when_their_group_is_given(run_pulumi, tags):
     """The runbook's backup/restore path (components/ops_access.py): that group, 5432, nothing else."""
+
     def from_operators(cap):
         return [r.inputs for r in cap.of_type(INGRESS) if r.inputs["referencedSecurityGroupId"] == "sg-0ops"]
 

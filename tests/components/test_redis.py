@@ -3,9 +3,9 @@ import json
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
+from components.limits import RedisSettings
 from components.redis import RedisCache, RedisCacheArgs
 from scripts.engine.offline import is_secret, unwrap_secrets
-from components.limits import RedisSettings
 from tests.components.windows import daily_and_weekly_windows_overlap
 
 DATA_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
@@ -19,10 +19,17 @@ VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 
 def make_args(tags, **overrides):
     args = dict(
-        settings=RedisSettings(), replication_group_id="tradesense-test", service_names=list(CLIENT_SGS),
-        vpc_id="vpc-0test", subnet_ids=["subnet-a", "subnet-b"], client_security_group_ids=CLIENT_SGS,
-        data_kms_key_arn=DATA_KEY, secrets_kms_key_arn=SECRETS_KEY, logs_kms_key_arn=LOGS_KEY,
-        stack="test", tags=tags,
+        settings=RedisSettings(),
+        replication_group_id="tradesense-test",
+        service_names=list(CLIENT_SGS),
+        vpc_id="vpc-0test",
+        subnet_ids=["subnet-a", "subnet-b"],
+        client_security_group_ids=CLIENT_SGS,
+        data_kms_key_arn=DATA_KEY,
+        secrets_kms_key_arn=SECRETS_KEY,
+        logs_kms_key_arn=LOGS_KEY,
+        stack="test",
+        tags=tags,
     )
     args.update(overrides)
     return RedisCacheArgs(**args)
@@ -71,9 +78,16 @@ def test_security_group_admits_6379_only_from_each_named_service(run_pulumi, tag
     sg = cap.one("aws:ec2/securityGroup:SecurityGroup")
     assert "ingress" not in sg.inputs and "egress" not in sg.inputs
     rules = cap.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert sorted((r.inputs["securityGroupId"], r.inputs["referencedSecurityGroupId"], r.inputs["ipProtocol"],
-                   r.inputs["fromPort"], r.inputs["toPort"]) for r in rules) == sorted(
-        (sg.id, client, "tcp", 6379, 6379) for client in CLIENT_SGS.values())
+    assert sorted(
+        (
+            r.inputs["securityGroupId"],
+            r.inputs["referencedSecurityGroupId"],
+            r.inputs["ipProtocol"],
+            r.inputs["fromPort"],
+            r.inputs["toPort"],
+        )
+        for r in rules
+    ) == sorted((sg.id, client, "tcp", 6379, 6379) for client in CLIENT_SGS.values())
     assert not any(k.startswith("cidr") for r in rules for k in r.inputs)
     assert cap.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") == []
 
@@ -136,12 +150,17 @@ def test_slow_and_engine_logs_go_to_encrypted_log_groups(run_pulumi, tags):
 
 
 def test_options(run_pulumi, tags):
-    settings = RedisSettings(node_type="cache.r7g.xlarge", engine_version="7.0", replicas_per_shard=1,
-                             snapshot_retention_days=35)
+    settings = RedisSettings(
+        node_type="cache.r7g.xlarge", engine_version="7.0", replicas_per_shard=1, snapshot_retention_days=35
+    )
     cap = run_pulumi(build(tags, settings=settings, log_retention_days=731, stack="prod"))
     g = cap.one(GROUP).inputs
     assert (g["nodeType"], g["engineVersion"], g["numCacheClusters"], g["snapshotRetentionLimit"]) == (
-        "cache.r7g.xlarge", "7.0", 2, 35)
+        "cache.r7g.xlarge",
+        "7.0",
+        2,
+        35,
+    )
     assert {lg.inputs["retentionInDays"] for lg in cap.of_type("aws:cloudwatch/logGroup:LogGroup")} == {731}
     assert "tradesense/prod/auth/redis" in {s.inputs["name"] for s in cap.of_type("aws:secretsmanager/secret:Secret")}
 
@@ -156,7 +175,9 @@ def test_outputs(run_pulumi, tags):
     assert _sync_await(cache.primary_endpoint.future()) == group.outputs["primaryEndpointAddress"]
     assert _sync_await(cache.reader_endpoint.future()) == group.outputs["readerEndpointAddress"]
     assert _sync_await(cache.security_group_id.future()) == cap.one("aws:ec2/securityGroup:SecurityGroup").id
-    secret_arns = {s.inputs["name"].split("/")[2]: s.outputs["arn"] for s in cap.of_type("aws:secretsmanager/secret:Secret")}
+    secret_arns = {
+        s.inputs["name"].split("/")[2]: s.outputs["arn"] for s in cap.of_type("aws:secretsmanager/secret:Secret")
+    }
     assert {svc: _sync_await(arn.future()) for svc, arn in cache.user_secret_arns.items()} == secret_arns
 
 
@@ -170,7 +191,8 @@ def test_children_are_parented_and_tagged(run_pulumi, tags):
     for child in children:
         if child.type not in untaggable:
             assert {k: v for k, v in child.inputs["tags"].items() if k not in ("Service", "Purpose")} == {
-                k: v for k, v in tags.items() if k != "Service"}, child.name
+                k: v for k, v in tags.items() if k != "Service"
+            }, child.name
 
 
 @pytest.mark.parametrize(
@@ -183,7 +205,10 @@ def test_children_are_parented_and_tagged(run_pulumi, tags):
         ({"service_names": [], "client_security_group_ids": {}}, "service_names: empty"),
         ({"service_names": ["default"], "client_security_group_ids": {"default": "sg-1"}}, "service_names: 'default'"),
         ({"service_names": ["Auth"], "client_security_group_ids": {"Auth": "sg-1"}}, "service_names: 'Auth'"),
-        ({"service_names": ["auth", "auth"], "client_security_group_ids": {"auth": "sg-1"}}, "service_names = .*repeat"),
+        (
+            {"service_names": ["auth", "auth"], "client_security_group_ids": {"auth": "sg-1"}},
+            "service_names = .*repeat",
+        ),
         ({"client_security_group_ids": {"auth": "sg-1"}}, "client_security_group_ids"),
         ({"subnet_ids": ["subnet-a"]}, "subnet_ids"),
         ({"stack": "a/b"}, "stack = 'a/b'"),

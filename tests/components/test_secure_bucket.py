@@ -21,7 +21,9 @@ def test_defaults_are_the_secure_posture(run_pulumi, tags):
     assert bucket.protect is True
     assert bucket.inputs["tags"]["Purpose"] == "database-backups"
     pab = cap.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
-    assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(
+        pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     sse = cap.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs
     rule = sse["rules"][0]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}
@@ -50,8 +52,16 @@ def test_object_lock_in_compliance_mode(run_pulumi, tags):
 
 
 def test_log_target_uses_sse_s3_and_does_not_log_to_itself(run_pulumi, tags):
-    cap = run_pulumi(build(tags, purpose="access-logs", kms_key_arn=None, access_log_bucket=None,
-                           is_access_log_target=True, sse_s3_for_log_delivery=True))
+    cap = run_pulumi(
+        build(
+            tags,
+            purpose="access-logs",
+            kms_key_arn=None,
+            access_log_bucket=None,
+            is_access_log_target=True,
+            sse_s3_for_log_delivery=True,
+        )
+    )
     sse = cap.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs
     assert sse["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
     assert cap.of_type("aws:s3/bucketLogging:BucketLogging") == []
@@ -81,8 +91,13 @@ def test_missing_tags_are_rejected(tags):
 def test_extra_statements_name_the_bucket_through_the_placeholder(run_pulumi, tags):
     from components.secure_bucket import BUCKET_ARN
 
-    statement = {"Sid": "AllowTrail", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                 "Action": "s3:GetBucketAcl", "Resource": BUCKET_ARN}
+    statement = {
+        "Sid": "AllowTrail",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "s3:GetBucketAcl",
+        "Resource": BUCKET_ARN,
+    }
     cap = run_pulumi(build(tags, extra_policy_statements=[statement]))
     arn = cap.one("aws:s3/bucket:Bucket").outputs["arn"]
     policy = json.loads(cap.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
@@ -96,10 +111,19 @@ REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 
 def build_replicated(tags, **overrides):
     def program():
-        replica = BucketReplica(provider=aws.Provider("dr", region="us-west-2"), kms_key_arn=DR_KEY,
-                                access_log_bucket="dr-logs-bucket")
-        args = dict(purpose="audit-logs", tags=tags, kms_key_arn=KEY, access_log_bucket="logs-bucket",
-                    object_lock_days=30, region="us-east-1", account_id=ACCOUNT, replica=replica)
+        replica = BucketReplica(
+            provider=aws.Provider("dr", region="us-west-2"), kms_key_arn=DR_KEY, access_log_bucket="dr-logs-bucket"
+        )
+        args = dict(
+            purpose="audit-logs",
+            tags=tags,
+            kms_key_arn=KEY,
+            access_log_bucket="logs-bucket",
+            object_lock_days=30,
+            region="us-east-1",
+            account_id=ACCOUNT,
+            replica=replica,
+        )
         args.update(overrides)
         bucket = SecureBucket("audit", SecureBucketArgs(**args))
         pulumi.export("replica_bucket_arn", bucket.replica_bucket_arn)
@@ -120,8 +144,11 @@ def test_replica_bucket_and_all_its_parts_are_in_the_dr_region(run_pulumi, tags)
     replica_parts = [r for r in cap.resources if r.custom and r.name.startswith("audit-replica-")]
     assert len(replica_parts) == 9  # bucket, ownership, PAB, SSE, versioning, lock, lifecycle, logging, policy
     assert all(r.provider.startswith(dr.urn) for r in replica_parts), [r.name for r in replica_parts]
-    source = [r for r in cap.resources if r.custom and r.type.startswith("aws:s3/")
-              and not r.name.startswith("audit-replica-")]
+    source = [
+        r
+        for r in cap.resources
+        if r.custom and r.type.startswith("aws:s3/") and not r.name.startswith("audit-replica-")
+    ]
     assert source and not any(r.provider.startswith(dr.urn) for r in source)
 
     bucket = cap.one("aws:s3/bucket:Bucket", "audit-replica-bucket")
@@ -130,11 +157,15 @@ def test_replica_bucket_and_all_its_parts_are_in_the_dr_region(run_pulumi, tags)
     assert cap.outputs["replica_bucket_arn"] == bucket.outputs["arn"]
     lock = cap.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "audit-replica-object-lock")
     assert lock.inputs["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 30}
-    sse = cap.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                  "audit-replica-encryption").inputs["rules"][0]
+    sse = cap.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "audit-replica-encryption",
+    ).inputs["rules"][0]
     assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": DR_KEY}
     pab = cap.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-replica-public-access").inputs
-    assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(
+        pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     policy = json.loads(cap.one("aws:s3/bucketPolicy:BucketPolicy", "audit-replica-policy").inputs["policy"])
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert policy["Statement"][0]["Resource"] == [bucket.outputs["arn"], bucket.outputs["arn"] + "/*"]
@@ -154,7 +185,8 @@ def test_replication_copies_everything_to_the_replica_under_the_dr_key(run_pulum
     assert rule["status"] == "Enabled" and rule["filter"] == {}
     assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
     assert rule["destination"] == {
-        "bucket": replica.outputs["arn"], "storageClass": "STANDARD",
+        "bucket": replica.outputs["arn"],
+        "storageClass": "STANDARD",
         "encryptionConfiguration": {"replicaKmsKeyId": DR_KEY},
     }
     assert rule["sourceSelectionCriteria"] == {"sseKmsEncryptedObjects": {"status": "Enabled"}}
@@ -166,11 +198,19 @@ def test_replication_copies_everything_to_the_replica_under_the_dr_key(run_pulum
 def test_replication_role_is_trusted_by_s3_for_this_account_and_least_privilege(run_pulumi, tags):
     cap = run_pulumi(build_replicated(tags))
     trust = json.loads(cap.one("aws:iam/role:Role").inputs["assumeRolePolicy"])["Statement"]
-    assert trust == [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole",
-                      "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]
+    assert trust == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        }
+    ]
     source = cap.one("aws:s3/bucket:Bucket", "audit-bucket").outputs["arn"]
     replica = cap.one("aws:s3/bucket:Bucket", "audit-replica-bucket").outputs["arn"]
-    statements = {s["Sid"]: s for s in json.loads(cap.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"]}
+    statements = {
+        s["Sid"]: s for s in json.loads(cap.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"]
+    }
     for statement in statements.values():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any("*" in action for action in actions), statement["Sid"]
@@ -180,17 +220,26 @@ def test_replication_role_is_trusted_by_s3_for_this_account_and_least_privilege(
     assert statements["WriteReplicaObjects"]["Resource"] == f"{replica}/*"
     assert statements["DecryptSourceObjectsThroughS3"]["Resource"] == KEY
     assert statements["DecryptSourceObjectsThroughS3"]["Condition"] == {
-        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    }
     assert statements["EncryptReplicasThroughS3"]["Resource"] == DR_KEY
     assert statements["EncryptReplicasThroughS3"]["Condition"] == {
-        "StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}}
+        "StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}
+    }
 
 
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"kms_key_arn": None, "sse_s3_for_log_delivery": True, "is_access_log_target": True,
-          "access_log_bucket": None}, "replica: requires kms_key_arn"),
+        (
+            {
+                "kms_key_arn": None,
+                "sse_s3_for_log_delivery": True,
+                "is_access_log_target": True,
+                "access_log_bucket": None,
+            },
+            "replica: requires kms_key_arn",
+        ),
         ({"is_access_log_target": True}, "replica: not allowed with is_access_log_target"),
         ({"region": None}, "region = None: required with replica"),
         ({"account_id": None}, "account_id = None: required with replica"),
@@ -203,6 +252,8 @@ def test_invalid_replica_args_are_rejected(run_pulumi, tags, overrides, message)
 
 def test_bucket_key_can_be_turned_off_for_a_service_that_needs_its_own_encryption_context(run_pulumi, tags):
     cap = run_pulumi(build(tags, bucket_key=False))
-    rule = cap.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"][0]
+    rule = cap.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs[
+        "rules"
+    ][0]
     assert rule["bucketKeyEnabled"] is False
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}

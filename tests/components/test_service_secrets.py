@@ -3,9 +3,9 @@ import json
 import pulumi
 import pytest
 
+from components.limits import FEATURE_FLAGS
 from components.service_secrets import ServiceSecrets, ServiceSecretsArgs
 from scripts.engine.offline import is_secret, unwrap_secrets
-from components.limits import FEATURE_FLAGS
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 ACCOUNT = "123456789012"
@@ -17,8 +17,15 @@ PARAMETER = "aws:ssm/parameter:Parameter"
 
 
 def build_args(tags, **overrides):
-    args = dict(service="market-data", stack="test", secrets_kms_key_arn=KEY,
-                features={flag: True for flag in FEATURE_FLAGS}, account_id=ACCOUNT, region="us-east-1", tags=tags)
+    args = dict(
+        service="market-data",
+        stack="test",
+        secrets_kms_key_arn=KEY,
+        features={flag: True for flag in FEATURE_FLAGS},
+        account_id=ACCOUNT,
+        region="us-east-1",
+        tags=tags,
+    )
     args.update(overrides)
     return ServiceSecretsArgs(**args)
 
@@ -58,12 +65,19 @@ def test_defaults_are_the_secure_posture(run_pulumi, tags):
     assert flag_values(cap) == {f"/tradesense/test/market-data/{flag}": "true" for flag in FEATURE_FLAGS}
     assert all(p.inputs["type"] == "String" for p in cap.of_type(PARAMETER))
     trust = json.loads(cap.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
-    assert trust["Statement"] == [{
-        "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
-    }]
+    assert trust["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        }
+    ]
     assert [s["Sid"] for s in policy(cap)["Statement"]] == [
-        "ReadOwnSecrets", "DecryptOwnSecretsThroughSecretsManager", "ReadOwnFeatureFlags"]
+        "ReadOwnSecrets",
+        "DecryptOwnSecretsThroughSecretsManager",
+        "ReadOwnFeatureFlags",
+    ]
     assert len(cap.of_type("aws:iam/rolePolicy:RolePolicy")) == 1
     assert cap.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
 
@@ -117,8 +131,12 @@ def test_no_wildcard_actions_or_foreign_resources(run_pulumi, tags):
 def test_extra_secrets_are_readable_too(run_pulumi, tags):
     cap = run_pulumi(build(tags, extra_secret_arns=[REDIS_SECRET]))
     assert REDIS_SECRET in statement(cap, "ReadOwnSecrets")["Resource"]
-    assert REDIS_SECRET in statement(cap, "DecryptOwnSecretsThroughSecretsManager")["Condition"][
-        "StringEquals"]["kms:EncryptionContext:SecretARN"]
+    assert (
+        REDIS_SECRET
+        in statement(cap, "DecryptOwnSecretsThroughSecretsManager")["Condition"]["StringEquals"][
+            "kms:EncryptionContext:SecretARN"
+        ]
+    )
 
 
 def test_proxy_grants_connect_as_its_own_db_user_only(run_pulumi, tags):
@@ -132,16 +150,21 @@ def test_proxy_output_and_explicit_db_user(run_pulumi, tags):
     def program():
         from pulumi_aws import rds
 
-        proxy = rds.Proxy("proxy", engine_family="POSTGRESQL", role_arn="arn:aws:iam::123456789012:role/p",
-                          vpc_subnet_ids=["subnet-1"], auths=[{"auth_scheme": "SECRETS", "iam_auth": "REQUIRED",
-                                                               "secret_arn": REDIS_SECRET}])
+        proxy = rds.Proxy(
+            "proxy",
+            engine_family="POSTGRESQL",
+            role_arn="arn:aws:iam::123456789012:role/p",
+            vpc_subnet_ids=["subnet-1"],
+            auths=[{"auth_scheme": "SECRETS", "iam_auth": "REQUIRED", "secret_arn": REDIS_SECRET}],
+        )
         ServiceSecrets("s", build_args(tags, proxy_arn=proxy.arn, db_user="md_app"))
 
     cap = run_pulumi(program)
     proxy_id = cap.one("aws:rds/proxy:Proxy").outputs["arn"].split(":")[-1]
     assert proxy_id.startswith("prx-")
     assert statement(cap, "ConnectThroughOwnProxy")["Resource"] == (
-        f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{proxy_id}/md_app")
+        f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{proxy_id}/md_app"
+    )
 
 
 def test_no_proxy_no_connect_grant(run_pulumi, tags):
@@ -151,18 +174,29 @@ def test_no_proxy_no_connect_grant(run_pulumi, tags):
 
 def test_options_flags_principal_recovery(run_pulumi, tags):
     features = {flag: flag != "ENABLE_AUDIT_LOGGING" for flag in FEATURE_FLAGS}
-    cap = run_pulumi(build(tags, features=features, workload_principal="lambda.amazonaws.com",
-                           secret_recovery_days=7, stack="prod", region="eu-west-1"))
+    cap = run_pulumi(
+        build(
+            tags,
+            features=features,
+            workload_principal="lambda.amazonaws.com",
+            secret_recovery_days=7,
+            stack="prod",
+            region="eu-west-1",
+        )
+    )
     values = flag_values(cap)
     assert values["/tradesense/prod/market-data/ENABLE_AUDIT_LOGGING"] == "false"
     assert values["/tradesense/prod/market-data/ENABLE_RATE_LIMITING"] == "true"
     trust = json.loads(cap.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert all(s.inputs["recoveryWindowInDays"] == 7 for s in cap.of_type(SECRET))
-    assert statement(cap, "DecryptOwnSecretsThroughSecretsManager")["Condition"]["StringEquals"][
-        "kms:ViaService"] == "secretsmanager.eu-west-1.amazonaws.com"
+    assert (
+        statement(cap, "DecryptOwnSecretsThroughSecretsManager")["Condition"]["StringEquals"]["kms:ViaService"]
+        == "secretsmanager.eu-west-1.amazonaws.com"
+    )
     assert statement(cap, "ReadOwnFeatureFlags")["Resource"][1] == (
-        "arn:aws:ssm:eu-west-1:123456789012:parameter/tradesense/prod/market-data/*")
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/tradesense/prod/market-data/*"
+    )
 
 
 def test_outputs_name_the_role_secrets_and_parameters(run_pulumi, tags):
@@ -190,8 +224,10 @@ def test_outputs_name_the_role_secrets_and_parameters(run_pulumi, tags):
     [
         ({"features": {"ENABLE_RATE_LIMITING": True}}, "features = "),
         ({"features": {**{f: True for f in FEATURE_FLAGS}, "ENABLE_BETA": True}}, "features = "),
-        ({"features": {**{f: True for f in FEATURE_FLAGS}, "ENABLE_AUDIT_LOGGING": "yes"}},
-         "features\\['ENABLE_AUDIT_LOGGING'\\] = 'yes'"),
+        (
+            {"features": {**{f: True for f in FEATURE_FLAGS}, "ENABLE_AUDIT_LOGGING": "yes"}},
+            "features\\['ENABLE_AUDIT_LOGGING'\\] = 'yes'",
+        ),
         ({"secret_recovery_days": 6}, "secret_recovery_days = 6"),
         ({"secret_recovery_days": 31}, "secret_recovery_days = 31"),
         ({"account_id": "12345"}, "account_id = '12345'"),

@@ -1,6 +1,8 @@
 """docs/components.md is generated from the source; a stale copy fails here, not in review."""
 
 from scripts.docgen import component_docs
+
+
 def test_committed_reference_matches_the_source():
     assert component_docs.DOC.read_text() == component_docs.render(), (
         "docs/components.md is out of date: run python -m scripts.docgen.component_docs"
@@ -9,8 +11,12 @@ def test_committed_reference_matches_the_source():
 
 def test_reference_lists_every_component_with_its_args(tmp_path):
     text = component_docs.render()
-    for token in ("tradesense:database:PostgresDatabase", "tradesense:cache:RedisCache",
-                  "tradesense:edge:EdgeFirewall", "tradesense:storage:SecureBucket"):
+    for token in (
+        "tradesense:database:PostgresDatabase",
+        "tradesense:cache:RedisCache",
+        "tradesense:edge:EdgeFirewall",
+        "tradesense:storage:SecureBucket",
+    ):
         assert f"(`{token}`)" in text
     assert "| `publicly_accessible_insecure` | `bool` | `False` | INSECURE" in text
 

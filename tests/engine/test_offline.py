@@ -10,8 +10,9 @@ from scripts.engine.offline import is_secret, mask_secrets, run_program
 class Pair(pulumi.ComponentResource):
     def __init__(self, name, opts=None):
         super().__init__("tradesense:test:Pair", name, None, opts)
-        inner = pulumi.ComponentResource("tradesense:test:Inner", f"{name}-inner", None,
-                                         pulumi.ResourceOptions(parent=self))
+        inner = pulumi.ComponentResource(
+            "tradesense:test:Inner", f"{name}-inner", None, pulumi.ResourceOptions(parent=self)
+        )
         self.key = aws.kms.Key(f"{name}-key", opts=pulumi.ResourceOptions(parent=inner))
         aws.secretsmanager.Secret(f"{name}-secret", kms_key_id=self.key.arn, opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({})
@@ -54,7 +55,8 @@ def test_runs_are_deterministic_and_isolated():
     first, second = run(), run()
     # Registration order is up to asyncio, as under the real engine; the set and values are not.
     assert sorted((r.urn, r.outputs.get("arn")) for r in first.resources) == sorted(
-        (r.urn, r.outputs.get("arn")) for r in second.resources)
+        (r.urn, r.outputs.get("arn")) for r in second.resources
+    )
     assert len(first.resources) == 6
 
 
@@ -89,10 +91,14 @@ def test_data_sources_answer_for_the_region_they_are_asked_about():
         seen["region"] = aws.get_region(opts=pulumi.InvokeOptions(provider=frankfurt)).region
 
     run_program(program, project="proj", stack="dev", config={"aws:region": "ap-southeast-2"})
-    assert seen["default"] == (["ap-southeast-2a", "ap-southeast-2b", "ap-southeast-2c"],
-                               ["apse2-az1", "apse2-az2", "apse2-az3"])
+    assert seen["default"] == (
+        ["ap-southeast-2a", "ap-southeast-2b", "ap-southeast-2c"],
+        ["apse2-az1", "apse2-az2", "apse2-az3"],
+    )
     # eu-central-1 has three AZs (euc1-az1..3):
     # https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html
-    assert seen["frankfurt"] == (["eu-central-1a", "eu-central-1b", "eu-central-1c"],
-                                 ["euc1-az1", "euc1-az2", "euc1-az3"])
+    assert seen["frankfurt"] == (
+        ["eu-central-1a", "eu-central-1b", "eu-central-1c"],
+        ["euc1-az1", "euc1-az2", "euc1-az3"],
+    )
     assert seen["region"] == "eu-central-1"

@@ -30,10 +30,12 @@ def test_document_has_the_engine_shape(prod_preview, prod_capture):
 
 
 def test_urns_nest_the_full_chain_of_parent_types(prod_preview):
-    nested = [s["urn"] for s in prod_preview["steps"]
-              if "tradesense:storage:SecureBucket$aws:s3/bucket:Bucket" in s["urn"]]
-    assert any(u.split("::")[2].startswith("tradesense:backup:BackupStorage$tradesense:storage:SecureBucket$")
-               for u in nested)
+    nested = [
+        s["urn"] for s in prod_preview["steps"] if "tradesense:storage:SecureBucket$aws:s3/bucket:Bucket" in s["urn"]
+    ]
+    assert any(
+        u.split("::")[2].startswith("tradesense:backup:BackupStorage$tradesense:storage:SecureBucket$") for u in nested
+    )
 
 
 def test_inputs_are_camel_case_and_references_show_their_target(prod_preview):
@@ -54,15 +56,23 @@ def test_no_secret_value_is_written_in_clear(prod_preview, prod_capture):
             value = unwrap_secrets(outputs.get(key))
             if isinstance(value, str) and len(value) >= 8:
                 assert value not in text
-    versions = [s["newState"] for s in prod_preview["steps"]
-                if s["newState"]["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
+    versions = [
+        s["newState"]
+        for s in prod_preview["steps"]
+        if s["newState"]["type"] == "aws:secretsmanager/secretVersion:SecretVersion"
+    ]
     assert versions and all(v["inputs"]["secretString"] == "[secret]" for v in versions)
     assert UNKNOWN not in text
 
 
 def test_cli_prints_the_tree_and_counts_and_writes_the_file(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "scripts.engine.preview", "--stack", "prod", "--out", str(tmp_path)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.engine.preview", "--stack", "prod", "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = result.stdout
     assert out.startswith("Offline preview of tradesense/prod (us-east-1): ")
     for service in ("platform", "auth", "gateway", "market-data"):
@@ -77,8 +87,22 @@ def test_cli_config_error_is_one_line_exit_2_and_writes_nothing(tmp_path):
     prod = (REPO_ROOT / "Pulumi.prod.yaml").read_text()
     (tmp_path / "Pulumi.bad.yaml").write_text(prod.replace("backupRetentionDays: 30", "backupRetentionDays: 7"))
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "scripts.engine.preview", "--stack", "bad", "--out", str(out),
-                             "--project-dir", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.engine.preview",
+            "--stack",
+            "bad",
+            "--out",
+            str(out),
+            "--project-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert result.stderr == "error: tradesense:backupRetentionDays = 7: must be at least 30\n"
     assert not out.exists()
@@ -97,12 +121,20 @@ def test_config_of_other_namespaces_never_reaches_preview_json(prod_preview):
     tools' keys stay in Pulumi.<stack>.yaml (and, encrypted, out of every file we write)."""
     from scripts.engine.preview import document_config
 
-    assert set(prod_preview["config"]) == {k for k in prod_preview["config"]
-                                           if k.startswith("tradesense:") or k == "aws:region"}
-    written = document_config({"aws:region": "us-east-1", "aws:secretKey": {"secure": "v1:abc"},
-                               "datadog:apiKey": {"secure": "v1:def"}, "aws:profile": "ops",
-                               "tradesense:owner": "platform", "tradesense:token": {"secure": "v1:x"}},
-                              "tradesense")
+    assert set(prod_preview["config"]) == {
+        k for k in prod_preview["config"] if k.startswith("tradesense:") or k == "aws:region"
+    }
+    written = document_config(
+        {
+            "aws:region": "us-east-1",
+            "aws:secretKey": {"secure": "v1:abc"},
+            "datadog:apiKey": {"secure": "v1:def"},
+            "aws:profile": "ops",
+            "tradesense:owner": "platform",
+            "tradesense:token": {"secure": "v1:x"},
+        },
+        "tradesense",
+    )
     assert written == {"aws:region": "us-east-1", "tradesense:owner": "platform", "tradesense:token": "[secret]"}
 
 
@@ -113,11 +145,26 @@ def test_a_plain_text_credential_in_another_namespace_is_refused(tmp_path):
     project.mkdir()
     (project / "Pulumi.yaml").write_text((REPO_ROOT / "Pulumi.yaml").read_text())
     secret = "dd0123456789abcdef0123456789abcd"
-    (project / "Pulumi.prod.yaml").write_text((REPO_ROOT / "Pulumi.prod.yaml").read_text().replace(
-        "config:\n", f"config:\n  datadog:apiKey: {secret}\n", 1))
+    (project / "Pulumi.prod.yaml").write_text(
+        (REPO_ROOT / "Pulumi.prod.yaml").read_text().replace("config:\n", f"config:\n  datadog:apiKey: {secret}\n", 1)
+    )
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "scripts.engine.preview", "--stack", "prod", "--out", str(out),
-                           "--project-dir", str(project)], capture_output=True, text=True, cwd=REPO_ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.engine.preview",
+            "--stack",
+            "prod",
+            "--out",
+            str(out),
+            "--project-dir",
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and "datadog:apiKey" in err and "pulumi config set --secret" in err

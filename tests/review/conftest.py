@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def rename_subtree(document: dict[str, Any], old: str, new: str) -> dict[str, An
     """The head a rename of component `old` to `new` (children `old-x` -> `new-x`) produces, without
     alias: every URN ending in `::old` or `::old-...` takes the new name (parents and references too)."""
     text = json.dumps(document)
-    text = text.replace(f"::{old}\"", f"::{new}\"").replace(f"::{old}-", f"::{new}-")
+    text = text.replace(f'::{old}"', f'::{new}"').replace(f"::{old}-", f"::{new}-")
     return json.loads(text)
 
 

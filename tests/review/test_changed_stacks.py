@@ -17,19 +17,22 @@ def repo(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("paths, expected", [
-    (["Pulumi.staging.yaml"], ["staging"]),
-    (["Pulumi.staging.yaml", "Pulumi.qa.yaml", "README.md"], ["qa", "staging"]),
-    (["components/redis.py"], ["prod", "qa", "staging"]),
-    (["Pulumi.staging.yaml", "stacks/program.py"], ["prod", "qa", "staging"]),
-    (["policies/waivers.yaml"], ["prod", "qa", "staging"]),
-    (["scripts/engine/offline.py"], ["prod", "qa", "staging"]),
-    (["constraints.txt"], ["prod", "qa", "staging"]),
-    (["Pulumi.yaml"], ["prod", "qa", "staging"]),
-    (["README.md", "docs/operations.md", "tests/test_preview.py"], []),
-    (["Pulumi.gone.yaml"], []),  # a deleted stack file: nothing left to preview
-    ([], []),
-])
+@pytest.mark.parametrize(
+    "paths, expected",
+    [
+        (["Pulumi.staging.yaml"], ["staging"]),
+        (["Pulumi.staging.yaml", "Pulumi.qa.yaml", "README.md"], ["qa", "staging"]),
+        (["components/redis.py"], ["prod", "qa", "staging"]),
+        (["Pulumi.staging.yaml", "stacks/program.py"], ["prod", "qa", "staging"]),
+        (["policies/waivers.yaml"], ["prod", "qa", "staging"]),
+        (["scripts/engine/offline.py"], ["prod", "qa", "staging"]),
+        (["constraints.txt"], ["prod", "qa", "staging"]),
+        (["Pulumi.yaml"], ["prod", "qa", "staging"]),
+        (["README.md", "docs/operations.md", "tests/test_preview.py"], []),
+        (["Pulumi.gone.yaml"], []),  # a deleted stack file: nothing left to preview
+        ([], []),
+    ],
+)
 def test_a_change_touches_its_stack_or_every_stack(repo, paths, expected):
     assert changed_stacks(paths, repo) == expected
 
@@ -40,9 +43,19 @@ def test_this_repo_lists_its_stack_files():
 
 
 def test_cli_reads_git_diff_output_and_prints_json(repo):
-    result = subprocess.run([sys.executable, "-m", "scripts.review.changed_stacks", "--project-dir", str(repo)],
-                            input="Pulumi.qa.yaml\ndocs/x.md\n", capture_output=True, text=True, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.review.changed_stacks", "--project-dir", str(repo)],
+        input="Pulumi.qa.yaml\ndocs/x.md\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert result.returncode == 0 and json.loads(result.stdout) == ["qa"]
-    bad = subprocess.run([sys.executable, "-m", "scripts.review.changed_stacks", "--project-dir", str(repo / "nope")],
-                         input="", capture_output=True, text=True, cwd=REPO_ROOT)
+    bad = subprocess.run(
+        [sys.executable, "-m", "scripts.review.changed_stacks", "--project-dir", str(repo / "nope")],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: --project-dir = ") and bad.stdout == ""

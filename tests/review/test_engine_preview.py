@@ -43,8 +43,12 @@ def _cli_preview(base: dict, head: dict, replaced: dict[str, list[str]], show_sa
             entry["replaceReasons"] = replaced[urn]
             entry["diffReasons"] = replaced[urn]
         steps.append(entry)
-    return {"config": {k: v if isinstance(v, str) else json.dumps(v) for k, v in base["config"].items()},
-            "steps": steps, "duration": 0, "changeSummary": counts}
+    return {
+        "config": {k: v if isinstance(v, str) else json.dumps(v) for k, v in base["config"].items()},
+        "steps": steps,
+        "duration": 0,
+        "changeSummary": counts,
+    }
 
 
 @pytest.fixture

@@ -19,8 +19,13 @@ def _waivers(*entries) -> list:
 
 
 def _entry(urn: str, expires: str = "2026-12-31", operations=("replace",)) -> dict:
-    return {"urn": urn, "operations": list(operations), "reason": "migrated to a new KMS key, snapshot CHG-7 restored",
-            "approved_by": "platform-lead@tradesense.io", "expires": expires}
+    return {
+        "urn": urn,
+        "operations": list(operations),
+        "reason": "migrated to a new KMS key, snapshot CHG-7 restored",
+        "approved_by": "platform-lead@tradesense.io",
+        "expires": expires,
+    }
 
 
 @pytest.fixture
@@ -45,19 +50,26 @@ def test_a_change_waiver_stops_working_after_it_expires(two_replaced_databases):
 
 
 def test_a_waiver_for_delete_does_not_cover_a_replace(two_replaced_databases):
-    findings = {f.urn: f for f in find_data_loss(two_replaced_databases, _waivers(_entry(DB, operations=["delete"])),
-                                                 dt.date(2026, 12, 1))}
+    findings = {
+        f.urn: f
+        for f in find_data_loss(
+            two_replaced_databases, _waivers(_entry(DB, operations=["delete"])), dt.date(2026, 12, 1)
+        )
+    }
     assert findings[DB].blocking
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({**_entry(DB), "urn": "urn:pulumi:prod::tradesense::*::auth-db-instance"}, "no patterns"),
-    ({**_entry(DB), "urn": "auth-db-instance"}, "exact resource URN"),
-    ({k: v for k, v in _entry(DB).items() if k != "expires"}, "without an expiry"),
-    ({**_entry(DB), "reason": " "}, "'reason' is missing"),
-    ({**_entry(DB), "operations": ["drop"]}, "delete and/or replace"),
-    ({**_entry(DB), "resources": ["x"]}, "unknown field"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({**_entry(DB), "urn": "urn:pulumi:prod::tradesense::*::auth-db-instance"}, "no patterns"),
+        ({**_entry(DB), "urn": "auth-db-instance"}, "exact resource URN"),
+        ({k: v for k, v in _entry(DB).items() if k != "expires"}, "without an expiry"),
+        ({**_entry(DB), "reason": " "}, "'reason' is missing"),
+        ({**_entry(DB), "operations": ["drop"]}, "delete and/or replace"),
+        ({**_entry(DB), "resources": ["x"]}, "unknown field"),
+    ],
+)
 def test_an_incomplete_or_broad_change_waiver_is_refused(entry, message):
     with pytest.raises(waiver_module.WaiverError, match=message):
         _waivers(entry)

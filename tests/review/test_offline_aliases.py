@@ -33,8 +33,11 @@ def test_a_component_alias_is_inherited_by_its_children_with_the_name_prefix_rep
 
 
 def test_a_child_alias_to_the_root_and_a_new_name(run_pulumi):
-    capture = run_pulumi(lambda: Box("box", child_opts={"aliases": [
-        pulumi.Alias(name="legacy-topic", parent=pulumi.ROOT_STACK_RESOURCE)]}))
+    capture = run_pulumi(
+        lambda: Box(
+            "box", child_opts={"aliases": [pulumi.Alias(name="legacy-topic", parent=pulumi.ROOT_STACK_RESOURCE)]}
+        )
+    )
     assert f"{PREFIX}aws:sns/topic:Topic::legacy-topic" in _aliases(capture)["box-topic"]
 
 

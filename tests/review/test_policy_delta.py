@@ -22,8 +22,8 @@ def delta(prod_preview, tmp_path_factory):
     import json
 
     base, head = copy.deepcopy(prod_preview), copy.deepcopy(prod_preview)
-    state(base, BILLING_DB)["inputs"]["storageEncrypted"] = False   # the base's violation, fixed by the head
-    state(head, DB)["inputs"]["publiclyAccessible"] = True          # the head's new violation
+    state(base, BILLING_DB)["inputs"]["storageEncrypted"] = False  # the base's violation, fixed by the head
+    state(head, DB)["inputs"]["publiclyAccessible"] = True  # the head's new violation
     out = tmp_path_factory.mktemp("delta")
     (out / "base.json").write_text(json.dumps(base))
     (out / "head.json").write_text(json.dumps(head))
@@ -52,8 +52,11 @@ def test_a_rename_does_not_read_as_fixed_here_and_introduced_there(prod_preview,
     head = rename_subtree(base, "auth-db", "auth-database")
     (tmp_path / "b.json").write_text(json.dumps(base))
     (tmp_path / "h.json").write_text(json.dumps(head))
-    result = compare(evaluate(tmp_path / "b.json", None, TODAY), evaluate(tmp_path / "h.json", None, TODAY),
-                     diff_previews(base, head))
+    result = compare(
+        evaluate(tmp_path / "b.json", None, TODAY),
+        evaluate(tmp_path / "h.json", None, TODAY),
+        diff_previews(base, head),
+    )
     renamed = DB.replace("::auth-db-instance", "::auth-database-instance")
     assert ("rds-not-publicly-accessible", renamed) in {(f.rule_id, f.urn) for f in result.unchanged}
     assert not [f for f in result.introduced if f.rule_id == "rds-not-publicly-accessible"]
@@ -62,16 +65,33 @@ def test_a_rename_does_not_read_as_fixed_here_and_introduced_there(prod_preview,
 
 def test_waivers_added_removed_and_expiring(tmp_path):
     def waiver(policy: str, expires: str) -> dict:
-        return {"policy": policy, "resources": ["x-bucket"], "reason": "r", "approved_by": "platform-lead@tradesense.io", "expires": expires}
+        return {
+            "policy": policy,
+            "resources": ["x-bucket"],
+            "reason": "r",
+            "approved_by": "platform-lead@tradesense.io",
+            "expires": expires,
+        }
 
     base = tmp_path / "base.yaml"
     head = tmp_path / "head.yaml"
     base.write_text(yaml.safe_dump({"waivers": [waiver("CKV_AWS_1", "2027-06-01"), waiver("CKV_AWS_2", "2027-06-01")]}))
-    head.write_text(yaml.safe_dump({
-        "waivers": [waiver("CKV_AWS_1", "2027-06-01"), waiver("CKV_AWS_3", "2026-12-15")],
-        "change_waivers": [{"urn": DB, "operations": ["replace"], "reason": "r", "approved_by": "platform-lead@tradesense.io",
-                            "expires": "2026-12-20"}],
-    }))
+    head.write_text(
+        yaml.safe_dump(
+            {
+                "waivers": [waiver("CKV_AWS_1", "2027-06-01"), waiver("CKV_AWS_3", "2026-12-15")],
+                "change_waivers": [
+                    {
+                        "urn": DB,
+                        "operations": ["replace"],
+                        "reason": "r",
+                        "approved_by": "platform-lead@tradesense.io",
+                        "expires": "2026-12-20",
+                    }
+                ],
+            }
+        )
+    )
     delta = PolicyDelta()
     waiver_changes(delta, base, head, TODAY)
     assert {e.get("policy") or e.get("urn") for e in delta.waivers_added} == {"CKV_AWS_3", DB}

@@ -29,7 +29,7 @@ def test_the_comment_leads_with_the_summary_and_collapses_the_details(base_doc):
     assert text.count("<details>") == text.count("</details>") >= 3
     assert "Moved without an alias" in details
     # Code inside the fix is a <code> element, so quotes are not shown as entities.
-    assert '&quot;' not in summary.split("**do:**")[1].split("<code>")[0]
+    assert "&quot;" not in summary.split("**do:**")[1].split("<code>")[0]
 
 
 def test_a_huge_change_is_cut_under_githubs_limit_with_a_link(base_doc, head_doc):
@@ -53,8 +53,15 @@ def test_a_huge_change_is_cut_under_githubs_limit_with_a_link(base_doc, head_doc
 def test_secret_values_never_reach_the_comment(base_doc, head_doc):
     secret_value = "s3cr3t-do-not-print"
     state(head_doc, DB)["inputs"]["masterPassword"] = {
-        "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": secret_value}
+        "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+        "value": secret_value,
+    }
     review = _review(diff_previews(base_doc, head_doc))
-    for text in (render.to_markdown(review), render.to_full_markdown(review), render.to_text(review), render.to_json(review)):
+    for text in (
+        render.to_markdown(review),
+        render.to_full_markdown(review),
+        render.to_text(review),
+        render.to_json(review),
+    ):
         assert secret_value not in text
     assert re.search(r"masterPassword.*\[secret\]", render.to_full_markdown(review))

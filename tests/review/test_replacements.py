@@ -19,8 +19,16 @@ def test_every_stateful_type_the_prod_stack_declares_has_a_replacement_table(pro
     types = {s["newState"]["type"] for s in prod_preview["steps"]}
     stateful = {t for t in types if t in STATEFUL}
     # The kinds the issue names must all be present in prod, or the guard guards nothing.
-    assert {STATEFUL[t] for t in stateful} == {"database", "cache", "bucket (data or logs)", "backup vault",
-                                               "KMS key", "secret", "log group", "audit trail"}
+    assert {STATEFUL[t] for t in stateful} == {
+        "database",
+        "cache",
+        "bucket (data or logs)",
+        "backup vault",
+        "KMS key",
+        "secret",
+        "log group",
+        "audit trail",
+    }
     assert stateful <= set(FORCE_NEW)
 
 
@@ -47,8 +55,15 @@ def test_rds_instance_facts_from_the_schema():
     rds = FORCE_NEW["aws:rds/instance:Instance"]
     for forced in ("identifier", "engine", "storageEncrypted", "kmsKeyId", "availabilityZone", "username", "dbName"):
         assert forced in rds
-    for in_place in ("tags", "instanceClass", "engineVersion", "allocatedStorage", "backupRetentionPeriod",
-                     "deletionProtection", "multiAz"):
+    for in_place in (
+        "tags",
+        "instanceClass",
+        "engineVersion",
+        "allocatedStorage",
+        "backupRetentionPeriod",
+        "deletionProtection",
+        "multiAz",
+    ):
         assert in_place not in rds
 
 
@@ -62,4 +77,5 @@ def test_other_schema_facts():
     assert "kmsKeyId" not in FORCE_NEW["aws:secretsmanager/secret:Secret"]
     assert "name" not in FORCE_NEW["aws:rds/proxy:Proxy"] and "vpcSubnetIds" in FORCE_NEW["aws:rds/proxy:Proxy"]
     assert {"atRestEncryptionEnabled", "kmsKeyId", "replicationGroupId"} <= set(
-        FORCE_NEW["aws:elasticache/replicationGroup:ReplicationGroup"])
+        FORCE_NEW["aws:elasticache/replicationGroup:ReplicationGroup"]
+    )

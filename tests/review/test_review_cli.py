@@ -15,7 +15,7 @@ from scripts.review.__main__ import main
 from scripts.review.build import snapshot_repo
 from stacks.settings import REPO_ROOT
 
-RENAME = (re.compile(r'PostgresDatabase\(f"\{service\.name\}-db", '), 'PostgresDatabase(f"{service.name}-database", ')
+RENAME = (re.compile(r'PostgresDatabase\(\s*f"\{service\.name\}-db",'), 'PostgresDatabase(f"{service.name}-database",')
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -65,9 +65,10 @@ def test_renaming_the_database_component_without_alias_is_flagged(repo, program,
 def test_renaming_it_with_the_alias_is_not(repo, program, tmp_path, capsys):
     source = RENAME[0].sub(RENAME[1], program.read_text())
     source = source.replace(
-        "            tags=for_service(tags, service.name),\n        ))\n        for service in settings.database_services",
-        "            tags=for_service(tags, service.name),\n"
-        '        ), opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{service.name}-db")]))\n'
+        "                tags=for_service(tags, service.name),\n            ),\n        )\n"
+        "        for service in settings.database_services",
+        "                tags=for_service(tags, service.name),\n            ),\n"
+        '            opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{service.name}-db")]),\n        )\n'
         "        for service in settings.database_services",
     )
     assert "aliases=[pulumi.Alias" in source

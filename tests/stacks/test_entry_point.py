@@ -30,8 +30,13 @@ def test_entry_point_runs_from_anywhere_with_only_stacks_dir_on_the_path():
     # As the language host runs it: `python stacks/__main__.py`, program directory first on sys.path,
     # no PYTHONPATH. With no engine config it must get as far as reading settings, and stop there
     # with the one-line RunError a missing key gives, not an ImportError.
-    result = subprocess.run([sys.executable, str(STACKS / "__main__.py")], cwd="/", capture_output=True,
-                            text=True, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, str(STACKS / "__main__.py")],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
         "pulumi.errors.RunError: tradesense:environment is not set: it is required (see Pulumi.prod.yaml)"

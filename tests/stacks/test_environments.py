@@ -11,8 +11,8 @@ import pulumi
 import pytest
 
 from scripts.engine.offline import RealisticMocks
-from scripts.report.policy_report import build_report, run_checkov
 from scripts.engine.preview import run_stack
+from scripts.report.policy_report import build_report, run_checkov
 from stacks.settings import ConfigError, parse_settings, read_stack_config
 from tests.conftest import STACKS
 
@@ -59,7 +59,8 @@ def resource_regions(document: dict) -> dict[str, str]:
     stack_region = document["config"]["aws:region"]
     provider_regions = {
         step["urn"]: step["newState"]["inputs"].get("region") or stack_region
-        for step in document["steps"] if step["newState"]["type"] == "pulumi:providers:aws"
+        for step in document["steps"]
+        if step["newState"]["type"] == "pulumi:providers:aws"
     }
     regions = {}
     for step in document["steps"]:
@@ -75,8 +76,11 @@ def edge_names(capture) -> set[str]:
     """What this program places in us-east-1 on purpose, found by structure, not by region."""
     edge = capture.one("tradesense:edge:EdgeFirewall", "edge")
     alerts = capture.one("tradesense:monitoring:AlertTopic", "edge-alerts")
-    return ({r.name for r in capture.descendants(edge.urn) + capture.descendants(alerts.urn) if r.custom}
-            | {"keys-logs-edge", "keys-logs-edge-alias", "monitoring-waf-BlockedRequests"})
+    return {r.name for r in capture.descendants(edge.urn) + capture.descendants(alerts.urn) if r.custom} | {
+        "keys-logs-edge",
+        "keys-logs-edge-alias",
+        "monitoring-waf-BlockedRequests",
+    }
 
 
 def test_staging_keeps_everything_in_eu_central_1_but_the_edge(stack_run):
@@ -93,8 +97,14 @@ def test_staging_keeps_everything_in_eu_central_1_but_the_edge(stack_run):
     # - CloudFront's certificate: https://docs.aws.amazon.com/acm/latest/userguide/acm-regions.html
     # - the WAF log group, in the web ACL's region: https://docs.aws.amazon.com/waf/latest/developerguide/logging-cw-logs.html
     # - its KMS key, in the log group's region: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-    for name in ("edge-web-acl", "edge-certificate", "edge-certificate-validation", "edge-waf-logs",
-                 "edge-waf-logging", "keys-logs-edge"):
+    for name in (
+        "edge-web-acl",
+        "edge-certificate",
+        "edge-certificate-validation",
+        "edge-waf-logs",
+        "edge-waf-logging",
+        "keys-logs-edge",
+    ):
         assert by_name[name] == EDGE_REGION, name
     # The stack's own keys, data stores and trail stay home.
     for name in ("keys-logs", "keys-data", "auth-db-instance", "cache-redis", "audit-trail", "network-vpc"):
@@ -138,8 +148,11 @@ def test_staging_arns_endpoints_and_zones_come_from_its_region(stack_run):
     assert services and all(s.startswith("com.amazonaws.eu-central-1.") for s in services)
     # Only the edge service's dashboard points into us-east-1: it draws the WAF alarm, which is there.
     edge = edge_names(capture)
-    mentions = {states[urn]["urn"].rsplit("::", 1)[-1] for urn in regions
-                if urn.rsplit("::", 1)[-1] not in edge and EDGE_REGION in json.dumps(states[urn]["inputs"])}
+    mentions = {
+        states[urn]["urn"].rsplit("::", 1)[-1]
+        for urn in regions
+        if urn.rsplit("::", 1)[-1] not in edge and EDGE_REGION in json.dumps(states[urn]["inputs"])
+    }
     assert mentions == {"monitoring-gateway-dashboard"}
 
 
@@ -186,14 +199,19 @@ def test_a_region_outside_the_commercial_partition_is_one_line(region):
     config = {**read_stack_config("staging"), "aws:region": region}
     with pytest.raises(ConfigError) as info:
         parse_settings(config, project="tradesense", stack="staging")
-    assert str(info.value) == (f'aws:region = "{region}": must be a commercial AWS region like eu-central-1 '
-                               "(GovCloud, China and other partitions are not supported)")
+    assert str(info.value) == (
+        f'aws:region = "{region}": must be a commercial AWS region like eu-central-1 '
+        "(GovCloud, China and other partitions are not supported)"
+    )
 
 
 def test_more_zones_than_the_region_has_stop_the_program_before_any_resource():
     config = {**read_stack_config("staging"), "tradesense:network": {"cidr": "10.50.0.0/16", "azCount": 4}}
-    with pytest.raises(pulumi.RunError, match=r"^tradesense:network.azCount = 4: region eu-central-1 has 3 "
-                                              r"available zones \(eu-central-1a, eu-central-1b, eu-central-1c\)$"):
+    with pytest.raises(
+        pulumi.RunError,
+        match=r"^tradesense:network.azCount = 4: region eu-central-1 has 3 "
+        r"available zones \(eu-central-1a, eu-central-1b, eu-central-1c\)$",
+    ):
         run_stack("staging", config=config)
 
 

@@ -38,11 +38,14 @@ def test_a_hand_copied_zone_id_is_refused_with_one_line():
     assert message.startswith('tradesense:edge.hostedZoneId = "Z0421186TRADESENSE": unknown setting')
 
 
-@pytest.mark.parametrize(("hostname", "zone_name", "zone"), [
-    ("api.tradesense.io", None, "tradesense.io"),
-    ("tradesense.io", "tradesense.io", "tradesense.io"),  # an apex: its parent, io, is no one's zone
-    ("api.eu.tradesense.co.uk", "tradesense.co.uk", "tradesense.co.uk"),
-])
+@pytest.mark.parametrize(
+    ("hostname", "zone_name", "zone"),
+    [
+        ("api.tradesense.io", None, "tradesense.io"),
+        ("tradesense.io", "tradesense.io", "tradesense.io"),  # an apex: its parent, io, is no one's zone
+        ("api.eu.tradesense.co.uk", "tradesense.co.uk", "tradesense.co.uk"),
+    ],
+)
 def test_the_zone_is_the_parent_domain_unless_zone_name_says_otherwise(hostname, zone_name, zone):
     assert route53_zone_name(hostname, zone_name) == zone
 
@@ -64,8 +67,9 @@ def test_every_record_is_written_in_the_looked_up_public_zone(prod_capture):
     (zone_id,) = zone_ids
     assert ZONE_ID.match(zone_id), zone_id
     # ... and it is what Route 53 answered for the hostname's parent domain, not a config value.
-    answer, _ = offline.RealisticMocks("us-east-1").call(_call("aws:route53/getZone:getZone",
-                                                                name="tradesense.io", privateZone=False))
+    answer, _ = offline.RealisticMocks("us-east-1").call(
+        _call("aws:route53/getZone:getZone", name="tradesense.io", privateZone=False)
+    )
     assert zone_id == answer["zoneId"] and answer["name"] == "tradesense.io."
 
 
@@ -110,7 +114,9 @@ def test_a_missing_zone_stops_the_program_before_anything_is_created(monkeypatch
 
 def test_rds_instances_name_a_major_version_and_a_matching_parameter_family(prod_capture):
     instances = prod_capture.of_type("aws:rds/instance:Instance")
-    groups = {g.outputs["name"]: g.inputs["family"] for g in prod_capture.of_type("aws:rds/parameterGroup:ParameterGroup")}
+    groups = {
+        g.outputs["name"]: g.inputs["family"] for g in prod_capture.of_type("aws:rds/parameterGroup:ParameterGroup")
+    }
     assert len(instances) == 5
     for instance in instances:
         version = instance.inputs["engineVersion"]
@@ -124,8 +130,11 @@ def test_a_minor_engine_version_in_config_is_refused():
     services = dict(config["tradesense:services"])
     services["auth"] = {"database": {"engineVersion": "16.4"}}
     config["tradesense:services"] = services
-    with pytest.raises(ConfigError, match=r'tradesense:services\.auth\.database\.engineVersion = "16\.4": must be a '
-                                          r"PostgreSQL major version"):
+    with pytest.raises(
+        ConfigError,
+        match=r'tradesense:services\.auth\.database\.engineVersion = "16\.4": must be a '
+        r"PostgreSQL major version",
+    ):
         parse_settings(config, project="tradesense", stack="prod")
 
 
@@ -133,7 +142,6 @@ def _call(token, **args):
     from pulumi.runtime.mocks import MockCallArgs
 
     return MockCallArgs(token=token, args=args, provider="")
-
 
 
 def test_cloudtrail_can_use_the_logs_key_for_the_audit_bucket(prod_capture):
@@ -151,20 +159,30 @@ def test_cloudtrail_can_use_the_logs_key_for_the_audit_bucket(prod_capture):
     trail = prod_capture.one("aws:cloudtrail/trail:Trail")
     audit_bucket = trail.inputs["s3BucketName"]
     buckets = {b.outputs["bucket"]: b for b in prod_capture.of_type("aws:s3/bucket:Bucket")}
-    encryption = [e for e in prod_capture.of_type(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
-        if e.inputs["bucket"] in (audit_bucket, buckets[audit_bucket].id)]
+    encryption = [
+        e
+        for e in prod_capture.of_type(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        )
+        if e.inputs["bucket"] in (audit_bucket, buckets[audit_bucket].id)
+    ]
     assert len(encryption) == 1
     assert encryption[0].inputs["rules"][0]["bucketKeyEnabled"] is False
 
     key = next(k for k in prod_capture.of_type("aws:kms/key:Key") if k.outputs["arn"] == trail.inputs["kmsKeyId"])
     policy = json.loads(key.inputs["policy"])
     account = trail.outputs["arn"].split(":")[4]
-    context = {"kms:EncryptionContext:aws:cloudtrail:arn": trail.outputs["arn"], "aws:SourceAccount": account,
-               "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{audit_bucket}/AWSLogs/{account}/x.json.gz"}
+    context = {
+        "kms:EncryptionContext:aws:cloudtrail:arn": trail.outputs["arn"],
+        "aws:SourceAccount": account,
+        "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{audit_bucket}/AWSLogs/{account}/x.json.gz",
+    }
     assert allowing_statements(policy, "cloudtrail.amazonaws.com", "kms:GenerateDataKey", context)
     assert allowing_statements(policy, "cloudtrail.amazonaws.com", "kms:DescribeKey", context)
     # Another account's trail is not admitted.
-    foreign = {**context, "kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:us-east-1:999999999999:trail/x",
-               "aws:SourceAccount": "999999999999"}
+    foreign = {
+        **context,
+        "kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:us-east-1:999999999999:trail/x",
+        "aws:SourceAccount": "999999999999",
+    }
     assert not allowing_statements(policy, "cloudtrail.amazonaws.com", "kms:GenerateDataKey", foreign)

@@ -2,8 +2,7 @@
 
 import importlib
 import inspect
-import json
-from functools import lru_cache
+from functools import cache
 
 import pulumi
 import pytest
@@ -16,7 +15,7 @@ DB_SERVICES = ["auth", "trading", "analytics", "billing", "market-data"]
 ALL_SERVICES = ["gateway", "auth", "trading", "analytics", "billing", "market-data", "ai"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def takes_tags(type_token: str) -> bool:
     """Whether the pulumi-aws resource class for a type token accepts `tags`."""
     package, module_path, _ = type_token.split(":")
@@ -32,8 +31,10 @@ def test_five_databases_each_behind_its_own_tls_proxy(prod_capture):
     instances = prod_capture.of_type("aws:rds/instance:Instance")
     assert sorted(i.inputs["tags"]["Service"] for i in instances) == sorted(DB_SERVICES)
     targets = {t.inputs["dbInstanceIdentifier"]: t for t in prod_capture.of_type("aws:rds/proxyTarget:ProxyTarget")}
-    proxies = {p.outputs["name"] if "name" not in p.inputs else p.inputs["name"]: p
-               for p in prod_capture.of_type("aws:rds/proxy:Proxy")}
+    proxies = {
+        p.outputs["name"] if "name" not in p.inputs else p.inputs["name"]: p
+        for p in prod_capture.of_type("aws:rds/proxy:Proxy")
+    }
     for instance in instances:
         assert instance.inputs["identifier"] in targets, instance.urn
         proxy = proxies[targets[instance.inputs["identifier"]].inputs["dbProxyName"]]
@@ -47,8 +48,11 @@ def test_seven_secret_sets_with_generated_values(prod_capture):
     sets = prod_capture.of_type("tradesense:security:ServiceSecrets")
     assert sorted(s.name for s in sets) == sorted(f"{s}-secrets" for s in ALL_SERVICES)
     for secret_set in sets:
-        names = sorted(r.inputs["name"].rsplit("/", 1)[1] for r in prod_capture.descendants(secret_set.urn)
-                       if r.type == "aws:secretsmanager/secret:Secret")
+        names = sorted(
+            r.inputs["name"].rsplit("/", 1)[1]
+            for r in prod_capture.descendants(secret_set.urn)
+            if r.type == "aws:secretsmanager/secret:Secret"
+        )
         assert names == ["JWT_SECRET_KEY", "MASTER_ENCRYPTION_KEY"]
 
 
@@ -59,10 +63,16 @@ def test_one_web_acl_with_both_rate_rules_and_the_managed_groups(prod_capture):
     api = rules["api-rate-limit"]["statement"]["rateBasedStatement"]
     assert (login["limit"], login["evaluationWindowSec"]) == (10, 120)
     assert (api["limit"], api["evaluationWindowSec"]) == (100, 60)
-    managed = {r["statement"]["managedRuleGroupStatement"]["name"] for r in acl.inputs["rules"]
-               if "managedRuleGroupStatement" in r["statement"]}
-    assert {"AWSManagedRulesSQLiRuleSet", "AWSManagedRulesCommonRuleSet",
-            "AWSManagedRulesKnownBadInputsRuleSet"} <= managed
+    managed = {
+        r["statement"]["managedRuleGroupStatement"]["name"]
+        for r in acl.inputs["rules"]
+        if "managedRuleGroupStatement" in r["statement"]
+    }
+    assert {
+        "AWSManagedRulesSQLiRuleSet",
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+    } <= managed
     distribution = prod_capture.one("aws:cloudfront/distribution:Distribution")
     assert distribution.inputs["webAclId"] == acl.outputs["arn"]
 
@@ -89,13 +99,20 @@ def _closure(capture, urn, seen=None):
 
 
 def test_databases_proxies_and_cache_do_not_wait_on_one_another(prod_capture):
-    data_plane = [r for r in prod_capture.resources if r.type in (
-        "aws:rds/instance:Instance", "aws:rds/proxy:Proxy", "aws:elasticache/replicationGroup:ReplicationGroup")]
+    data_plane = [
+        r
+        for r in prod_capture.resources
+        if r.type
+        in ("aws:rds/instance:Instance", "aws:rds/proxy:Proxy", "aws:elasticache/replicationGroup:ReplicationGroup")
+    ]
     assert len(data_plane) == 11
     for resource in data_plane:
         waits_for = _closure(prod_capture, resource.urn)
-        others = [o.urn for o in data_plane if o.urn != resource.urn
-                  and o.inputs.get("tags", {}).get("Service") != resource.inputs["tags"]["Service"]]
+        others = [
+            o.urn
+            for o in data_plane
+            if o.urn != resource.urn and o.inputs.get("tags", {}).get("Service") != resource.inputs["tags"]["Service"]
+        ]
         assert not waits_for.intersection(others), resource.urn
 
 
@@ -122,8 +139,13 @@ def test_exports_give_deployments_what_they_need(prod_capture):
 
 
 def test_data_stores_are_protected_from_deletion(prod_capture):
-    for type_ in ("aws:rds/instance:Instance", "aws:kms/key:Key", "aws:s3/bucket:Bucket",
-                  "aws:backup/vault:Vault", "aws:elasticache/replicationGroup:ReplicationGroup"):
+    for type_ in (
+        "aws:rds/instance:Instance",
+        "aws:kms/key:Key",
+        "aws:s3/bucket:Bucket",
+        "aws:backup/vault:Vault",
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+    ):
         resources = prod_capture.of_type(type_)
         assert resources and all(r.protect for r in resources), type_
 
@@ -152,10 +174,12 @@ def test_audit_bucket_replicates_to_a_locked_bucket_in_us_west_2(prod_capture):
     assert dr_logs_key.provider.startswith(provider.urn + "::")
     assert dr_logs_key.outputs["arn"].startswith("arn:aws:kms:us-west-2:")
     assert destination["encryptionConfiguration"] == {"replicaKmsKeyId": dr_logs_key.outputs["arn"]}
-    lock = prod_capture.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
-                            "audit-logs-replica-object-lock")
-    source_lock = prod_capture.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
-                                   "audit-logs-object-lock")
+    lock = prod_capture.one(
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "audit-logs-replica-object-lock"
+    )
+    source_lock = prod_capture.one(
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "audit-logs-object-lock"
+    )
     assert lock.inputs["rule"] == source_lock.inputs["rule"]
     # The replica logs its access to the DR region's own access-log bucket.
     dr_access_logs = prod_capture.one("aws:s3/bucket:Bucket", "access-logs-dr-bucket")
@@ -174,8 +198,11 @@ def test_without_dr_region_nothing_is_created_there():
     plan = capture.one("aws:backup/plan:Plan")
     assert all(not rule.get("copyActions") for rule in plan.inputs["rules"])
     assert capture.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig") == []
-    assert not [r for r in capture.resources if "replica" in r.name or r.name.endswith("-dr")
-                or r.name.startswith("access-logs-dr")]
+    assert not [
+        r
+        for r in capture.resources
+        if "replica" in r.name or r.name.endswith("-dr") or r.name.startswith("access-logs-dr")
+    ]
 
 
 def test_a_config_error_stops_the_program_before_any_resource():

@@ -5,8 +5,8 @@ import copy
 import pytest
 
 from stacks.settings import (
-    ConfigError,
     FEATURE_FLAGS,
+    ConfigError,
     load_stack_settings,
     parse_settings,
     read_stack_config,
@@ -59,29 +59,57 @@ def test_structured_values_arrive_as_json_text_from_the_engine():
 @pytest.mark.parametrize(
     "key, value, expected",
     [
-        ("tradesense:services.auth.databse", True,
-         'tradesense:services.auth.databse = true: unknown setting; allowed: database, features, healthPath, tier'),
+        (
+            "tradesense:services.auth.databse",
+            True,
+            "tradesense:services.auth.databse = true: unknown setting; allowed: database, features, healthPath, tier",
+        ),
         ("tradesense:backupRetentionDays", 7, "tradesense:backupRetentionDays = 7: must be at least 30"),
         ("tradesense:logRetentionDays", 90, "tradesense:logRetentionDays = 90: must be at least 365"),
         ("tradesense:logRetentionDays", 500, "tradesense:logRetentionDays = 500: must be one of 365, 400"),
-        ("tradesense:edge.loginRateLimit.limit", 5,
-         "tradesense:edge.loginRateLimit.limit = 5: must be at least 10"),
-        ("tradesense:edge.apiRateLimit.windowSeconds", 90,
-         "tradesense:edge.apiRateLimit.windowSeconds = 90: must be one of 60, 120, 300, 600"),
-        ("tradesense:alertEmail", "oncall-at-tradesense",
-         'tradesense:alertEmail = "oncall-at-tradesense": must be an email address'),
-        ("tradesense:services.gateway.database", True,
-         "tradesense:services.gateway.database = true: an edge service faces the internet and cannot own a database"),
-        ("tradesense:services.auth.database.poolMaxConnections", 400,
-         "tradesense:services.auth.database.poolMaxConnections = 400: must not exceed maxConnections (100)"),
-        ("tradesense:services.auth.database.statementTimeoutMs", 60000,
-         "tradesense:services.auth.database.statementTimeoutMs = 60000: must be at most 30000"),
-        ("tradesense:services.auth.tier", "dmz", 'tradesense:services.auth.tier = "dmz": must be one of edge, internal'),
+        ("tradesense:edge.loginRateLimit.limit", 5, "tradesense:edge.loginRateLimit.limit = 5: must be at least 10"),
+        (
+            "tradesense:edge.apiRateLimit.windowSeconds",
+            90,
+            "tradesense:edge.apiRateLimit.windowSeconds = 90: must be one of 60, 120, 300, 600",
+        ),
+        (
+            "tradesense:alertEmail",
+            "oncall-at-tradesense",
+            'tradesense:alertEmail = "oncall-at-tradesense": must be an email address',
+        ),
+        (
+            "tradesense:services.gateway.database",
+            True,
+            "tradesense:services.gateway.database = true: an edge service faces the internet and cannot own a database",
+        ),
+        (
+            "tradesense:services.auth.database.poolMaxConnections",
+            400,
+            "tradesense:services.auth.database.poolMaxConnections = 400: must not exceed maxConnections (100)",
+        ),
+        (
+            "tradesense:services.auth.database.statementTimeoutMs",
+            60000,
+            "tradesense:services.auth.database.statementTimeoutMs = 60000: must be at most 30000",
+        ),
+        (
+            "tradesense:services.auth.tier",
+            "dmz",
+            'tradesense:services.auth.tier = "dmz": must be one of edge, internal',
+        ),
         ("tradesense:drRegion", "us-east-1", 'tradesense:drRegion = "us-east-1": must differ from aws:region'),
         ("tradesense:network.azCount", 1, "tradesense:network.azCount = 1: must be at least 2"),
-        ("tradesense:datadog.enabled", True, "tradesense:datadog.externalId = null: is required when datadog.enabled is true"),
-        ("tradesense:services.auth.features.ENABLE_RATE_LIMITING", "yes",
-         'tradesense:services.auth.features.ENABLE_RATE_LIMITING = "yes": must be true or false'),
+        (
+            "tradesense:datadog.enabled",
+            True,
+            "tradesense:datadog.externalId = null: is required when datadog.enabled is true",
+        ),
+        (
+            "tradesense:services.auth.features.ENABLE_RATE_LIMITING",
+            "yes",
+            'tradesense:services.auth.features.ENABLE_RATE_LIMITING = "yes": must be true or false',
+        ),
         ("tradesense:bogus", 1, "tradesense:bogus = 1: unknown setting; allowed: alertEmail"),
     ],
 )
