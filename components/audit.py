@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -288,7 +289,7 @@ class AuditTrail(pulumi.ComponentResource):
             parent=self,
         )
 
-        selector: dict = {"read_write_type": "All", "include_management_events": True}
+        selector: dict[str, Any] = {"read_write_type": "All", "include_management_events": True}
         if args.data_event_bucket_arns:
             selector["data_resources"] = [
                 {
@@ -307,7 +308,7 @@ class AuditTrail(pulumi.ComponentResource):
             enable_logging=True,
             cloud_watch_logs_group_arn=pulumi.Output.concat(log_group.arn, ":*"),
             cloud_watch_logs_role_arn=role.arn,
-            event_selectors=[selector],
+            event_selectors=[selector],  # type: ignore[list-item]  # pulumi's Input/Output typing
             tags=with_purpose(args.tags, "audit"),
             # CloudTrail checks on creation that it may write to the bucket and the log group.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.policy, delivery]),

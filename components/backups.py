@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -102,7 +103,7 @@ class BackupStorageArgs:
             )
 
 
-def dump_upload_guards(kms_key_arn: pulumi.Input[str]) -> list[dict]:
+def dump_upload_guards(kms_key_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
     """Deny uploads that explicitly ask for another encryption or another key; allow the rest.
 
     Every object is still SSE-KMS under `kms_key_arn`: that is the bucket's default encryption, which
@@ -172,9 +173,14 @@ class BackupStorage(pulumi.ComponentResource):
 
         vault = _locked_vault(self, f"{name}-vault", args, args.backups_kms_key_arn, "backup-vault", None)
         dr_vault = None
-        if args.dr_provider is not None:
+        if args.dr_provider is not None and args.dr_kms_key_arn is not None:  # __post_init__: both or neither
             dr_vault = _locked_vault(
-                self, f"{name}-dr-vault", args, args.dr_kms_key_arn, "backup-vault-dr", args.dr_provider
+                self,
+                f"{name}-dr-vault",
+                args,
+                args.dr_kms_key_arn,
+                "backup-vault-dr",
+                args.dr_provider,
             )
 
         role = aws.iam.Role(
@@ -191,7 +197,7 @@ class BackupStorage(pulumi.ComponentResource):
             for suffix, arn in BACKUP_MANAGED_POLICIES.items()
         ]
 
-        rule: dict = {
+        rule: dict[str, Any] = {
             "rule_name": "daily-pitr",
             "target_vault_name": vault.name,
             "schedule": args.schedule,
@@ -208,7 +214,7 @@ class BackupStorage(pulumi.ComponentResource):
                     "lifecycle": {"delete_after": args.retention_days},
                 }
             ]
-        plan = aws.backup.Plan(f"{name}-plan", rules=[rule], tags=args.tags, opts=pulumi.ResourceOptions(parent=self))
+        plan = aws.backup.Plan(f"{name}-plan", rules=[rule], tags=args.tags, opts=pulumi.ResourceOptions(parent=self))  # type: ignore[list-item]  # pulumi's Input/Output typing
         aws.backup.Selection(
             f"{name}-selection",
             plan_id=plan.id,

@@ -148,7 +148,7 @@ class EdgeFirewall(pulumi.ComponentResource):
         tags = args.tags
         acl_name = f"{tags['Project']}-{tags['Stack']}-edge"
 
-        web_acl = aws.wafv2.WebAcl(
+        web_acl = aws.wafv2.WebAcl(  # type: ignore[call-overload]  # pulumi's Input/Output typing
             f"{name}-web-acl",
             name=acl_name,
             description=f"Rate limits and managed rules in front of {args.public_hostname}",
@@ -223,7 +223,7 @@ class EdgeFirewall(pulumi.ComponentResource):
             zone_id=args.hosted_zone_id,
             name=validation_option.apply(lambda o: o.resource_record_name),
             type=validation_option.apply(lambda o: o.resource_record_type),
-            records=[validation_option.apply(lambda o: o.resource_record_value)],
+            records=[validation_option.apply(lambda o: o.resource_record_value)],  # type: ignore[arg-type, return-value]  # pulumi's Input/Output typing
             ttl=300,
             allow_overwrite=True,
             opts=child,

@@ -150,7 +150,7 @@ class PlatformKeys(pulumi.ComponentResource):
             # Explicit: KMS must refuse a policy that would lock the account out of its own key.
             bypass_policy_lockout_safety_check=False,
             policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: key_policy(purpose, account, region, admit_services=admit_services)
+                lambda account: key_policy(purpose, account, region, admit_services=admit_services)  # type: ignore[arg-type, return-value]  # pulumi's Input/Output typing
             ),
             tags=with_purpose(args.tags, suffix),
             opts=pulumi.ResourceOptions(parent=self, protect=True, provider=provider),

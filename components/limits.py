@@ -50,7 +50,7 @@ _AWS_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]*$")
 # A VPC's IPv4 block is /16 to /28; AWS recommends the RFC 1918 private ranges
 # (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html, https://www.rfc-editor.org/rfc/rfc1918).
 # The network cuts the block into 2 * MAX_AZS subnets, so /22 is the smallest that leaves each a /25.
-RFC1918_NETWORKS = tuple(ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+RFC1918_NETWORKS = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 VPC_PREFIX_RANGE = (16, 22)
 # The CIDR is cut into 2 * MAX_AZS equal blocks: app subnets first, data subnets after.
 MAX_AZS = 4
@@ -77,7 +77,7 @@ def private_vpc_cidr_problem(cidr: str) -> str | None:
         network = ipaddress.ip_network(cidr, strict=True)
     except ValueError as error:
         return f"not a network address ({error})"
-    if network.version != 4 or not any(network.subnet_of(block) for block in RFC1918_NETWORKS):
+    if not isinstance(network, ipaddress.IPv4Network) or not any(network.subnet_of(b) for b in RFC1918_NETWORKS):
         return "must be inside an RFC 1918 private range: 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
     low, high = VPC_PREFIX_RANGE
     if not low <= network.prefixlen <= high:

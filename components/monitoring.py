@@ -329,8 +329,8 @@ class Monitoring(pulumi.ComponentResource):
             limit_amount=str(args.monthly_budget_usd),
             limit_unit="USD",
             notifications=[
-                {**notify, "threshold": 80, "notification_type": "ACTUAL"},
-                {**notify, "threshold": 100, "notification_type": "FORECASTED"},
+                {**notify, "threshold": 80, "notification_type": "ACTUAL"},  # type: ignore[list-item]  # pulumi's Input/Output typing
+                {**notify, "threshold": 100, "notification_type": "FORECASTED"},  # type: ignore[list-item]  # pulumi's Input/Output typing
             ],
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self),
@@ -392,9 +392,9 @@ def _targets(args: MonitoringArgs) -> list[_Target]:
                 kind="database",
                 label=f"{service} database",
                 dimensions={"DBInstanceIdentifier": watch.identifier},
-                **owned,
+                **owned,  # type: ignore[arg-type]  # pulumi's Input/Output typing
             ),
-            _Target(kind="proxy", label=f"{service} RDS Proxy", dimensions={"ProxyName": watch.proxy_name}, **owned),
+            _Target(kind="proxy", label=f"{service} RDS Proxy", dimensions={"ProxyName": watch.proxy_name}, **owned),  # type: ignore[arg-type]  # pulumi's Input/Output typing
         ]
     targets += [
         _Target(
@@ -404,7 +404,7 @@ def _targets(args: MonitoringArgs) -> list[_Target]:
             dimensions={"CacheClusterId": member},
             scale={},
             tags=args.tags,
-            **local,
+            **local,  # type: ignore[arg-type]  # pulumi's Input/Output typing
         )
         for member in args.cache_member_cluster_ids
     ]

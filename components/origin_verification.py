@@ -88,12 +88,12 @@ class OriginVerification(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        header_value = pulumi.Output.secret(value.result)
+        header_value: pulumi.Output[str] = pulumi.Output.secret(value.result)
         aws.secretsmanager.SecretVersion(
             f"{name}-secret-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps({"header": ORIGIN_VERIFY_HEADER, "value": header_value})
+                pulumi.Output.json_dumps({"header": ORIGIN_VERIFY_HEADER, "value": header_value})  # type: ignore[arg-type]  # pulumi's Input/Output typing
             ),
             opts=child,
         )

@@ -240,7 +240,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             name=f"{args.identifier}-{family}",
             family=family,
             description=f"{args.identifier}: TLS only, timeouts, query and connection logging",
-            parameters=_parameters(db),
+            parameters=_parameters(db),  # type: ignore[arg-type]  # pulumi's Input/Output typing
             tags=tags,
             opts=child,
         )
@@ -408,7 +408,7 @@ class PostgresDatabase(pulumi.ComponentResource):
             f"{name}-app-secret-value",
             secret_id=app_secret.id,
             secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps({"username": app_user, "password": app_password.result})
+                pulumi.Output.json_dumps({"username": app_user, "password": app_password.result})  # type: ignore[arg-type]  # pulumi's Input/Output typing
             ),
             opts=child,
         )

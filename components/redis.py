@@ -265,7 +265,7 @@ class RedisCache(pulumi.ComponentResource):
                 f"{name}-{service}-secret-value",
                 secret_id=secret.id,
                 secret_string=pulumi.Output.secret(
-                    pulumi.Output.json_dumps(
+                    pulumi.Output.json_dumps(  # type: ignore[arg-type]  # pulumi's Input/Output typing
                         {
                             "username": service,
                             "password": passwords[service],

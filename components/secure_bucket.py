@@ -178,7 +178,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-encryption",
             bucket=bucket_id,
             rules=[
-                {
+                {  # type: ignore[list-item]  # pulumi's Input/Output typing
                     "apply_server_side_encryption_by_default": sse_default,
                     "bucket_key_enabled": args.bucket_key and not args.sse_s3_for_log_delivery,
                 }
@@ -226,7 +226,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-policy",
             bucket=bucket_id,
             policy=pulumi.Output.all(arn=self.bucket.arn, extra=list(args.extra_policy_statements)).apply(
-                lambda v: policy_document(_policy_statements(v["arn"], v["extra"], args.is_access_log_target))
+                lambda v: policy_document(_policy_statements(v["arn"], v["extra"], args.is_access_log_target))  # type: ignore[arg-type, return-value]  # pulumi's Input/Output typing
             ),
             # The public-access block must exist first, or a permissive policy could slip in between.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access, ownership]),

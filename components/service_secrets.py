@@ -130,7 +130,7 @@ class ServiceSecrets(pulumi.ComponentResource):
                 f"{name}-{slug}-version",
                 secret_id=secret.id,
                 # Marked secret here, not left to the provider: encrypted in state, masked in every preview.
-                secret_string=pulumi.Output.secret(value),
+                secret_string=pulumi.Output.secret(value),  # type: ignore[arg-type]  # pulumi's Input/Output typing
                 opts=child,
             )
             self.secret_arns[key] = secret.arn

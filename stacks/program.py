@@ -17,6 +17,7 @@ from components.audit import AuditTrail, AuditTrailArgs
 from components.backups import BackupStorage, BackupStorageArgs
 from components.edge import EdgeFirewall, EdgeFirewallArgs, route53_zone_name
 from components.keys import PlatformKeys, PlatformKeysArgs
+from components.limits import DatabaseSettings
 from components.monitoring import DatabaseWatch, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.ops_access import OpsAccess, OpsAccessArgs
@@ -103,7 +104,7 @@ def build(settings: Settings) -> dict[str, Any]:
             tags=tags,
         ),
     )
-    edge_logs_key_arn = keys.edge_logs_key_arn if edge_apart else keys.logs_key_arn
+    edge_logs_key_arn = _present(keys.edge_logs_key_arn, "the edge logs key") if edge_apart else keys.logs_key_arn
     network = Network(
         "network",
         NetworkArgs(
@@ -161,7 +162,7 @@ def build(settings: Settings) -> dict[str, Any]:
         access_logs_dr = _access_log_bucket("access-logs-dr", settings, tags, dr_provider)
         audit_replica = BucketReplica(
             provider=dr_provider,
-            kms_key_arn=keys.dr_logs_key_arn,
+            kms_key_arn=_present(keys.dr_logs_key_arn, "the DR logs key"),
             access_log_bucket=access_logs_dr.bucket_name,
         )
 
@@ -171,7 +172,7 @@ def build(settings: Settings) -> dict[str, Any]:
             PostgresDatabaseArgs(
                 service=service.name,
                 identifier=f"{prefix}-{service.name}",
-                database=service.database,
+                database=_database_of(settings, service.name),
                 vpc_id=network.vpc_id,
                 subnet_ids=network.data_subnet_ids,
                 client_security_group_id=network.service_security_group_ids[service.name],
@@ -273,7 +274,7 @@ def build(settings: Settings) -> dict[str, Any]:
                 name: DatabaseWatch(
                     identifier=db.identifier,
                     proxy_name=db.proxy_name,
-                    max_connections=settings.services[name].database.max_connections,
+                    max_connections=_database_of(settings, name).max_connections,
                 )
                 for name, db in databases.items()
             },
@@ -391,3 +392,18 @@ def _access_log_bucket(
         ),
         opts=pulumi.ResourceOptions(provider=provider),
     )
+
+
+def _database_of(settings: Settings, service: str) -> DatabaseSettings:
+    """The database of a service that has one (settings.database_services lists only those)."""
+    database = settings.services[service].database
+    if database is None:
+        raise ValueError(f"service {service} has no database")
+    return database
+
+
+def _present(value: pulumi.Output[str] | None, what: str) -> pulumi.Output[str]:
+    """A key PlatformKeys creates exactly when the program asks for it (DR, an edge elsewhere)."""
+    if value is None:
+        raise ValueError(f"{what} was not created: PlatformKeys was built without it")
+    return value

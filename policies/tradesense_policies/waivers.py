@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import yaml
 
@@ -61,8 +62,8 @@ class Waiver:
     def expired(self, today: dt.date) -> bool:
         return today > self.expires
 
-    def to_dict(self, today: Optional[dt.date] = None) -> dict[str, Any]:
-        data = {"policy": self.policy, "resources": list(self.resources), "reason": self.reason,
+    def to_dict(self, today: dt.date | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {"policy": self.policy, "resources": list(self.resources), "reason": self.reason,
                 "approved_by": self.approved_by, "expires": self.expires.isoformat()}
         if self.stacks:
             data["stacks"] = list(self.stacks)
@@ -157,7 +158,7 @@ def load(path: Path | str | None = None) -> list[Waiver]:
     return parse(document, path.name)
 
 
-def match(waivers: Iterable[Waiver], rule_id: str, urn: str, today: dt.date) -> tuple[Optional[Waiver], Optional[Waiver]]:
+def match(waivers: Iterable[Waiver], rule_id: str, urn: str, today: dt.date) -> tuple[Waiver | None, Waiver | None]:
     """(active waiver, expired waiver) covering this rule on this resource; either may be None."""
     active = expired = None
     for waiver in waivers:
@@ -234,7 +235,7 @@ def _universal(pattern: str) -> bool:
 
 
 def vet(waivers: Iterable[Waiver], source: str = "waivers.yaml", *, approvers_path: Path | str | None = None,
-        today: Optional[dt.date] = None) -> None:
+        today: dt.date | None = None) -> None:
     """Refuse waivers that could switch a rule off by accident. `today` is the real clock: a test
     override of the date never lengthens what a waiver may run."""
     from tradesense_policies.registry import all_rules
@@ -299,7 +300,7 @@ class ChangeWaiver:
     def expired(self, today: dt.date) -> bool:
         return today > self.expires
 
-    def to_dict(self, today: Optional[dt.date] = None) -> dict[str, Any]:
+    def to_dict(self, today: dt.date | None = None) -> dict[str, Any]:
         data = {"urn": self.urn, "operations": list(self.operations), "reason": self.reason,
                 "approved_by": self.approved_by, "expires": self.expires.isoformat()}
         if today is not None:
@@ -367,7 +368,7 @@ def load_change_waivers(path: Path | str | None = None) -> list[ChangeWaiver]:
 
 
 def vet_change_waivers(waivers: Iterable[ChangeWaiver], source: str = "waivers.yaml", *,
-                       approvers_path: Path | str | None = None, today: Optional[dt.date] = None) -> None:
+                       approvers_path: Path | str | None = None, today: dt.date | None = None) -> None:
     """The same approvers and longest duration as policy waivers: letting data go is no smaller a decision."""
     approvers, max_days = load_approvers(approvers_path)
     today = today or dt.date.today()
@@ -381,7 +382,7 @@ def vet_change_waivers(waivers: Iterable[ChangeWaiver], source: str = "waivers.y
 
 
 def match_change(waivers: Iterable[ChangeWaiver], urn: str, operation: str,
-                 today: dt.date) -> tuple[Optional[ChangeWaiver], Optional[ChangeWaiver]]:
+                 today: dt.date) -> tuple[ChangeWaiver | None, ChangeWaiver | None]:
     """(active, expired) change waiver for this operation on exactly this URN."""
     active = expired = None
     for waiver in waivers:

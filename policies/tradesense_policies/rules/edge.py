@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import unquote
 
 from tradesense_policies import types as t
@@ -51,12 +51,12 @@ def web_acl_rules(props) -> list[dict[str, Any]]:
     for rule in rules:
         if as_number(rule.get("priority")) is None:
             raise Unknown(f"rules.{rule.get('name')}.priority")
-    return sorted(rules, key=lambda r: as_number(r.get("priority")))
+    return sorted(rules, key=lambda r: as_number(r.get("priority")) or 0.0)  # None raised Unknown above
 
 
 # -- a small WAF evaluator: does a statement match a GET of `path` (no headers, no labels)? ----------
 # None means "cannot tell": callers treat it as the unsafe answer.
-def _transform(value: str, transformations) -> Optional[str]:
+def _transform(value: str, transformations) -> str | None:
     for step in sorted(as_list(transformations), key=lambda s: as_number((s or {}).get("priority")) or 0):
         kind = str((step or {}).get("type", "NONE")).upper()
         if kind == "NONE":
@@ -74,12 +74,12 @@ def _transform(value: str, transformations) -> Optional[str]:
     return value
 
 
-def _field(statement) -> Optional[str]:
+def _field(statement) -> str | None:
     field = statement.get("fieldToMatch") or {}
     return "uriPath" if "uriPath" in field else None
 
 
-def _byte_match(statement, path: str) -> Optional[bool]:
+def _byte_match(statement, path: str) -> bool | None:
     if _field(statement) != "uriPath":
         return None
     value = _transform(path, statement.get("textTransformations"))
@@ -100,7 +100,7 @@ def _byte_match(statement, path: str) -> Optional[bool]:
     return None
 
 
-def matches(statement, path: str) -> Optional[bool]:
+def matches(statement, path: str) -> bool | None:
     """Whether the WAF statement matches a plain GET of `path`; None when it cannot be told."""
     if not isinstance(statement, dict) or not statement:
         return None
@@ -129,7 +129,7 @@ def _action(rule) -> str:
     return next(iter(rule.get("action") or {}), "none")
 
 
-def _allow_before(rules, rule, probes) -> Optional[str]:
+def _allow_before(rules, rule, probes) -> str | None:
     """The name of a rule evaluated before `rule` that may allow one of `probes` (allow is terminal)."""
     for earlier in rules:
         if earlier is rule:
@@ -141,7 +141,7 @@ def _allow_before(rules, rule, probes) -> Optional[str]:
     return None
 
 
-def _unforgeable_key(statement) -> Optional[str]:
+def _unforgeable_key(statement) -> str | None:
     """Why the rate rule's aggregation key can be forged by a client (None when it cannot)."""
     kind = str(statement.get("aggregateKeyType") or "IP").upper()
     if kind == "IP":
@@ -340,7 +340,7 @@ def edge_web_acl_attached(stack):
                                      else "webAclId is not set: the distribution is unprotected")
 
 
-def _logged(props) -> Optional[str]:
+def _logged(props) -> str | None:
     """Why a blocked request would not be logged (None when it is). Filters are evaluated in order,
     the first that matches decides, else the default behaviour
     (https://docs.aws.amazon.com/waf/latest/developerguide/logging-management.html#logging-management-filtering).
@@ -350,7 +350,7 @@ def _logged(props) -> Optional[str]:
         return None
     for index, entry in enumerate(as_list(logging_filter.get("filters"))):
         entry = entry or {}
-        results = []
+        results: list[bool | None] = []
         for condition in as_list(entry.get("conditions")):
             condition = condition or {}
             if "actionCondition" in condition:
