@@ -104,6 +104,16 @@ def _entry(source: str, index: int, entry: Any) -> Waiver:
         resources = [resources]
     if not isinstance(resources, list) or not resources or not all(isinstance(r, str) and r for r in resources):
         raise WaiverError(f"{label}: field 'resources' must be a non-empty list of URN or name patterns")
+    expires = _expiry(label, entry, "waiver")
+    all_resources = entry.get("all_resources", False)
+    if not isinstance(all_resources, bool):
+        raise WaiverError(f"{label}: field 'all_resources' must be true or false")
+    return Waiver(entry["policy"].strip(), tuple(resources), entry["reason"].strip(),
+                  entry["approved_by"].strip(), expires, stacks=_stacks(label, entry), all_resources=all_resources)
+
+
+def _expiry(label: str, entry: dict[str, Any], kind: str) -> dt.date:
+    """The entry's `expires` as a date (YAML gives a date, JSON a string); refused when missing."""
     expires = entry.get("expires")
     if isinstance(expires, str):
         try:
@@ -113,12 +123,8 @@ def _entry(source: str, index: int, entry: Any) -> Waiver:
     if isinstance(expires, dt.datetime):
         expires = expires.date()
     if not isinstance(expires, dt.date):
-        raise WaiverError(f"{label}: field 'expires' is missing; a waiver without an expiry date is refused")
-    all_resources = entry.get("all_resources", False)
-    if not isinstance(all_resources, bool):
-        raise WaiverError(f"{label}: field 'all_resources' must be true or false")
-    return Waiver(entry["policy"].strip(), tuple(resources), entry["reason"].strip(),
-                  entry["approved_by"].strip(), expires, stacks=_stacks(label, entry), all_resources=all_resources)
+        raise WaiverError(f"{label}: field 'expires' is missing; a {kind} without an expiry date is refused")
+    return expires
 
 
 def _stacks(label: str, entry: dict) -> tuple[str, ...]:
@@ -340,16 +346,7 @@ def _change_entry(source: str, index: int, entry: Any) -> ChangeWaiver:
     if (not isinstance(operations, list) or not operations
             or not all(isinstance(op, str) and op in CHANGE_OPERATIONS for op in operations)):
         raise WaiverError(f"{label}: field 'operations' = {operations!r}: must list delete and/or replace")
-    expires = entry.get("expires")
-    if isinstance(expires, str):
-        try:
-            expires = dt.date.fromisoformat(expires)
-        except ValueError:
-            raise WaiverError(f"{label}: field 'expires' = {expires!r} is not a date (YYYY-MM-DD)") from None
-    if isinstance(expires, dt.datetime):
-        expires = expires.date()
-    if not isinstance(expires, dt.date):
-        raise WaiverError(f"{label}: field 'expires' is missing; a change waiver without an expiry date is refused")
+    expires = _expiry(label, entry, "change waiver")
     return ChangeWaiver(urn, tuple(dict.fromkeys(operations)), entry["reason"].strip(),
                         entry["approved_by"].strip(), expires)
 

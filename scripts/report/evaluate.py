@@ -118,6 +118,10 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
             evidence = extract_evidence(props, rule.evidence)
             key = (rule.name, resource.urn)
             secrets = _secret_paths(evidence)
+
+            def judge(status: str, message: str, level: str = enforcement) -> None:
+                findings.append(_finding(rule, resource.urn, resource.type, status, level, message, evidence))  # noqa: B023  (called at once)
+
             if key in analysis.unknown or stack_key in analysis.unknown:
                 # The SDK's "can't run policy ... during preview" advisory: raised for a value unknown
                 # until deploy, and by the pack for a secret it cannot read. Say which it was.
@@ -127,88 +131,37 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                     if secrets
                     else "a value it needs is not known until deploy"
                 )
-                findings.append(
-                    _finding(
-                        rule,
-                        resource.urn,
-                        resource.type,
-                        "undecided",
-                        enforcement,
-                        f"undecided: {what} ({reason})",
-                        evidence,
-                    )
-                )
+                judge("undecided", f"undecided: {what} ({reason})")
             elif partial:
-                findings.append(
-                    _finding(
-                        rule,
-                        resource.urn,
-                        resource.type,
-                        "undecided",
-                        enforcement,
-                        "undecided: " + stack_input.partial,
-                        evidence,
-                    )
-                )
+                judge("undecided", "undecided: " + stack_input.partial)
             elif hidden_config:
-                findings.append(
-                    _finding(
-                        rule,
-                        resource.urn,
-                        resource.type,
-                        "undecided",
-                        enforcement,
-                        f"undecided: stack config {', '.join(hidden_config)} is a secret ([secret]); "
-                        "the rule compares with it and does not fall back to defaults",
-                        evidence,
-                    )
+                judge(
+                    "undecided",
+                    f"undecided: stack config {', '.join(hidden_config)} is a secret ([secret]); "
+                    "the rule compares with it and does not fall back to defaults",
                 )
             elif key in violations and not _about(violations[key], secrets):
                 diags = violations[key]
-                findings.append(
-                    _finding(
-                        rule,
-                        resource.urn,
-                        resource.type,
-                        "fail",
-                        diags[0].enforcement,
-                        "; ".join(d.message for d in diags),
-                        evidence,
-                    )
-                )
+                judge("fail", "; ".join(d.message for d in diags), diags[0].enforcement)
             elif secrets:
-                findings.append(
-                    _finding(
-                        rule,
-                        resource.urn,
-                        resource.type,
-                        "undecided",
-                        enforcement,
-                        f"undecided: {', '.join(secrets)} is a secret ([secret]); the rule "
-                        "cannot read it, so it neither passes nor fails",
-                        evidence,
-                    )
+                judge(
+                    "undecided",
+                    f"undecided: {', '.join(secrets)} is a secret ([secret]); the rule "
+                    "cannot read it, so it neither passes nor fails",
                 )
             elif key in analysis.not_applicable or (rule.kind == "stack" and stack_key in analysis.not_applicable):
                 reason = analysis.not_applicable.get(key) or analysis.not_applicable[stack_key]
                 unknown = [p for p, v in evidence.items() if _unknown(v)]
                 # "Does not apply" decided while a value it reads is unknown may be the unknown
                 # folded into not-applicable: never accept that silently.
-                findings.append(
-                    _finding(
-                        rule,
-                        resource.urn,
-                        resource.type,
-                        "undecided" if unknown else "not-applicable",
-                        enforcement,
-                        (f"undecided: {', '.join(unknown)} not known until deploy, and the rule said: {reason}")
-                        if unknown
-                        else reason,
-                        evidence,
-                    )
+                judge(
+                    "undecided" if unknown else "not-applicable",
+                    (f"undecided: {', '.join(unknown)} not known until deploy, and the rule said: {reason}")
+                    if unknown
+                    else reason,
                 )
             else:
-                findings.append(_finding(rule, resource.urn, resource.type, "pass", enforcement, "", evidence))
+                judge("pass", "")
         for (name, urn), diags in violations.items():
             if name == rule.name and urn not in by_urn:  # a stack-level violation without a resource
                 findings.append(
