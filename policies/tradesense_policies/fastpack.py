@@ -11,11 +11,17 @@ deliberate difference: stack policies see a secret as "[secret]" (as `pulumi pre
 it), not its plaintext, so no rule can pass by reading a value it was never meant to see; a rule that
 needs it reports "can't run policy". `TRADESENSE_POLICY_STOCK=1` serves through the SDK's PolicyPack
 instead; a test checks both agree on prod.
+
+It subclasses the SDK's private `_PolicyAnalyzerServicer` and reads its name-mangled fields, which any
+pulumi-policy release may change. So it serves only on the release it was written and tested against
+(`WRITTEN_FOR`, the pinned one): on any other, `pack.serve` falls back to the SDK's public PolicyPack
+and says so on stderr (`version_problem`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import sys
 import threading
 import time
@@ -43,6 +49,19 @@ from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 from tradesense_policies.model import SECRET_TEXT
 
 _PRIVATE = "_PolicyAnalyzerServicer__"
+WRITTEN_FOR = "1.21.0"
+"""The pulumi-policy release whose private servicer internals this module relies on (constraints.txt pins it)."""
+
+
+def version_problem() -> str:
+    """Why the indexed servicer must not serve with the installed pulumi-policy ("" when it may)."""
+    try:
+        installed = importlib.metadata.version("pulumi-policy")
+    except importlib.metadata.PackageNotFoundError:
+        installed = "(not installed as a distribution)"
+    if installed != WRITTEN_FOR:
+        return f"pulumi-policy {installed} is not {WRITTEN_FOR}, the release the indexed servicer was written for"
+    return ""
 
 
 class IndexedServicer(_PolicyAnalyzerServicer):

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
-from tradesense_policies.registry import Unknown
+from tradesense_policies.outcomes import Unknown
 
 # The engine's sentinels for values not known until deploy (pulumi_policy.proxy uses the same).
 UNKNOWN_SENTINELS = frozenset({

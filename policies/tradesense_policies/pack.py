@@ -189,17 +189,33 @@ PACK_ARGS = dict(
 
 def serve() -> None:
     """Serve the pack. TRADESENSE_POLICY_STOCK=1 uses the SDK's PolicyPack unchanged (tests compare
-    the two); otherwise the type-indexed servicer in `fastpack` answers the same protocol."""
+    the two); otherwise the type-indexed servicer in `fastpack` answers the same protocol, provided it
+    was written for the installed pulumi-policy (it uses the SDK's private servicer); if not, the
+    SDK's PolicyPack serves and one line on stderr says why."""
     try:
         gate = make_gate()
     except waiver_module.WaiverError as exc:
         sys.stderr.write(f"policy pack {PACK_NAME} refuses to start: {exc}\n")
         raise SystemExit(2) from None
     policies = build_policies(gate)
-    if os.environ.get("TRADESENSE_POLICY_STOCK") == "1":
+    stock = os.environ.get("TRADESENSE_POLICY_STOCK") == "1"
+    problem = "" if stock else _indexed_servicer_problem()
+    if problem:
+        sys.stderr.write(f"policy pack {PACK_NAME}: {problem}; serving through the SDK's PolicyPack\n")
+    if stock or problem:
         PolicyPack(name=PACK_NAME, policies=policies, **PACK_ARGS)
     else:
         from tradesense_policies.fastpack import serve_indexed
 
         serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, gate=gate,
                       **PACK_ARGS)
+
+
+def _indexed_servicer_problem() -> str:
+    """Why `fastpack` must not serve ("" when it may): another pulumi-policy release, or its private
+    names gone from the SDK."""
+    try:
+        from tradesense_policies import fastpack
+    except ImportError as exc:
+        return f"the indexed servicer cannot load on this pulumi-policy ({exc})"
+    return fastpack.version_problem()

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
+from tradesense_policies.outcomes import NotApplicable, Unknown  # noqa: F401  (rules import them from here)
+
 # The frameworks every policy is mapped to (framework names exactly as reports print them).
 PCI = "PCI DSS v4.0"
 SOC2 = "SOC 2"
@@ -34,22 +36,6 @@ FRAMEWORK_URLS = {
 }
 SEVERITIES = ("low", "medium", "high", "critical")
 ENFORCEMENTS = ("mandatory", "advisory")
-
-
-class NotApplicable(Exception):
-    """The rule does not apply to this resource (e.g. a MySQL parameter group for a Postgres rule)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Unknown(Exception):
-    """A value the rule needs is not known until deploy (a preview of a new resource)."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
 
 
 @dataclass(frozen=True)

@@ -108,11 +108,342 @@ def _uuid(*parts: str) -> str:
     return str(uuid.UUID(hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]))
 
 
+@dataclass(frozen=True)
+class InvokeContext:
+    """What a data-source answer is minted from: the invoke's arguments and the region it asks about."""
+
+    args: Mapping[str, Any]
+    region: str
+    account: str
+
+
+def answer_caller_identity(ctx: InvokeContext) -> dict[str, Any]:
+    return {
+        "accountId": ctx.account,
+        "arn": f"arn:aws:iam::{ctx.account}:user/offline-preview",
+        "userId": "AIDAOFFLINEPREVIEW",
+        "id": ctx.account,
+    }
+
+
+def answer_region(ctx: InvokeContext) -> dict[str, Any]:
+    region = ctx.region
+    return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+
+
+def answer_partition(ctx: InvokeContext) -> dict[str, Any]:
+    return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+
+
+def answer_availability_zones(ctx: InvokeContext) -> dict[str, Any]:
+    region = ctx.region
+    count = AZ_COUNTS.get(region, DEFAULT_AZ_COUNT)
+    names = [f"{region}{letter}" for letter in "abcdef"[:count]]
+    zone_ids = [f"{region_code(region)}-az{i}" for i in range(1, count + 1)]
+    return {"names": names, "zoneIds": zone_ids, "id": region}
+
+
+def answer_hosted_zone(ctx: InvokeContext) -> dict[str, Any]:
+    # The public zone of that name, shaped as Route 53 returns it: id Z + upper-case
+    # alphanumerics, the name fully qualified (trailing dot), four delegation name servers.
+    name = str(ctx.args.get("name", "")).rstrip(".")
+    zone_id = "Z" + _digest("route53", name, length=20).upper()
+    return {
+        "zoneId": zone_id, "id": zone_id, "name": f"{name}.",
+        "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+        "privateZone": bool(ctx.args.get("privateZone", False)),
+        "nameServers": [f"ns-{n}.awsdns-{n:02d}.{tld}" for n, tld in
+                        ((1, "com"), (2, "net"), (3, "org"), (4, "co.uk"))],
+        "resourceRecordSetCount": 2, "comment": "", "callerReference": zone_id, "tags": {},
+    }
+
+
+INVOKE_ANSWERS: dict[str, Callable[[InvokeContext], dict[str, Any]]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": answer_caller_identity,
+    "aws:index/getRegion:getRegion": answer_region,
+    "aws:index/getPartition:getPartition": answer_partition,
+    "aws:index/getAvailabilityZones:getAvailabilityZones": answer_availability_zones,
+    "aws:route53/getZone:getZone": answer_hosted_zone,
+}
+"""Data-source answers by invoke token; an invoke missing here fails the run loudly."""
+
+
+@dataclass(frozen=True)
+class MintContext:
+    """What a resource's id, ARN and outputs are minted from."""
+
+    type: str
+    name: str
+    inputs: Mapping[str, Any]
+    region: str
+    account: str
+    module: str
+    """`kms` in `aws:kms/key:Key`."""
+    kind: str
+    """`Key` in `aws:kms/key:Key`."""
+    physical: str
+    """The `name` input, else the logical name plus a stable suffix (as auto-naming does)."""
+
+    @property
+    def seed(self) -> tuple[str, str]:
+        return (self.type, self.name)
+
+    @property
+    def default_arn(self) -> str:
+        return f"arn:aws:{self.module}:{self.region}:{self.account}:{self.kind.lower()}/{self.physical}"
+
+
+Minted = tuple[Any, str, dict[str, Any]]
+"""(id, arn, outputs): `arn` becomes the `arn` output unless `outputs` has one."""
+
+
+def _lower_first(kind: str) -> str:
+    return kind[0].lower() + kind[1:]
+
+
+def mint_default(ctx: MintContext) -> Minted:
+    return ctx.physical, ctx.default_arn, {}
+
+
+def mint_kms_key(ctx: MintContext) -> Minted:
+    id_ = _uuid(*ctx.seed)
+    return id_, f"arn:aws:kms:{ctx.region}:{ctx.account}:key/{id_}", {"keyId": id_}
+
+
+def mint_kms_alias(ctx: MintContext) -> Minted:
+    arn = f"arn:aws:kms:{ctx.region}:{ctx.account}:{ctx.inputs.get('name', ctx.physical)}"
+    return ctx.physical, arn, {"targetKeyArn": ctx.inputs.get("targetKeyId")}
+
+
+def mint_s3_resource(ctx: MintContext) -> Minted:
+    """A bucket gets a globally unique name and its endpoints; its settings resources take its name as id."""
+    if ctx.kind not in ("Bucket", "BucketV2"):
+        return str(ctx.inputs.get("bucket") or ctx.physical), ctx.default_arn, {}
+    prefix = ctx.inputs.get("bucketPrefix") or f"{ctx.name}-"
+    bucket = ctx.inputs.get("bucket") or f"{prefix}{_digest(*ctx.seed, length=26)}"[:63]
+    return bucket, f"arn:aws:s3:::{bucket}", {
+        "bucket": bucket, "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{ctx.region}.amazonaws.com",
+    }
+
+
+def mint_vpc(ctx: MintContext) -> Minted:
+    id_ = f"vpc-{_digest(*ctx.seed)}"
+    return id_, f"arn:aws:ec2:{ctx.region}:{ctx.account}:vpc/{id_}", {
+        "defaultSecurityGroupId": f"sg-{_digest(*ctx.seed, 'default')}",
+        "mainRouteTableId": f"rtb-{_digest(*ctx.seed, 'main')}",
+    }
+
+
+EC2_ID_PREFIXES = {
+    "Subnet": "subnet", "SecurityGroup": "sg", "RouteTable": "rtb", "VpcEndpoint": "vpce",
+    "FlowLog": "fl", "InternetGateway": "igw", "NatGateway": "nat", "Eip": "eipalloc",
+    "NetworkAcl": "acl", "SecurityGroupRule": "sgr", "DefaultSecurityGroup": "sg",
+    "LaunchTemplate": "lt",
+}
+
+
+def mint_ec2_resource(ctx: MintContext) -> Minted:
+    prefix = EC2_ID_PREFIXES.get(ctx.kind, ctx.kind.lower())
+    id_ = f"{prefix}-{_digest(*ctx.seed)}"
+    outputs: dict[str, Any] = {}
+    if ctx.kind == "VpcEndpoint":
+        outputs["dnsEntries"] = [{"dnsName": f"{id_}.{ctx.inputs.get('serviceName', '')}", "hostedZoneId": "Z7HUB22UULQXV"}]
+        if ctx.inputs.get("vpcEndpointType") == "Gateway":
+            # A gateway endpoint reports the AWS-managed prefix list of its service (pl-xxxxxxxx).
+            outputs["prefixListId"] = f"pl-{_digest(str(ctx.inputs.get('serviceName', '')), length=8)}"
+    return id_, f"arn:aws:ec2:{ctx.region}:{ctx.account}:{prefix}/{id_}", outputs
+
+
+def mint_rds_instance(ctx: MintContext) -> Minted:
+    region, seed = ctx.region, ctx.seed
+    ident = ctx.inputs.get("identifier") or ctx.physical
+    address = f"{ident}.c{_digest(*seed, length=12)}.{region}.rds.amazonaws.com"
+    outputs: dict[str, Any] = dict(address=address, endpoint=f"{address}:5432", port=5432,
+                                   resourceId=f"db-{_digest(*seed, length=26).upper()}",
+                                   identifier=ident)
+    if ctx.inputs.get("manageMasterUserPassword"):
+        outputs["masterUserSecrets"] = [{
+            "secretArn": f"arn:aws:secretsmanager:{region}:{ctx.account}:secret:rds!db-{_uuid(*seed)}-{_digest(*seed, length=6)}",
+            "kmsKeyId": ctx.inputs.get("masterUserSecretKmsKeyId", ""),
+            "secretStatus": "active",
+        }]
+    return ident, f"arn:aws:rds:{region}:{ctx.account}:db:{ident}", outputs
+
+
+def mint_rds_proxy(ctx: MintContext) -> Minted:
+    arn = f"arn:aws:rds:{ctx.region}:{ctx.account}:db-proxy:prx-{_digest(*ctx.seed)}"
+    endpoint = f"{ctx.physical}.proxy-c{_digest(*ctx.seed, length=12)}.{ctx.region}.rds.amazonaws.com"
+    return ctx.physical, arn, {"endpoint": endpoint}
+
+
+def mint_rds_parameter_group(ctx: MintContext) -> Minted:
+    return ctx.physical, f"arn:aws:rds:{ctx.region}:{ctx.account}:pg:{ctx.physical}", {}
+
+
+def mint_rds_subnet_group(ctx: MintContext) -> Minted:
+    return ctx.physical, f"arn:aws:rds:{ctx.region}:{ctx.account}:subgrp:{ctx.physical}", {}
+
+
+def mint_elasticache_resource(ctx: MintContext) -> Minted:
+    inputs = ctx.inputs
+    id_ = inputs.get("replicationGroupId") or inputs.get("userId") or inputs.get("userGroupId") or ctx.physical
+    outputs: dict[str, Any] = {}
+    if ctx.kind == "ReplicationGroup":
+        code, suffix = region_code(ctx.region), _digest(*ctx.seed, length=6)
+        outputs["primaryEndpointAddress"] = f"master.{id_}.{suffix}.{code}.cache.amazonaws.com"
+        outputs["readerEndpointAddress"] = f"replica.{id_}.{suffix}.{code}.cache.amazonaws.com"
+    return id_, f"arn:aws:elasticache:{ctx.region}:{ctx.account}:{_lower_first(ctx.kind)}:{id_}", outputs
+
+
+def mint_secret(ctx: MintContext) -> Minted:
+    arn = f"arn:aws:secretsmanager:{ctx.region}:{ctx.account}:secret:{ctx.physical}-{_digest(*ctx.seed, length=6)}"
+    return arn, arn, {}
+
+
+IAM_ARN_PATHS = {"Role": "role", "Policy": "policy", "User": "user", "InstanceProfile": "instance-profile"}
+
+
+def mint_iam_resource(ctx: MintContext) -> Minted:
+    arn = f"arn:aws:iam::{ctx.account}:{IAM_ARN_PATHS.get(ctx.kind) or ctx.kind.lower()}/{ctx.physical}"
+    id_ = ctx.physical
+    if ctx.kind in ("RolePolicy", "RolePolicyAttachment"):
+        id_ = f"{ctx.inputs.get('role', '')}:{ctx.physical}"
+    return id_, arn, {}
+
+
+def mint_sns_topic(ctx: MintContext) -> Minted:
+    arn = f"arn:aws:sns:{ctx.region}:{ctx.account}:{ctx.physical}"
+    return arn, arn, {}
+
+
+def mint_log_group(ctx: MintContext) -> Minted:
+    return ctx.physical, f"arn:aws:logs:{ctx.region}:{ctx.account}:log-group:{ctx.physical}", {}
+
+
+def mint_metric_alarm(ctx: MintContext) -> Minted:
+    return ctx.physical, f"arn:aws:cloudwatch:{ctx.region}:{ctx.account}:alarm:{ctx.physical}", {}
+
+
+def mint_web_acl(ctx: MintContext) -> Minted:
+    id_ = _uuid(*ctx.seed)
+    scope = "global" if ctx.inputs.get("scope") == "CLOUDFRONT" else "regional"
+    return id_, f"arn:aws:wafv2:{ctx.region}:{ctx.account}:{scope}/webacl/{ctx.physical}/{id_}", {"capacity": 700}
+
+
+def mint_distribution(ctx: MintContext) -> Minted:
+    id_ = "E" + _digest(*ctx.seed, length=13).upper()
+    return id_, f"arn:aws:cloudfront::{ctx.account}:distribution/{id_}", {
+        "domainName": f"d{_digest(*ctx.seed, length=13)}.cloudfront.net",
+        "hostedZoneId": "Z2FDTNDATAQYW2",
+    }
+
+
+def mint_cloudfront_resource(ctx: MintContext) -> Minted:
+    id_ = _uuid(*ctx.seed)
+    return id_, f"arn:aws:cloudfront::{ctx.account}:{_lower_first(ctx.kind)}/{id_}", {}
+
+
+def mint_trail(ctx: MintContext) -> Minted:
+    return ctx.physical, f"arn:aws:cloudtrail:{ctx.region}:{ctx.account}:trail/{ctx.physical}", {}
+
+
+def mint_backup_resource(ctx: MintContext) -> Minted:
+    if ctx.kind == "Plan":
+        id_ = _uuid(*ctx.seed)
+        return id_, f"arn:aws:backup:{ctx.region}:{ctx.account}:backup-plan:{id_}", {}
+    if ctx.kind == "Vault":
+        return ctx.physical, f"arn:aws:backup:{ctx.region}:{ctx.account}:backup-vault:{ctx.physical}", {}
+    if ctx.kind == "Selection":
+        return _uuid(*ctx.seed), ctx.default_arn, {}
+    return mint_default(ctx)
+
+
+def mint_ssm_parameter(ctx: MintContext) -> Minted:
+    physical = str(ctx.physical)
+    path = physical if physical.startswith("/") else "/" + physical
+    return ctx.physical, f"arn:aws:ssm:{ctx.region}:{ctx.account}:parameter{path}", {}
+
+
+def mint_budget(ctx: MintContext) -> Minted:
+    return ctx.physical, f"arn:aws:budgets::{ctx.account}:budget/{ctx.physical}", {}
+
+
+def mint_certificate(ctx: MintContext) -> Minted:
+    id_ = _uuid(*ctx.seed)
+    # DNS validation: one CNAME per name on the certificate, as ACM returns them.
+    domains = [ctx.inputs.get("domainName", ""), *ctx.inputs.get("subjectAlternativeNames", [])]
+    return id_, f"arn:aws:acm:{ctx.region}:{ctx.account}:certificate/{id_}", {"domainValidationOptions": [{
+        "domainName": domain,
+        "resourceRecordName": f"_{_digest(*ctx.seed, domain, length=32)}.{domain}.",
+        "resourceRecordType": "CNAME",
+        "resourceRecordValue": f"_{_digest(*ctx.seed, domain, 'value', length=32)}.acm-validations.aws.",
+    } for domain in domains]}
+
+
+def mint_dns_record(ctx: MintContext) -> Minted:
+    inputs = ctx.inputs
+    id_ = f"{inputs.get('zoneId', '')}_{inputs.get('name', '')}_{inputs.get('type', '')}"
+    return id_, ctx.default_arn, {"fqdn": str(inputs.get("name", "")).rstrip(".")}
+
+
+def mint_random_value(ctx: MintContext) -> Minted:
+    """Generated secrets: a stand-in value of the requested length, never a real secret."""
+    length = int(ctx.inputs.get("length", 32))
+    outputs: dict[str, Any] = {"result": ("offline-" + _digest(*ctx.seed, length=64))[:length]}
+    if ctx.kind == "RandomBytes":
+        raw = hashlib.sha256("/".join(ctx.seed).encode()).digest() * (length // 32 + 1)
+        outputs["base64"] = base64.b64encode(raw[:length]).decode()
+        outputs["hex"] = raw[:length].hex()
+    return "none", ctx.default_arn, outputs
+
+
+MINTERS: dict[str, Callable[[MintContext], Minted]] = {
+    # exact type tokens
+    "aws:kms/key:Key": mint_kms_key,
+    "aws:kms/alias:Alias": mint_kms_alias,
+    "aws:ec2/vpc:Vpc": mint_vpc,
+    "aws:rds/instance:Instance": mint_rds_instance,
+    "aws:rds/proxy:Proxy": mint_rds_proxy,
+    "aws:rds/parameterGroup:ParameterGroup": mint_rds_parameter_group,
+    "aws:rds/subnetGroup:SubnetGroup": mint_rds_subnet_group,
+    "aws:secretsmanager/secret:Secret": mint_secret,
+    "aws:sns/topic:Topic": mint_sns_topic,
+    "aws:cloudwatch/logGroup:LogGroup": mint_log_group,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": mint_metric_alarm,
+    "aws:wafv2/webAcl:WebAcl": mint_web_acl,
+    "aws:cloudfront/distribution:Distribution": mint_distribution,
+    "aws:cloudtrail/trail:Trail": mint_trail,
+    "aws:ssm/parameter:Parameter": mint_ssm_parameter,
+    "aws:budgets/budget:Budget": mint_budget,
+    "aws:acm/certificate:Certificate": mint_certificate,
+    "aws:route53/record:Record": mint_dns_record,
+    # whole modules (`package:module/`) and packages (`package:`)
+    "aws:s3/": mint_s3_resource,
+    "aws:ec2/": mint_ec2_resource,
+    "aws:elasticache/": mint_elasticache_resource,
+    "aws:iam/": mint_iam_resource,
+    "aws:cloudfront/": mint_cloudfront_resource,
+    "aws:backup/": mint_backup_resource,
+    "random:": mint_random_value,
+}
+"""How each resource type is minted: its exact token first, then its module, then its package;
+anything else gets `mint_default` (the name as id, an ARN of the usual shape)."""
+
+
+def minter_for(type_: str) -> Callable[[MintContext], Minted]:
+    package, _, rest = type_.partition(":")
+    module = rest.partition("/")[0]
+    return (MINTERS.get(type_) or MINTERS.get(f"{package}:{module}/") or MINTERS.get(f"{package}:")
+            or mint_default)
+
+
 class RealisticMocks(pulumi_mocks.Mocks):
     """Answers for resources and invokes shaped like AWS's, deterministic per URN.
 
     Ids and ARNs derive from a hash of the resource's name and type, so previews are stable from
-    run to run and diffs between two previews show only real changes.
+    run to run and diffs between two previews show only real changes. What each type gets is in
+    `MINTERS` and `INVOKE_ANSWERS`.
     """
 
     def __init__(self, region: str, account_id: str = ACCOUNT_ID) -> None:
@@ -127,39 +458,12 @@ class RealisticMocks(pulumi_mocks.Mocks):
         # invoke's provider's region (the edge or DR provider), else the stack's.
         provider_id = (args.provider or "").rsplit("::", 1)[-1]
         region = args.args.get("region") or self._provider_regions.get(provider_id) or self.region
-        token = args.token
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": self.account,
-                "arn": f"arn:aws:iam::{self.account}:user/offline-preview",
-                "userId": "AIDAOFFLINEPREVIEW",
-                "id": self.account,
-            }, []
-        if token == "aws:index/getRegion:getRegion":
-            return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}, []
-        if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
-        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            count = AZ_COUNTS.get(region, DEFAULT_AZ_COUNT)
-            names = [f"{region}{letter}" for letter in "abcdef"[:count]]
-            zone_ids = [f"{region_code(region)}-az{i}" for i in range(1, count + 1)]
-            return {"names": names, "zoneIds": zone_ids, "id": region}, []
-        if token == "aws:route53/getZone:getZone":
-            # The public zone of that name, shaped as Route 53 returns it: id Z + upper-case
-            # alphanumerics, the name fully qualified (trailing dot), four delegation name servers.
-            name = str(args.args.get("name", "")).rstrip(".")
-            zone_id = "Z" + _digest("route53", name, length=20).upper()
-            return {
-                "zoneId": zone_id, "id": zone_id, "name": f"{name}.",
-                "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
-                "privateZone": bool(args.args.get("privateZone", False)),
-                "nameServers": [f"ns-{n}.awsdns-{n:02d}.{tld}" for n, tld in
-                                ((1, "com"), (2, "net"), (3, "org"), (4, "co.uk"))],
-                "resourceRecordSetCount": 2, "comment": "", "callerReference": zone_id, "tags": {},
-            }, []
-        raise NotImplementedError(
-            f"offline preview has no mock answer for invoke {token}; add one to scripts/engine/offline.py"
-        )
+        answer = INVOKE_ANSWERS.get(args.token)
+        if answer is None:
+            raise NotImplementedError(
+                f"offline preview has no mock answer for invoke {args.token}; add one to scripts/engine/offline.py"
+            )
+        return answer(InvokeContext(args.args, region, self.account)), []
 
     # -- resources ------------------------------------------------------------------------
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
@@ -170,146 +474,17 @@ class RealisticMocks(pulumi_mocks.Mocks):
             self._provider_regions[provider_id] = inputs.get("region")
             return provider_id, inputs
         module, _, kind = type_.partition(":")[2].partition("/")
-        kind = kind.split(":")[-1]
-        physical = inputs.get("name") or f"{args.name}-{_digest(type_, args.name, length=7)}"
         provider_id = (args.provider or "").rsplit("::", 1)[-1]
-        region = inputs.get("region") or self._provider_regions.get(provider_id) or self.region
-        seed = (type_, args.name)
-        outputs: dict[str, Any] = {}
-        arn = f"arn:aws:{module}:{region}:{self.account}:{kind.lower()}/{physical}"
-        id_ = physical
-
-        if type_ == "aws:kms/key:Key":
-            id_ = _uuid(*seed)
-            arn = f"arn:aws:kms:{region}:{self.account}:key/{id_}"
-            outputs["keyId"] = id_
-        elif type_ == "aws:kms/alias:Alias":
-            arn = f"arn:aws:kms:{region}:{self.account}:{inputs.get('name', physical)}"
-            outputs["targetKeyArn"] = inputs.get("targetKeyId")
-        elif type_.startswith("aws:s3/"):
-            if kind in ("Bucket", "BucketV2"):
-                prefix = inputs.get("bucketPrefix") or f"{args.name}-"
-                bucket = inputs.get("bucket") or f"{prefix}{_digest(*seed, length=26)}"[:63]
-                id_, arn = bucket, f"arn:aws:s3:::{bucket}"
-                outputs.update(bucket=bucket, bucketDomainName=f"{bucket}.s3.amazonaws.com",
-                               bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com")
-            else:
-                id_ = str(inputs.get("bucket") or physical)
-        elif type_ == "aws:ec2/vpc:Vpc":
-            id_ = f"vpc-{_digest(*seed)}"
-            arn = f"arn:aws:ec2:{region}:{self.account}:vpc/{id_}"
-            outputs["defaultSecurityGroupId"] = f"sg-{_digest(*seed, 'default')}"
-            outputs["mainRouteTableId"] = f"rtb-{_digest(*seed, 'main')}"
-        elif module == "ec2":
-            prefix = {
-                "Subnet": "subnet", "SecurityGroup": "sg", "RouteTable": "rtb", "VpcEndpoint": "vpce",
-                "FlowLog": "fl", "InternetGateway": "igw", "NatGateway": "nat", "Eip": "eipalloc",
-                "NetworkAcl": "acl", "SecurityGroupRule": "sgr", "DefaultSecurityGroup": "sg",
-                "LaunchTemplate": "lt",
-            }.get(kind, kind.lower())
-            id_ = f"{prefix}-{_digest(*seed)}"
-            arn = f"arn:aws:ec2:{region}:{self.account}:{prefix}/{id_}"
-            if kind == "VpcEndpoint":
-                outputs["dnsEntries"] = [{"dnsName": f"{id_}.{inputs.get('serviceName', '')}", "hostedZoneId": "Z7HUB22UULQXV"}]
-                if inputs.get("vpcEndpointType") == "Gateway":
-                    # A gateway endpoint reports the AWS-managed prefix list of its service (pl-xxxxxxxx).
-                    outputs["prefixListId"] = f"pl-{_digest(str(inputs.get('serviceName', '')), length=8)}"
-        elif type_ == "aws:rds/instance:Instance":
-            ident = inputs.get("identifier") or physical
-            id_ = ident
-            arn = f"arn:aws:rds:{region}:{self.account}:db:{ident}"
-            address = f"{ident}.c{_digest(*seed, length=12)}.{region}.rds.amazonaws.com"
-            outputs.update(address=address, endpoint=f"{address}:5432", port=5432,
-                           resourceId=f"db-{_digest(*seed, length=26).upper()}",
-                           identifier=ident)
-            if inputs.get("manageMasterUserPassword"):
-                outputs["masterUserSecrets"] = [{
-                    "secretArn": f"arn:aws:secretsmanager:{region}:{self.account}:secret:rds!db-{_uuid(*seed)}-{_digest(*seed, length=6)}",
-                    "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
-                    "secretStatus": "active",
-                }]
-        elif type_ == "aws:rds/proxy:Proxy":
-            id_ = physical
-            arn = f"arn:aws:rds:{region}:{self.account}:db-proxy:prx-{_digest(*seed)}"
-            outputs["endpoint"] = f"{physical}.proxy-c{_digest(*seed, length=12)}.{region}.rds.amazonaws.com"
-        elif type_ == "aws:rds/parameterGroup:ParameterGroup":
-            arn = f"arn:aws:rds:{region}:{self.account}:pg:{physical}"
-        elif type_ == "aws:rds/subnetGroup:SubnetGroup":
-            arn = f"arn:aws:rds:{region}:{self.account}:subgrp:{physical}"
-        elif type_.startswith("aws:elasticache/"):
-            id_ = inputs.get("replicationGroupId") or inputs.get("userId") or inputs.get("userGroupId") or physical
-            arn = f"arn:aws:elasticache:{region}:{self.account}:{kind[0].lower() + kind[1:]}:{id_}"
-            if kind == "ReplicationGroup":
-                code = region_code(region)
-                outputs["primaryEndpointAddress"] = f"master.{id_}.{_digest(*seed, length=6)}.{code}.cache.amazonaws.com"
-                outputs["readerEndpointAddress"] = f"replica.{id_}.{_digest(*seed, length=6)}.{code}.cache.amazonaws.com"
-        elif type_ == "aws:secretsmanager/secret:Secret":
-            arn = f"arn:aws:secretsmanager:{region}:{self.account}:secret:{physical}-{_digest(*seed, length=6)}"
-            id_ = arn
-        elif type_.startswith("aws:iam/"):
-            path = {"Role": "role", "Policy": "policy", "User": "user", "InstanceProfile": "instance-profile"}.get(kind)
-            arn = f"arn:aws:iam::{self.account}:{path or kind.lower()}/{physical}"
-            if kind in ("RolePolicy", "RolePolicyAttachment"):
-                id_ = f"{inputs.get('role', '')}:{physical}"
-        elif type_ == "aws:sns/topic:Topic":
-            arn = id_ = f"arn:aws:sns:{region}:{self.account}:{physical}"
-        elif type_ == "aws:cloudwatch/logGroup:LogGroup":
-            arn = f"arn:aws:logs:{region}:{self.account}:log-group:{physical}"
-        elif type_ == "aws:cloudwatch/metricAlarm:MetricAlarm":
-            arn = f"arn:aws:cloudwatch:{region}:{self.account}:alarm:{physical}"
-        elif type_ == "aws:wafv2/webAcl:WebAcl":
-            id_ = _uuid(*seed)
-            scope = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
-            arn = f"arn:aws:wafv2:{region}:{self.account}:{scope}/webacl/{physical}/{id_}"
-            outputs["capacity"] = 700
-        elif type_ == "aws:cloudfront/distribution:Distribution":
-            id_ = "E" + _digest(*seed, length=13).upper()
-            arn = f"arn:aws:cloudfront::{self.account}:distribution/{id_}"
-            outputs["domainName"] = f"d{_digest(*seed, length=13)}.cloudfront.net"
-            outputs["hostedZoneId"] = "Z2FDTNDATAQYW2"
-        elif type_.startswith("aws:cloudfront/"):
-            id_ = _uuid(*seed)
-            arn = f"arn:aws:cloudfront::{self.account}:{kind[0].lower() + kind[1:]}/{id_}"
-        elif type_ == "aws:cloudtrail/trail:Trail":
-            arn = f"arn:aws:cloudtrail:{region}:{self.account}:trail/{physical}"
-        elif type_.startswith("aws:backup/"):
-            if kind == "Plan":
-                id_ = _uuid(*seed)
-                arn = f"arn:aws:backup:{region}:{self.account}:backup-plan:{id_}"
-            elif kind == "Vault":
-                arn = f"arn:aws:backup:{region}:{self.account}:backup-vault:{physical}"
-            elif kind == "Selection":
-                id_ = _uuid(*seed)
-        elif type_ == "aws:ssm/parameter:Parameter":
-            arn = f"arn:aws:ssm:{region}:{self.account}:parameter{physical if str(physical).startswith('/') else '/' + str(physical)}"
-        elif type_ == "aws:budgets/budget:Budget":
-            arn = f"arn:aws:budgets::{self.account}:budget/{physical}"
-        elif type_ == "aws:acm/certificate:Certificate":
-            id_ = _uuid(*seed)
-            arn = f"arn:aws:acm:{region}:{self.account}:certificate/{id_}"
-            # DNS validation: one CNAME per name on the certificate, as ACM returns them.
-            domains = [inputs.get("domainName", ""), *inputs.get("subjectAlternativeNames", [])]
-            outputs["domainValidationOptions"] = [{
-                "domainName": domain,
-                "resourceRecordName": f"_{_digest(*seed, domain, length=32)}.{domain}.",
-                "resourceRecordType": "CNAME",
-                "resourceRecordValue": f"_{_digest(*seed, domain, 'value', length=32)}.acm-validations.aws.",
-            } for domain in domains]
-        elif type_ == "aws:route53/record:Record":
-            id_ = f"{inputs.get('zoneId', '')}_{inputs.get('name', '')}_{inputs.get('type', '')}"
-            outputs["fqdn"] = str(inputs.get("name", "")).rstrip(".")
-        elif type_.startswith("random:"):
-            # Generated secrets: a stand-in value of the requested length, never a real secret.
-            length = int(inputs.get("length", 32))
-            outputs["result"] = ("offline-" + _digest(*seed, length=64))[:length]
-            if kind == "RandomBytes":
-                raw = hashlib.sha256("/".join(seed).encode()).digest() * (length // 32 + 1)
-                outputs["base64"] = base64.b64encode(raw[:length]).decode()
-                outputs["hex"] = raw[:length].hex()
-            id_ = "none"
+        ctx = MintContext(
+            type=type_, name=args.name, inputs=inputs,
+            region=inputs.get("region") or self._provider_regions.get(provider_id) or self.region,
+            account=self.account, module=module, kind=kind.split(":")[-1],
+            physical=inputs.get("name") or f"{args.name}-{_digest(type_, args.name, length=7)}",
+        )
+        id_, arn, outputs = minter_for(type_)(ctx)
         outputs.setdefault("arn", arn)
         if "name" not in inputs and not type_.startswith("random:"):
-            outputs["name"] = physical
+            outputs["name"] = ctx.physical
         return id_, {**inputs, **outputs, "id": id_}
 
 

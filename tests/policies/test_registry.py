@@ -56,3 +56,17 @@ def test_pack_imports_no_pulumi_aws():
     code = "import sys; import tradesense_policies.pack, tradesense_policies.fastpack; print('pulumi_aws' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd="policies", capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_model_and_registry_do_not_import_each_other():
+    """The exceptions rules raise live in `outcomes`: the model needs no registry (and so no rules),
+    and the old names stay importable from the registry."""
+    import subprocess
+    import sys
+
+    from tradesense_policies import outcomes, registry
+
+    assert registry.NotApplicable is outcomes.NotApplicable and registry.Unknown is outcomes.Unknown
+    code = "import sys; import tradesense_policies.model; print('tradesense_policies.registry' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd="policies", capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,76 @@
+"""Which servicer answers: the indexed one (fastpack.py, built on pulumi-policy's private servicer)
+only on the pulumi-policy release it was written for; on any other the SDK's public PolicyPack."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import textwrap
+from pathlib import Path
+
+from tradesense_policies import fastpack, pack
+
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
+
+
+def _record_servers(monkeypatch) -> dict[str, list]:
+    served: dict[str, list] = {"stock": [], "indexed": []}
+    monkeypatch.setattr(pack, "PolicyPack", lambda **kwargs: served["stock"].append(kwargs))
+    monkeypatch.setattr(fastpack, "serve_indexed", lambda *args, **kwargs: served["indexed"].append(args))
+    monkeypatch.delenv("TRADESENSE_POLICY_STOCK", raising=False)
+    monkeypatch.delenv("TRADESENSE_WAIVERS", raising=False)
+    return served
+
+
+def _installed_as(monkeypatch, version: str) -> None:
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: version if name == "pulumi-policy" else real(name))
+
+
+def test_the_indexed_servicer_is_written_for_the_pinned_and_installed_release():
+    assert f"pulumi-policy=={fastpack.WRITTEN_FOR}" in REQUIREMENTS.read_text().split()
+    assert importlib.metadata.version("pulumi-policy") == fastpack.WRITTEN_FOR
+    assert fastpack.version_problem() == ""
+
+
+def test_on_the_release_it_was_written_for_the_indexed_servicer_serves(monkeypatch, capsys):
+    served = _record_servers(monkeypatch)
+    pack.serve()
+    assert len(served["indexed"]) == 1 and served["stock"] == []
+    assert capsys.readouterr().err == ""
+
+
+def test_on_another_release_the_sdk_policy_pack_serves_and_says_why(monkeypatch, capsys):
+    served = _record_servers(monkeypatch)
+    _installed_as(monkeypatch, "1.22.0")
+    pack.serve()
+    assert served["indexed"] == []
+    (stock,) = served["stock"]
+    assert stock["name"] == pack.PACK_NAME and len(stock["policies"]) == len(pack.all_rules())
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "pulumi-policy 1.22.0 is not 1.21.0" in line and "SDK's PolicyPack" in line
+
+
+def test_the_fallback_answers_over_grpc_like_the_indexed_servicer(prod_input, tmp_path):
+    """The whole fallback, as the engine runs it: a pack process that sees another pulumi-policy
+    release serves through PolicyPack, says so once on stderr, and judges prod the same way."""
+    from scripts.report import analyzer
+    from scripts.report.evaluate import policy_findings
+
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent("""
+        import importlib.metadata
+        _real = importlib.metadata.version
+        importlib.metadata.version = lambda name: "1.22.0" if name == "pulumi-policy" else _real(name)
+    """))
+    env = {"TRADESENSE_POLICY_RAW": "1", "PYTHONPATH": str(tmp_path)}
+    proc = analyzer.spawn_pack(analyzer.PACK_DIR, env)
+    stderr = os.fdopen(os.dup(proc.error_file.fileno()))  # analyze() closes the pack's own handle
+    fallback = analyzer.analyze(prod_input, proc=proc)
+    stderr.seek(0)
+    (line,) = stderr.read().splitlines()
+    stderr.close()
+    assert "pulumi-policy 1.22.0 is not 1.21.0" in line and "SDK's PolicyPack" in line
+    indexed = analyzer.analyze(prod_input)
+    assert (sorted(repr(f.to_dict()) for f in policy_findings(prod_input, fallback))
+            == sorted(repr(f.to_dict()) for f in policy_findings(prod_input, indexed)))
