@@ -25,9 +25,10 @@ import importlib.metadata
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from concurrent import futures
 from inspect import isawaitable
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
@@ -68,9 +69,19 @@ class IndexedServicer(_PolicyAnalyzerServicer):
     def __init__(self, name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any):
         kwargs = dict(kwargs)
         gate = kwargs.pop("gate", None)
-        super().__init__(name, "0.0.1", policies, kwargs.pop("enforcement_level"), None,
-                         kwargs.get("description"), kwargs.get("display_name"), None,
-                         kwargs.get("provider"), kwargs.get("tags"), None)
+        super().__init__(
+            name,
+            "0.0.1",
+            policies,
+            kwargs.pop("enforcement_level"),
+            None,
+            kwargs.get("description"),
+            kwargs.get("display_name"),
+            None,
+            kwargs.get("provider"),
+            kwargs.get("tags"),
+            None,
+        )
         self._all = policies
         self._by_type: dict[str, list] = {}
         for policy in policies:
@@ -107,12 +118,22 @@ class IndexedServicer(_PolicyAnalyzerServicer):
         resources, by_urn, links = [], {}, []
         for r in request.resources:
             props = unknown_checking_proxy(deserialize_properties(_mask(json_format.MessageToDict(r.properties))))
-            resource = PolicyResource(r.type, props, r.urn, r.name, self._get_resource_options(r),
-                                      self._get_provider_resource(r), None, [], {})
+            resource = PolicyResource(
+                r.type,
+                props,
+                r.urn,
+                r.name,
+                self._get_resource_options(r),
+                self._get_provider_resource(r),
+                None,
+                [],
+                {},
+            )
             resources.append(resource)
             by_urn[r.urn] = resource
-            links.append((resource, r.parent, list(r.dependencies),
-                          {k: list(v.urns) for k, v in r.propertyDependencies.items()}))
+            links.append(
+                (resource, r.parent, list(r.dependencies), {k: list(v.urns) for k, v in r.propertyDependencies.items()})
+            )
         for resource, parent, dependencies, property_dependencies in links:
             if parent in by_urn:
                 resource.parent = by_urn[parent]
@@ -127,8 +148,9 @@ class IndexedServicer(_PolicyAnalyzerServicer):
             if level == EnforcementLevel.REMEDIATE:
                 level = EnforcementLevel.MANDATORY
             report = self._create_report_violation(response, policy.name, policy.description, level, policy.severity)
-            args = StackValidationArgs(resources, self._get_policy_config(policy.name),
-                                       getattr(self, _PRIVATE + "stack_tags"))
+            args = StackValidationArgs(
+                resources, self._get_policy_config(policy.name), getattr(self, _PRIVATE + "stack_tags")
+            )
             try:
                 result = policy.validate(args, report)
                 if isawaitable(result):
@@ -136,15 +158,24 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                     loop.run_until_complete(asyncio.Task(result, loop=loop))
                     loop.close()
             except UnknownValueError as e:
-                response.diagnostics.append(proto.AnalyzeDiagnostic(
-                    policyName=policy.name, policyPackName=pack, policyPackVersion=version,
-                    message=(f"can't run policy '{policy.name}' from policy pack "
-                             f"'{pack}@v{version}' during preview: {e.message}"),
-                    urn="", description=policy.description,
-                    enforcementLevel=self._map_enforcement_level(EnforcementLevel.ADVISORY),
-                ))
+                response.diagnostics.append(
+                    proto.AnalyzeDiagnostic(
+                        policyName=policy.name,
+                        policyPackName=pack,
+                        policyPackVersion=version,
+                        message=(
+                            f"can't run policy '{policy.name}' from policy pack "
+                            f"'{pack}@v{version}' during preview: {e.message}"
+                        ),
+                        urn="",
+                        description=policy.description,
+                        enforcementLevel=self._map_enforcement_level(EnforcementLevel.ADVISORY),
+                    )
+                )
             except _NotApplicableError as e:
-                response.not_applicable.append(proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or ""))
+                response.not_applicable.append(
+                    proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or "")
+                )
         self._refuse_broad_waivers(request.resources, response, pack, version)
         return response
 
@@ -155,13 +186,21 @@ class IndexedServicer(_PolicyAnalyzerServicer):
 
         if self._gate is None or not self._gate.suppress:
             return
-        subjects = {name: [r.urn for r in resources if r.type in types] for name, types in self._types_by_policy.items()}
+        subjects = {
+            name: [r.urn for r in resources if r.type in types] for name, types in self._types_by_policy.items()
+        }
         for waiver in self._gate.waivers:
             for problem in breadth_problems([waiver], subjects):
-                response.diagnostics.append(proto.AnalyzeDiagnostic(
-                    policyName=waiver.policy, policyPackName=pack, policyPackVersion=version,
-                    message=f"waivers.yaml refused: {problem}", urn="",
-                    enforcementLevel=self._map_enforcement_level(EnforcementLevel.MANDATORY)))
+                response.diagnostics.append(
+                    proto.AnalyzeDiagnostic(
+                        policyName=waiver.policy,
+                        policyPackName=pack,
+                        policyPackVersion=version,
+                        message=f"waivers.yaml refused: {problem}",
+                        urn="",
+                        enforcementLevel=self._map_enforcement_level(EnforcementLevel.MANDATORY),
+                    )
+                )
 
 
 _SECRET_SIG, _SECRET_VALUE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"

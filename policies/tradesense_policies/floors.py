@@ -11,8 +11,9 @@ a caller does not validate. Loosening a floor for one resource is what a waiver 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,36 +40,77 @@ class Floor:
         return schema
 
 
-FLOORS: dict[str, Floor] = {f.key: f for f in (
-    Floor("minBackupRetentionDays", 30, "min",
-          "Days every backup is kept: RDS automated backups, AWS Backup recovery points and their DR copies, "
-          "vault lock minimum, object lock and lifecycle of backup buckets."),
-    Floor("minAuditRetentionDays", 365, "min",
-          "Days audit evidence is kept immutable: object lock and lifecycle of the trail's buckets (PCI DSS 10.5.1: one year)."),
-    Floor("minLogRetentionDays", 365, "min", "Days CloudWatch log groups keep events."),
-    Floor("minRedisSnapshotDays", 7, "min", "Days ElastiCache keeps automatic snapshots."),
-    Floor("maxStatementTimeoutMs", 30_000, "max", "Longest PostgreSQL statement_timeout allowed (ms)."),
-    Floor("loginMaxRequestsPerMinute", 5, "max",
-          "Most login requests a client may make per minute before the WAF blocks it (10 per 120 s)."),
-    Floor("apiMaxRequestsPerMinute", 100, "max", "Most API requests a client may make per minute before the WAF blocks it."),
-    Floor("loginPaths", ("/api/auth/login", "/api/auth/token"), "union",
-          "Paths the login rate rule must match (configured paths are added to these)."),
-    Floor("maxKeyRotationDays", 365, "max", "Longest automatic rotation period of a KMS key (days)."),
-    Floor("allowedManagedPolicies", (
-        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
-        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
-        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
-        # The documented minimum for an SSM-managed instance (Session Manager only; no data access):
-        # https://docs.aws.amazon.com/systems-manager/latest/userguide/setup-instance-permissions.html
-        "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    ), "union", "AWS-managed policies that may be attached (service-role policies scoped to one service)."),
-    Floor("allowedPrincipals", (), "union",
-          "Principals outside this account a resource or trust policy may name (account ids or ARNs)."),
-    Floor("accountIds", (), "union",
-          "This stack's AWS account ids; when empty, the account that owns the stack's own KMS keys and roles."),
-    Floor("drRegion", "", "value",
-          "The region backups must be copied to; when empty, any region other than the source vault's."),
-)}
+FLOORS: dict[str, Floor] = {
+    f.key: f
+    for f in (
+        Floor(
+            "minBackupRetentionDays",
+            30,
+            "min",
+            "Days every backup is kept: RDS automated backups, AWS Backup recovery points and their DR copies, "
+            "vault lock minimum, object lock and lifecycle of backup buckets.",
+        ),
+        Floor(
+            "minAuditRetentionDays",
+            365,
+            "min",
+            "Days audit evidence is kept immutable: object lock and lifecycle of the trail's buckets (PCI DSS 10.5.1: one year).",
+        ),
+        Floor("minLogRetentionDays", 365, "min", "Days CloudWatch log groups keep events."),
+        Floor("minRedisSnapshotDays", 7, "min", "Days ElastiCache keeps automatic snapshots."),
+        Floor("maxStatementTimeoutMs", 30_000, "max", "Longest PostgreSQL statement_timeout allowed (ms)."),
+        Floor(
+            "loginMaxRequestsPerMinute",
+            5,
+            "max",
+            "Most login requests a client may make per minute before the WAF blocks it (10 per 120 s).",
+        ),
+        Floor(
+            "apiMaxRequestsPerMinute",
+            100,
+            "max",
+            "Most API requests a client may make per minute before the WAF blocks it.",
+        ),
+        Floor(
+            "loginPaths",
+            ("/api/auth/login", "/api/auth/token"),
+            "union",
+            "Paths the login rate rule must match (configured paths are added to these).",
+        ),
+        Floor("maxKeyRotationDays", 365, "max", "Longest automatic rotation period of a KMS key (days)."),
+        Floor(
+            "allowedManagedPolicies",
+            (
+                "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+                "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+                "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+                # The documented minimum for an SSM-managed instance (Session Manager only; no data access):
+                # https://docs.aws.amazon.com/systems-manager/latest/userguide/setup-instance-permissions.html
+                "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+            ),
+            "union",
+            "AWS-managed policies that may be attached (service-role policies scoped to one service).",
+        ),
+        Floor(
+            "allowedPrincipals",
+            (),
+            "union",
+            "Principals outside this account a resource or trust policy may name (account ids or ARNs).",
+        ),
+        Floor(
+            "accountIds",
+            (),
+            "union",
+            "This stack's AWS account ids; when empty, the account that owns the stack's own KMS keys and roles.",
+        ),
+        Floor(
+            "drRegion",
+            "",
+            "value",
+            "The region backups must be copied to; when empty, any region other than the source vault's.",
+        ),
+    )
+}
 
 
 def effective(config: Mapping[str, Any] | None, key: str) -> Any:

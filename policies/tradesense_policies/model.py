@@ -7,21 +7,24 @@ value is just its sentinel string here, and `get_path` turns it into `Unknown` o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import Any
 
 from tradesense_policies.outcomes import Unknown
 
 # The engine's sentinels for values not known until deploy (pulumi_policy.proxy uses the same).
-UNKNOWN_SENTINELS = frozenset({
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
-    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-    "030794c1-ac77-496b-92df-f27374a8bd58",
-    "e48ece36-62e2-4504-bad9-02848725956a",
-    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
-})
+UNKNOWN_SENTINELS = frozenset(
+    {
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+        "030794c1-ac77-496b-92df-f27374a8bd58",
+        "e48ece36-62e2-4504-bad9-02848725956a",
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+    }
+)
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # How `pulumi preview --json` (and the pack's stack view) shows a secret: its value cannot be judged.
 SECRET_TEXT = "[secret]"
@@ -85,7 +88,7 @@ def as_bool(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def as_number(value: Any) -> Optional[float]:
+def as_number(value: Any) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -143,7 +146,7 @@ class Resource:
 
         return effective(self.config, key)
 
-    def depends_through(self, prop: str, target: "Resource") -> bool:
+    def depends_through(self, prop: str, target: Resource) -> bool:
         """Whether input `prop` was computed from `target` (the engine records this)."""
         return target.urn in self.property_dependencies.get(prop, ())
 
@@ -151,7 +154,7 @@ class Resource:
 class Stack:
     """All resources of one stack, indexed by type, for rules that join resources."""
 
-    def __init__(self, resources: Iterable[Resource], config: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(self, resources: Iterable[Resource], config: Mapping[str, Any] | None = None) -> None:
         self.resources = list(resources)
         self.config = dict(config or {})
         self._by_type: dict[str, list[Resource]] = {}
@@ -169,7 +172,7 @@ class Stack:
 
         return effective(self.config, key)
 
-    def by_urn(self, urn: str) -> Optional[Resource]:
+    def by_urn(self, urn: str) -> Resource | None:
         if not hasattr(self, "_urns"):
             self._urns = {r.urn: r for r in self.resources}
         return self._urns.get(urn)

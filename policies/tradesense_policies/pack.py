@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyComplianceFramework,
     PolicyConfigSchema,
     PolicyPack,
@@ -115,15 +117,21 @@ the same list, so it is converted from the SDK's proxies once, not once per poli
 
 def to_stack(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> Stack:
     if _LAST_STACK[0] is not resources:
-        _LAST_STACK[:] = [resources, [
-            Resource(
-                r.resource_type, r.urn, r.name, plain(r.props),
-                parent=r.parent.urn if r.parent is not None else "",
-                dependencies=[d.urn for d in r.dependencies],
-                property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
-            )
-            for r in resources
-        ]]
+        _LAST_STACK[:] = [
+            resources,
+            [
+                Resource(
+                    r.resource_type,
+                    r.urn,
+                    r.name,
+                    plain(r.props),
+                    parent=r.parent.urn if r.parent is not None else "",
+                    dependencies=[d.urn for d in r.dependencies],
+                    property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
+                )
+                for r in resources
+            ],
+        ]
     return Stack(_LAST_STACK[1], config)
 
 
@@ -145,11 +153,11 @@ def _stack_validate(rule: Rule, gate: Gate):
     return validate
 
 
-def build_policies(gate: Gate) -> list:
-    policies = []
+def build_policies(gate: Gate) -> list[Policy]:
+    policies: list[Policy] = []
     for rule in all_rules().values():
         first_framework, first_control = rule.compliance[0]
-        meta = dict(
+        meta: dict[str, Any] = dict(
             name=rule.name,
             description=rule.description,
             enforcement_level=_ENFORCEMENT[rule.enforcement],
@@ -178,7 +186,7 @@ def make_gate(environ: Mapping[str, str] = os.environ) -> Gate:
     )
 
 
-PACK_ARGS = dict(
+PACK_ARGS: dict[str, Any] = dict(
     enforcement_level=EnforcementLevel.MANDATORY,
     description="TradeSense security and compliance gate",
     display_name="TradeSense security",
@@ -207,8 +215,9 @@ def serve() -> None:
     else:
         from tradesense_policies.fastpack import serve_indexed
 
-        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, gate=gate,
-                      **PACK_ARGS)
+        serve_indexed(
+            PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, gate=gate, **PACK_ARGS
+        )
 
 
 def _indexed_servicer_problem() -> str:

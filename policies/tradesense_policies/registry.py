@@ -15,8 +15,9 @@ A stack rule is `check(stack) -> Iterable[(urn, message)]` over a `Stack` of all
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from tradesense_policies.outcomes import NotApplicable, Unknown  # noqa: F401  (rules import them from here)
 
@@ -69,10 +70,21 @@ class Rule:
 REGISTRY: dict[str, Rule] = {}
 
 
-def _register(kind: str, *, name: str, description: str, resource_types: Iterable[str], severity: str,
-              remediation: str, url: str, compliance: Iterable[tuple[str, str]],
-              evidence: Iterable[str] = (), enforcement: str = "mandatory",
-              advisory_reason: str = "", config: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _register(
+    kind: str,
+    *,
+    name: str,
+    description: str,
+    resource_types: Iterable[str],
+    severity: str,
+    remediation: str,
+    url: str,
+    compliance: Iterable[tuple[str, str]],
+    evidence: Iterable[str] = (),
+    enforcement: str = "mandatory",
+    advisory_reason: str = "",
+    config: Iterable[str] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(check: Callable[..., Any]) -> Callable[..., Any]:
         pairs = tuple(compliance)
         problems = []
@@ -94,10 +106,20 @@ def _register(kind: str, *, name: str, description: str, resource_types: Iterabl
         if problems:
             raise ValueError(f"policy {name}: " + "; ".join(problems))
         REGISTRY[name] = Rule(
-            name=name, description=description, kind=kind, domain=check.__module__.rsplit(".", 1)[-1],
-            resource_types=tuple(resource_types), severity=severity, enforcement=enforcement,
-            remediation=remediation, url=url, compliance=pairs, evidence=tuple(evidence), check=check,
-            advisory_reason=advisory_reason, config=tuple(config),
+            name=name,
+            description=description,
+            kind=kind,
+            domain=check.__module__.rsplit(".", 1)[-1],
+            resource_types=tuple(resource_types),
+            severity=severity,
+            enforcement=enforcement,
+            remediation=remediation,
+            url=url,
+            compliance=pairs,
+            evidence=tuple(evidence),
+            check=check,
+            advisory_reason=advisory_reason,
+            config=tuple(config),
         )
         return check
 
@@ -119,5 +141,5 @@ def all_rules() -> dict[str, Rule]:
     return REGISTRY
 
 
-def rule(name: str) -> Optional[Rule]:
+def rule(name: str) -> Rule | None:
     return all_rules().get(name)

@@ -55,16 +55,20 @@ class Waiver:
             return False
         name = urn.rsplit("::", 1)[-1] if urn else ""
         return any(
-            fnmatch.fnmatchcase(urn if pattern.startswith("urn:") else name, pattern)
-            for pattern in self.resources
+            fnmatch.fnmatchcase(urn if pattern.startswith("urn:") else name, pattern) for pattern in self.resources
         )
 
     def expired(self, today: dt.date) -> bool:
         return today > self.expires
 
     def to_dict(self, today: dt.date | None = None) -> dict[str, Any]:
-        data: dict[str, Any] = {"policy": self.policy, "resources": list(self.resources), "reason": self.reason,
-                "approved_by": self.approved_by, "expires": self.expires.isoformat()}
+        data: dict[str, Any] = {
+            "policy": self.policy,
+            "resources": list(self.resources),
+            "reason": self.reason,
+            "approved_by": self.approved_by,
+            "expires": self.expires.isoformat(),
+        }
         if self.stacks:
             data["stacks"] = list(self.stacks)
         if self.all_resources:
@@ -97,8 +101,10 @@ def _entry(source: str, index: int, entry: Any) -> Waiver:
         raise WaiverError(f"{label}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
     for name in ("policy", "reason", "approved_by"):
         if not isinstance(entry.get(name), str) or not entry[name].strip():
-            raise WaiverError(f"{label}: field '{name}' is missing or empty; every waiver needs "
-                              "policy, resources, reason, approved_by and expires")
+            raise WaiverError(
+                f"{label}: field '{name}' is missing or empty; every waiver needs "
+                "policy, resources, reason, approved_by and expires"
+            )
     resources = entry.get("resources")
     if isinstance(resources, str):
         resources = [resources]
@@ -108,8 +114,15 @@ def _entry(source: str, index: int, entry: Any) -> Waiver:
     all_resources = entry.get("all_resources", False)
     if not isinstance(all_resources, bool):
         raise WaiverError(f"{label}: field 'all_resources' must be true or false")
-    return Waiver(entry["policy"].strip(), tuple(resources), entry["reason"].strip(),
-                  entry["approved_by"].strip(), expires, stacks=_stacks(label, entry), all_resources=all_resources)
+    return Waiver(
+        entry["policy"].strip(),
+        tuple(resources),
+        entry["reason"].strip(),
+        entry["approved_by"].strip(),
+        expires,
+        stacks=_stacks(label, entry),
+        all_resources=all_resources,
+    )
 
 
 def _expiry(label: str, entry: dict[str, Any], kind: str) -> dt.date:
@@ -134,11 +147,15 @@ def _stacks(label: str, entry: dict) -> tuple[str, ...]:
     stacks = entry["stacks"]
     if isinstance(stacks, str):
         stacks = [stacks]
-    if not isinstance(stacks, list) or not stacks or not all(
-        isinstance(s, str) and _STACK_NAME.fullmatch(s) for s in stacks
+    if (
+        not isinstance(stacks, list)
+        or not stacks
+        or not all(isinstance(s, str) and _STACK_NAME.fullmatch(s) for s in stacks)
     ):
-        raise WaiverError(f"{label}: field 'stacks' = {entry['stacks']!r} must be a non-empty list of "
-                          "stack names (letters, digits, '-', '_', '.'); leave it out to cover every stack")
+        raise WaiverError(
+            f"{label}: field 'stacks' = {entry['stacks']!r} must be a non-empty list of "
+            "stack names (letters, digits, '-', '_', '.'); leave it out to cover every stack"
+        )
     return tuple(stacks)
 
 
@@ -150,7 +167,7 @@ def in_stack_scope(stacks: tuple[str, ...], urn: str) -> bool:
         return True
     if not urn.startswith("urn:pulumi:"):
         return False
-    return urn[len("urn:pulumi:"):].split("::", 1)[0] in stacks
+    return urn[len("urn:pulumi:") :].split("::", 1)[0] in stacks
 
 
 def load(path: Path | str | None = None) -> list[Waiver]:
@@ -177,8 +194,10 @@ def match(waivers: Iterable[Waiver], rule_id: str, urn: str, today: dt.date) -> 
 
 
 def expired_note(waiver: Waiver) -> str:
-    return (f"waiver for {waiver.policy} expired on {waiver.expires.isoformat()} "
-            f"(approved by {waiver.approved_by}: {waiver.reason}); it no longer waives this violation")
+    return (
+        f"waiver for {waiver.policy} expired on {waiver.expires.isoformat()} "
+        f"(approved by {waiver.approved_by}: {waiver.reason}); it no longer waives this violation"
+    )
 
 
 def today_from_env(environ: dict[str, str], *, honour_override: bool = True) -> dt.date:
@@ -202,8 +221,9 @@ def _unique_mapping(loader, node, deep=False):
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise WaiverError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1}): "
-                              "each key may appear once per entry")
+            raise WaiverError(
+                f"duplicate key {key!r} (line {key_node.start_mark.line + 1}): each key may appear once per entry"
+            )
         seen.add(key)
     return yaml.SafeLoader.construct_mapping(loader, node, deep)
 
@@ -225,23 +245,31 @@ def load_approvers(path: Path | str | None = None) -> tuple[frozenset[str], int]
         raise WaiverError(f"{path.name}: expected `approvers:` as a non-empty list of e-mail addresses")
     days = document.get("max_waiver_days", DEFAULT_MAX_WAIVER_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= DEFAULT_MAX_WAIVER_DAYS:
-        raise WaiverError(f"{path.name}: max_waiver_days = {days!r}: must be a whole number of days, "
-                          f"1-{DEFAULT_MAX_WAIVER_DAYS}")
+        raise WaiverError(
+            f"{path.name}: max_waiver_days = {days!r}: must be a whole number of days, 1-{DEFAULT_MAX_WAIVER_DAYS}"
+        )
     return frozenset(a.strip().lower() for a in approvers), days
 
 
 def _universal(pattern: str) -> bool:
     """Whether a pattern matches any resource at all (`*`, `urn:*`, `urn:pulumi:prod::*::*`)."""
     if pattern.startswith("urn:"):
-        probes = ("urn:pulumi:prod::tradesense::aws:s3/bucket:Bucket::a",
-                  "urn:pulumi:prod::tradesense::tradesense:x:Y$aws:rds/instance:Instance::zz9-q")
+        probes = (
+            "urn:pulumi:prod::tradesense::aws:s3/bucket:Bucket::a",
+            "urn:pulumi:prod::tradesense::tradesense:x:Y$aws:rds/instance:Instance::zz9-q",
+        )
     else:
         probes = ("a", "zz9-q_x.y")
     return all(fnmatch.fnmatchcase(p, pattern) for p in probes)
 
 
-def vet(waivers: Iterable[Waiver], source: str = "waivers.yaml", *, approvers_path: Path | str | None = None,
-        today: dt.date | None = None) -> None:
+def vet(
+    waivers: Iterable[Waiver],
+    source: str = "waivers.yaml",
+    *,
+    approvers_path: Path | str | None = None,
+    today: dt.date | None = None,
+) -> None:
     """Refuse waivers that could switch a rule off by accident. `today` is the real clock: a test
     override of the date never lengthens what a waiver may run."""
     from tradesense_policies.registry import all_rules
@@ -254,14 +282,20 @@ def vet(waivers: Iterable[Waiver], source: str = "waivers.yaml", *, approvers_pa
         if waiver.policy not in known and not CHECKOV_ID.match(waiver.policy):
             raise WaiverError(f"{label}: {waiver.policy!r} is neither a policy of the pack nor a checkov check id")
         if waiver.approved_by.lower() not in approvers:
-            raise WaiverError(f"{label}: approved_by {waiver.approved_by!r} is not an approver listed in approvers.yaml")
+            raise WaiverError(
+                f"{label}: approved_by {waiver.approved_by!r} is not an approver listed in approvers.yaml"
+            )
         if (waiver.expires - today).days > max_days:
-            raise WaiverError(f"{label}: expires {waiver.expires.isoformat()}, more than {max_days} days from "
-                              f"{today.isoformat()}; a waiver may run at most {max_days} days")
+            raise WaiverError(
+                f"{label}: expires {waiver.expires.isoformat()}, more than {max_days} days from "
+                f"{today.isoformat()}; a waiver may run at most {max_days} days"
+            )
         broad = [p for p in waiver.resources if _universal(p)]
         if broad and not waiver.all_resources:
-            raise WaiverError(f"{label}: resources {broad} match every resource; name the resources, or say "
-                              "all_resources: true (with the reason) if that is really meant")
+            raise WaiverError(
+                f"{label}: resources {broad} match every resource; name the resources, or say "
+                "all_resources: true (with the reason) if that is really meant"
+            )
         key = (waiver.policy, waiver.resources)
         if key in seen:
             raise WaiverError(f"{label}: the same policy and resources are waived twice")
@@ -277,9 +311,13 @@ def breadth_problems(waivers: Iterable[Waiver], subjects: dict[str, list[str]]) 
             continue
         urns = [u for u in subjects.get(waiver.policy, []) if u]
         if len(urns) >= 2 and all(waiver.covers(waiver.policy, u) for u in urns):
-            problems.append(f"waiver for {waiver.policy} ({', '.join(waiver.resources)}) covers every one of its "
-                            f"{len(urns)} resources; name them, or say all_resources: true with the reason")
+            problems.append(
+                f"waiver for {waiver.policy} ({', '.join(waiver.resources)}) covers every one of its "
+                f"{len(urns)} resources; name them, or say all_resources: true with the reason"
+            )
     return problems
+
+
 # ==== Change waivers ==========================================================================
 # scripts/review blocks a pull request that deletes or replaces a stateful resource (database,
 # cache, bucket, backup vault, key, secret, log group, trail): the data goes with it. A change
@@ -307,8 +345,13 @@ class ChangeWaiver:
         return today > self.expires
 
     def to_dict(self, today: dt.date | None = None) -> dict[str, Any]:
-        data = {"urn": self.urn, "operations": list(self.operations), "reason": self.reason,
-                "approved_by": self.approved_by, "expires": self.expires.isoformat()}
+        data = {
+            "urn": self.urn,
+            "operations": list(self.operations),
+            "reason": self.reason,
+            "approved_by": self.approved_by,
+            "expires": self.expires.isoformat(),
+        }
         if today is not None:
             data["status"] = "expired" if self.expired(today) else "active"
         return data
@@ -333,22 +376,29 @@ def _change_entry(source: str, index: int, entry: Any) -> ChangeWaiver:
         raise WaiverError(f"{label}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(CHANGE_FIELDS)}")
     urn = entry.get("urn")
     if not isinstance(urn, str) or not urn.startswith("urn:pulumi:") or any(c in urn for c in "*?["):
-        raise WaiverError(f"{label}: field 'urn' = {urn!r}: must be one exact resource URN (urn:pulumi:...), "
-                          "no patterns")
+        raise WaiverError(
+            f"{label}: field 'urn' = {urn!r}: must be one exact resource URN (urn:pulumi:...), no patterns"
+        )
     label += f" ({urn.rsplit('::', 1)[-1]})"
     for name in ("reason", "approved_by"):
         if not isinstance(entry.get(name), str) or not entry[name].strip():
-            raise WaiverError(f"{label}: field '{name}' is missing or empty; every change waiver needs "
-                              "urn, reason, approved_by and expires")
+            raise WaiverError(
+                f"{label}: field '{name}' is missing or empty; every change waiver needs "
+                "urn, reason, approved_by and expires"
+            )
     operations = entry.get("operations", list(CHANGE_OPERATIONS))
     if isinstance(operations, str):
         operations = [operations]
-    if (not isinstance(operations, list) or not operations
-            or not all(isinstance(op, str) and op in CHANGE_OPERATIONS for op in operations)):
+    if (
+        not isinstance(operations, list)
+        or not operations
+        or not all(isinstance(op, str) and op in CHANGE_OPERATIONS for op in operations)
+    ):
         raise WaiverError(f"{label}: field 'operations' = {operations!r}: must list delete and/or replace")
     expires = _expiry(label, entry, "change waiver")
-    return ChangeWaiver(urn, tuple(dict.fromkeys(operations)), entry["reason"].strip(),
-                        entry["approved_by"].strip(), expires)
+    return ChangeWaiver(
+        urn, tuple(dict.fromkeys(operations)), entry["reason"].strip(), entry["approved_by"].strip(), expires
+    )
 
 
 def load_change_waivers(path: Path | str | None = None) -> list[ChangeWaiver]:
@@ -364,22 +414,32 @@ def load_change_waivers(path: Path | str | None = None) -> list[ChangeWaiver]:
     return waivers
 
 
-def vet_change_waivers(waivers: Iterable[ChangeWaiver], source: str = "waivers.yaml", *,
-                       approvers_path: Path | str | None = None, today: dt.date | None = None) -> None:
+def vet_change_waivers(
+    waivers: Iterable[ChangeWaiver],
+    source: str = "waivers.yaml",
+    *,
+    approvers_path: Path | str | None = None,
+    today: dt.date | None = None,
+) -> None:
     """The same approvers and longest duration as policy waivers: letting data go is no smaller a decision."""
     approvers, max_days = load_approvers(approvers_path)
     today = today or dt.date.today()
     for index, waiver in enumerate(waivers, start=1):
         label = f"{source}: change waiver #{index} ({waiver.urn.rsplit('::', 1)[-1]})"
         if waiver.approved_by.lower() not in approvers:
-            raise WaiverError(f"{label}: approved_by {waiver.approved_by!r} is not an approver listed in approvers.yaml")
+            raise WaiverError(
+                f"{label}: approved_by {waiver.approved_by!r} is not an approver listed in approvers.yaml"
+            )
         if (waiver.expires - today).days > max_days:
-            raise WaiverError(f"{label}: expires {waiver.expires.isoformat()}, more than {max_days} days from "
-                              f"{today.isoformat()}; a waiver may run at most {max_days} days")
+            raise WaiverError(
+                f"{label}: expires {waiver.expires.isoformat()}, more than {max_days} days from "
+                f"{today.isoformat()}; a waiver may run at most {max_days} days"
+            )
 
 
-def match_change(waivers: Iterable[ChangeWaiver], urn: str, operation: str,
-                 today: dt.date) -> tuple[ChangeWaiver | None, ChangeWaiver | None]:
+def match_change(
+    waivers: Iterable[ChangeWaiver], urn: str, operation: str, today: dt.date
+) -> tuple[ChangeWaiver | None, ChangeWaiver | None]:
     """(active, expired) change waiver for this operation on exactly this URN."""
     active = expired = None
     for waiver in waivers:

@@ -16,8 +16,9 @@ import gc
 import hashlib
 import json
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any
 
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
@@ -75,7 +76,7 @@ class Capture:
     def of_type(self, type_: str) -> list[CapturedResource]:
         return [r for r in self.resources if r.type == type_]
 
-    def one(self, type_: str, name: Optional[str] = None) -> CapturedResource:
+    def one(self, type_: str, name: str | None = None) -> CapturedResource:
         found = [r for r in self.of_type(type_) if name is None or r.name == name]
         if len(found) != 1:
             names = [r.name for r in self.of_type(type_)]
@@ -149,12 +150,18 @@ def answer_hosted_zone(ctx: InvokeContext) -> dict[str, Any]:
     name = str(ctx.args.get("name", "")).rstrip(".")
     zone_id = "Z" + _digest("route53", name, length=20).upper()
     return {
-        "zoneId": zone_id, "id": zone_id, "name": f"{name}.",
+        "zoneId": zone_id,
+        "id": zone_id,
+        "name": f"{name}.",
         "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
         "privateZone": bool(ctx.args.get("privateZone", False)),
-        "nameServers": [f"ns-{n}.awsdns-{n:02d}.{tld}" for n, tld in
-                        ((1, "com"), (2, "net"), (3, "org"), (4, "co.uk"))],
-        "resourceRecordSetCount": 2, "comment": "", "callerReference": zone_id, "tags": {},
+        "nameServers": [
+            f"ns-{n}.awsdns-{n:02d}.{tld}" for n, tld in ((1, "com"), (2, "net"), (3, "org"), (4, "co.uk"))
+        ],
+        "resourceRecordSetCount": 2,
+        "comment": "",
+        "callerReference": zone_id,
+        "tags": {},
     }
 
 
@@ -221,24 +228,41 @@ def mint_s3_resource(ctx: MintContext) -> Minted:
         return str(ctx.inputs.get("bucket") or ctx.physical), ctx.default_arn, {}
     prefix = ctx.inputs.get("bucketPrefix") or f"{ctx.name}-"
     bucket = ctx.inputs.get("bucket") or f"{prefix}{_digest(*ctx.seed, length=26)}"[:63]
-    return bucket, f"arn:aws:s3:::{bucket}", {
-        "bucket": bucket, "bucketDomainName": f"{bucket}.s3.amazonaws.com",
-        "bucketRegionalDomainName": f"{bucket}.s3.{ctx.region}.amazonaws.com",
-    }
+    return (
+        bucket,
+        f"arn:aws:s3:::{bucket}",
+        {
+            "bucket": bucket,
+            "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{bucket}.s3.{ctx.region}.amazonaws.com",
+        },
+    )
 
 
 def mint_vpc(ctx: MintContext) -> Minted:
     id_ = f"vpc-{_digest(*ctx.seed)}"
-    return id_, f"arn:aws:ec2:{ctx.region}:{ctx.account}:vpc/{id_}", {
-        "defaultSecurityGroupId": f"sg-{_digest(*ctx.seed, 'default')}",
-        "mainRouteTableId": f"rtb-{_digest(*ctx.seed, 'main')}",
-    }
+    return (
+        id_,
+        f"arn:aws:ec2:{ctx.region}:{ctx.account}:vpc/{id_}",
+        {
+            "defaultSecurityGroupId": f"sg-{_digest(*ctx.seed, 'default')}",
+            "mainRouteTableId": f"rtb-{_digest(*ctx.seed, 'main')}",
+        },
+    )
 
 
 EC2_ID_PREFIXES = {
-    "Subnet": "subnet", "SecurityGroup": "sg", "RouteTable": "rtb", "VpcEndpoint": "vpce",
-    "FlowLog": "fl", "InternetGateway": "igw", "NatGateway": "nat", "Eip": "eipalloc",
-    "NetworkAcl": "acl", "SecurityGroupRule": "sgr", "DefaultSecurityGroup": "sg",
+    "Subnet": "subnet",
+    "SecurityGroup": "sg",
+    "RouteTable": "rtb",
+    "VpcEndpoint": "vpce",
+    "FlowLog": "fl",
+    "InternetGateway": "igw",
+    "NatGateway": "nat",
+    "Eip": "eipalloc",
+    "NetworkAcl": "acl",
+    "SecurityGroupRule": "sgr",
+    "DefaultSecurityGroup": "sg",
     "LaunchTemplate": "lt",
 }
 
@@ -248,7 +272,9 @@ def mint_ec2_resource(ctx: MintContext) -> Minted:
     id_ = f"{prefix}-{_digest(*ctx.seed)}"
     outputs: dict[str, Any] = {}
     if ctx.kind == "VpcEndpoint":
-        outputs["dnsEntries"] = [{"dnsName": f"{id_}.{ctx.inputs.get('serviceName', '')}", "hostedZoneId": "Z7HUB22UULQXV"}]
+        outputs["dnsEntries"] = [
+            {"dnsName": f"{id_}.{ctx.inputs.get('serviceName', '')}", "hostedZoneId": "Z7HUB22UULQXV"}
+        ]
         if ctx.inputs.get("vpcEndpointType") == "Gateway":
             # A gateway endpoint reports the AWS-managed prefix list of its service (pl-xxxxxxxx).
             outputs["prefixListId"] = f"pl-{_digest(str(ctx.inputs.get('serviceName', '')), length=8)}"
@@ -259,15 +285,21 @@ def mint_rds_instance(ctx: MintContext) -> Minted:
     region, seed = ctx.region, ctx.seed
     ident = ctx.inputs.get("identifier") or ctx.physical
     address = f"{ident}.c{_digest(*seed, length=12)}.{region}.rds.amazonaws.com"
-    outputs: dict[str, Any] = dict(address=address, endpoint=f"{address}:5432", port=5432,
-                                   resourceId=f"db-{_digest(*seed, length=26).upper()}",
-                                   identifier=ident)
+    outputs: dict[str, Any] = dict(
+        address=address,
+        endpoint=f"{address}:5432",
+        port=5432,
+        resourceId=f"db-{_digest(*seed, length=26).upper()}",
+        identifier=ident,
+    )
     if ctx.inputs.get("manageMasterUserPassword"):
-        outputs["masterUserSecrets"] = [{
-            "secretArn": f"arn:aws:secretsmanager:{region}:{ctx.account}:secret:rds!db-{_uuid(*seed)}-{_digest(*seed, length=6)}",
-            "kmsKeyId": ctx.inputs.get("masterUserSecretKmsKeyId", ""),
-            "secretStatus": "active",
-        }]
+        outputs["masterUserSecrets"] = [
+            {
+                "secretArn": f"arn:aws:secretsmanager:{region}:{ctx.account}:secret:rds!db-{_uuid(*seed)}-{_digest(*seed, length=6)}",
+                "kmsKeyId": ctx.inputs.get("masterUserSecretKmsKeyId", ""),
+                "secretStatus": "active",
+            }
+        ]
     return ident, f"arn:aws:rds:{region}:{ctx.account}:db:{ident}", outputs
 
 
@@ -333,10 +365,14 @@ def mint_web_acl(ctx: MintContext) -> Minted:
 
 def mint_distribution(ctx: MintContext) -> Minted:
     id_ = "E" + _digest(*ctx.seed, length=13).upper()
-    return id_, f"arn:aws:cloudfront::{ctx.account}:distribution/{id_}", {
-        "domainName": f"d{_digest(*ctx.seed, length=13)}.cloudfront.net",
-        "hostedZoneId": "Z2FDTNDATAQYW2",
-    }
+    return (
+        id_,
+        f"arn:aws:cloudfront::{ctx.account}:distribution/{id_}",
+        {
+            "domainName": f"d{_digest(*ctx.seed, length=13)}.cloudfront.net",
+            "hostedZoneId": "Z2FDTNDATAQYW2",
+        },
+    )
 
 
 def mint_cloudfront_resource(ctx: MintContext) -> Minted:
@@ -373,12 +409,21 @@ def mint_certificate(ctx: MintContext) -> Minted:
     id_ = _uuid(*ctx.seed)
     # DNS validation: one CNAME per name on the certificate, as ACM returns them.
     domains = [ctx.inputs.get("domainName", ""), *ctx.inputs.get("subjectAlternativeNames", [])]
-    return id_, f"arn:aws:acm:{ctx.region}:{ctx.account}:certificate/{id_}", {"domainValidationOptions": [{
-        "domainName": domain,
-        "resourceRecordName": f"_{_digest(*ctx.seed, domain, length=32)}.{domain}.",
-        "resourceRecordType": "CNAME",
-        "resourceRecordValue": f"_{_digest(*ctx.seed, domain, 'value', length=32)}.acm-validations.aws.",
-    } for domain in domains]}
+    return (
+        id_,
+        f"arn:aws:acm:{ctx.region}:{ctx.account}:certificate/{id_}",
+        {
+            "domainValidationOptions": [
+                {
+                    "domainName": domain,
+                    "resourceRecordName": f"_{_digest(*ctx.seed, domain, length=32)}.{domain}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": f"_{_digest(*ctx.seed, domain, 'value', length=32)}.acm-validations.aws.",
+                }
+                for domain in domains
+            ]
+        },
+    )
 
 
 def mint_dns_record(ctx: MintContext) -> Minted:
@@ -434,8 +479,7 @@ anything else gets `mint_default` (the name as id, an ARN of the usual shape).""
 def minter_for(type_: str) -> Callable[[MintContext], Minted]:
     package, _, rest = type_.partition(":")
     module = rest.partition("/")[0]
-    return (MINTERS.get(type_) or MINTERS.get(f"{package}:{module}/") or MINTERS.get(f"{package}:")
-            or mint_default)
+    return MINTERS.get(type_) or MINTERS.get(f"{package}:{module}/") or MINTERS.get(f"{package}:") or mint_default
 
 
 class RealisticMocks(pulumi_mocks.Mocks):
@@ -450,7 +494,7 @@ class RealisticMocks(pulumi_mocks.Mocks):
         self.region = region
         self.account = account_id
         # Resources created through an explicit provider (the DR region) get ARNs in its region.
-        self._provider_regions: dict[str, Optional[str]] = {}
+        self._provider_regions: dict[str, str | None] = {}
 
     # -- invokes --------------------------------------------------------------------------
     def call(self, args: pulumi_mocks.MockCallArgs):
@@ -476,9 +520,13 @@ class RealisticMocks(pulumi_mocks.Mocks):
         module, _, kind = type_.partition(":")[2].partition("/")
         provider_id = (args.provider or "").rsplit("::", 1)[-1]
         ctx = MintContext(
-            type=type_, name=args.name, inputs=inputs,
+            type=type_,
+            name=args.name,
+            inputs=inputs,
             region=inputs.get("region") or self._provider_regions.get(provider_id) or self.region,
-            account=self.account, module=module, kind=kind.split(":")[-1],
+            account=self.account,
+            module=module,
+            kind=kind.split(":")[-1],
             physical=inputs.get("name") or f"{args.name}-{_digest(type_, args.name, length=7)}",
         )
         id_, arn, outputs = minter_for(type_)(ctx)
@@ -526,9 +574,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                 outputs=outputs,
                 id=response.id,
                 dependencies=list(request.dependencies),
-                property_dependencies={
-                    key: list(deps.urns) for key, deps in request.propertyDependencies.items()
-                },
+                property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
                 provider=request.provider,
                 protect=bool(request.protect) if request.HasField("protect") else False,
                 aliases=self._alias_urns(request, response.urn),
@@ -564,9 +610,10 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             ]:
                 name = child_name
                 if parent_name and child_name.startswith(parent_name):
-                    name = parent_alias.rsplit("::", 1)[-1] + child_name[len(parent_name):]
-                candidate = (f"urn:pulumi:{get_stack()}::{get_project()}::"
-                             f"{self._qualified(parent_alias)}${child_type}::{name}")
+                    name = parent_alias.rsplit("::", 1)[-1] + child_name[len(parent_name) :]
+                candidate = (
+                    f"urn:pulumi:{get_stack()}::{get_project()}::{self._qualified(parent_alias)}${child_type}::{name}"
+                )
                 if candidate not in result:
                     result.append(candidate)
         self._aliases[urn] = result

@@ -11,8 +11,10 @@ from tradesense_policies.registry import NotApplicable
 def violations(rule, resources: list[inputs.ResourceState]) -> list[tuple[str, str]]:
     """(urn, message) of every violation of `rule`, computed in-process exactly as the pack does."""
     if rule.kind == "stack":
-        stack = Stack(Resource(r.type, r.urn, r.name, r.state, r.parent, r.dependencies, r.property_dependencies)
-                      for r in resources)
+        stack = Stack(
+            Resource(r.type, r.urn, r.name, r.state, r.parent, r.dependencies, r.property_dependencies)
+            for r in resources
+        )
         return list(rule.check(stack))
     found = []
     for r in resources:

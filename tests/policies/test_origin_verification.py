@@ -52,14 +52,17 @@ def test_the_value_the_engine_hands_the_pack_passes_when_generated(prod_resource
     assert violations(RULE, prod_resources) == []
 
 
-@pytest.mark.parametrize("headers, expected", [
-    (None, "no X-Origin-Verify header"),
-    ([], "no X-Origin-Verify header"),
-    ([{"name": "X-Forwarded-Host", "value": GOOD_VALUE}], "no X-Origin-Verify header"),
-    ([{"name": "X-Origin-Verify", "value": ""}], "fewer than 32"),
-    ([{"name": "X-Origin-Verify", "value": "letmein"}], "fewer than 32"),
-    ([{"name": "x-origin-verify", "value": "a" * 40}], "not random"),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        (None, "no X-Origin-Verify header"),
+        ([], "no X-Origin-Verify header"),
+        ([{"name": "X-Forwarded-Host", "value": GOOD_VALUE}], "no X-Origin-Verify header"),
+        ([{"name": "X-Origin-Verify", "value": ""}], "fewer than 32"),
+        ([{"name": "X-Origin-Verify", "value": "letmein"}], "fewer than 32"),
+        ([{"name": "x-origin-verify", "value": "a" * 40}], "not random"),
+    ],
+)
 def test_a_missing_or_weak_header_fails(prod_resources, headers, expected):
     target = origin(prod_resources)
     if headers is None:
@@ -85,10 +88,14 @@ def test_a_second_custom_origin_without_the_header_fails_even_if_the_first_has_i
 
 
 def test_an_s3_origin_with_origin_access_control_needs_no_header(prod_resources):
-    distribution(prod_resources).inputs["origins"].append({
-        "originId": "static", "domainName": "static.s3.us-east-1.amazonaws.com",
-        "originAccessControlId": "E2QWRUHAPOMQZL", "s3OriginConfig": {"originAccessIdentity": ""},
-    })
+    distribution(prod_resources).inputs["origins"].append(
+        {
+            "originId": "static",
+            "domainName": "static.s3.us-east-1.amazonaws.com",
+            "originAccessControlId": "E2QWRUHAPOMQZL",
+            "s3OriginConfig": {"originAccessIdentity": ""},
+        }
+    )
     assert violations(RULE, prod_resources) == []
 
 
@@ -118,14 +125,19 @@ def test_a_literal_in_the_program_is_not_a_generated_secret(prod_resources, valu
     target.inputs["origins"][0]["customHeaders"][0]["value"] = value
     target.property_dependencies["origins"] = []
     assert violations(RULE, prod_resources) == []  # the shape alone looks fine...
-    found = violations(GENERATED, prod_resources)   # ...but nothing generated it
+    found = violations(GENERATED, prod_resources)  # ...but nothing generated it
     assert len(found) == 1 and "does not come from a generated secret" in found[0][1], found
 
 
 def test_an_s3_only_distribution_needs_no_generated_header(prod_resources):
     target = distribution(prod_resources)
-    target.inputs["origins"] = [{"originId": "static", "domainName": "static.s3.us-east-1.amazonaws.com",
-                                 "originAccessControlId": "E2QWRUHAPOMQZL"}]
+    target.inputs["origins"] = [
+        {
+            "originId": "static",
+            "domainName": "static.s3.us-east-1.amazonaws.com",
+            "originAccessControlId": "E2QWRUHAPOMQZL",
+        }
+    ]
     target.outputs.pop("origins", None)
     target.property_dependencies["origins"] = []
     assert violations(GENERATED, prod_resources) == []

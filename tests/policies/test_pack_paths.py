@@ -24,8 +24,7 @@ def _record_servers(monkeypatch) -> dict[str, list]:
 
 def _installed_as(monkeypatch, version: str) -> None:
     real = importlib.metadata.version
-    monkeypatch.setattr(importlib.metadata, "version",
-                        lambda name: version if name == "pulumi-policy" else real(name))
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: version if name == "pulumi-policy" else real(name))
 
 
 def test_the_indexed_servicer_is_written_for_the_pinned_and_installed_release():
@@ -58,11 +57,13 @@ def test_the_fallback_answers_over_grpc_like_the_indexed_servicer(prod_input, tm
     from scripts.report import analyzer
     from scripts.report.evaluate import policy_findings
 
-    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent("""
+    (tmp_path / "sitecustomize.py").write_text(
+        textwrap.dedent("""
         import importlib.metadata
         _real = importlib.metadata.version
         importlib.metadata.version = lambda name: "1.22.0" if name == "pulumi-policy" else _real(name)
-    """))
+    """)
+    )
     env = {"TRADESENSE_POLICY_RAW": "1", "PYTHONPATH": str(tmp_path)}
     proc = analyzer.spawn_pack(analyzer.PACK_DIR, env)
     stderr = os.fdopen(os.dup(proc.error_file.fileno()))  # analyze() closes the pack's own handle
@@ -72,5 +73,6 @@ def test_the_fallback_answers_over_grpc_like_the_indexed_servicer(prod_input, tm
     stderr.close()
     assert "pulumi-policy 1.22.0 is not 1.21.0" in line and "SDK's PolicyPack" in line
     indexed = analyzer.analyze(prod_input)
-    assert (sorted(repr(f.to_dict()) for f in policy_findings(prod_input, fallback))
-            == sorted(repr(f.to_dict()) for f in policy_findings(prod_input, indexed)))
+    assert sorted(repr(f.to_dict()) for f in policy_findings(prod_input, fallback)) == sorted(
+        repr(f.to_dict()) for f in policy_findings(prod_input, indexed)
+    )

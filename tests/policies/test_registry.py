@@ -53,7 +53,9 @@ def test_pack_imports_no_pulumi_aws():
     import subprocess
     import sys
 
-    code = "import sys; import tradesense_policies.pack, tradesense_policies.fastpack; print('pulumi_aws' in sys.modules)"
+    code = (
+        "import sys; import tradesense_policies.pack, tradesense_policies.fastpack; print('pulumi_aws' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd="policies", capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -6,14 +6,19 @@ import datetime as dt
 
 import pytest
 
-from scripts.report.findings import Finding
 from scripts.report.evaluate import apply_waivers
+from scripts.report.findings import Finding
 from tradesense_policies import waivers
 from tradesense_policies.pack import Gate
 
 URN = "urn:pulumi:prod::tradesense::tradesense:storage:SecureBucket$aws:s3/bucket:Bucket::audit-bucket"
-VALID = {"policy": "rds-backup-retention", "resources": ["audit-*"], "reason": "migration window",
-         "approved_by": "ciso@tradesense.io", "expires": "2026-03-31"}
+VALID = {
+    "policy": "rds-backup-retention",
+    "resources": ["audit-*"],
+    "reason": "migration window",
+    "approved_by": "ciso@tradesense.io",
+    "expires": "2026-03-31",
+}
 
 
 def fail(rule_id="rds-backup-retention", urn=URN, source="policy"):
@@ -43,14 +48,17 @@ def test_expired_waiver_no_longer_waives_and_says_so():
     assert after.waiver["status"] == "expired"
 
 
-@pytest.mark.parametrize("field, value, error", [
-    ("reason", None, "field 'reason' is missing"),
-    ("reason", "  ", "field 'reason' is missing"),
-    ("expires", None, "without an expiry date"),
-    ("expires", "next year", "not a date"),
-    ("approved_by", None, "field 'approved_by'"),
-    ("resources", [], "field 'resources'"),
-])
+@pytest.mark.parametrize(
+    "field, value, error",
+    [
+        ("reason", None, "field 'reason' is missing"),
+        ("reason", "  ", "field 'reason' is missing"),
+        ("expires", None, "without an expiry date"),
+        ("expires", "next year", "not a date"),
+        ("approved_by", None, "field 'approved_by'"),
+        ("resources", [], "field 'resources'"),
+    ],
+)
 def test_malformed_waiver_is_rejected_naming_entry_and_field(field, value, error):
     entry = {**VALID, field: value}
     if value is None:
@@ -70,11 +78,17 @@ def test_checkov_ids_are_waived_with_the_same_rules():
 def test_cli_gate_suppresses_active_and_annotates_expired():
     (waiver,) = waivers.parse({"waivers": [VALID]})
     reported = []
-    Gate([waiver], dt.date(2026, 1, 1), suppress=True)("rds-backup-retention", URN, "bad", lambda m, u: reported.append(m))
+    Gate([waiver], dt.date(2026, 1, 1), suppress=True)(
+        "rds-backup-retention", URN, "bad", lambda m, u: reported.append(m)
+    )
     assert reported == []
-    Gate([waiver], dt.date(2026, 5, 1), suppress=True)("rds-backup-retention", URN, "bad", lambda m, u: reported.append(m))
+    Gate([waiver], dt.date(2026, 5, 1), suppress=True)(
+        "rds-backup-retention", URN, "bad", lambda m, u: reported.append(m)
+    )
     assert len(reported) == 1 and "expired on 2026-03-31" in reported[0]
-    Gate([waiver], dt.date(2026, 1, 1), suppress=False)("rds-backup-retention", URN, "bad", lambda m, u: reported.append(m))
+    Gate([waiver], dt.date(2026, 1, 1), suppress=False)(
+        "rds-backup-retention", URN, "bad", lambda m, u: reported.append(m)
+    )
     assert reported[-1] == "bad"
 
 
@@ -114,6 +128,8 @@ def test_committed_stack_scopes_name_existing_stacks():
 
     scoped = [w for w in waivers.load() if w.stacks]
     assert scoped and all(set(w.stacks) <= set(STACKS) for w in scoped)
+
+
 # -- waivers that cannot switch a rule off by accident -------------------------------------------------
 def test_unknown_rule_or_check_id_is_refused():
     with pytest.raises(waivers.WaiverError, match="neither a policy of the pack nor a checkov check id"):
@@ -155,8 +171,10 @@ def test_a_pattern_covering_every_resource_of_its_rule_in_the_stack_is_reported(
 
 def test_duplicate_keys_and_duplicate_waivers_are_refused(tmp_path):
     path = tmp_path / "waivers.yaml"
-    path.write_text("waivers:\n  - policy: rds-backup-retention\n    policy: rds-final-snapshot\n"
-                    "    resources: [x]\n    reason: r\n    approved_by: ciso@tradesense.io\n    expires: 2026-12-01\n")
+    path.write_text(
+        "waivers:\n  - policy: rds-backup-retention\n    policy: rds-final-snapshot\n"
+        "    resources: [x]\n    reason: r\n    approved_by: ciso@tradesense.io\n    expires: 2026-12-01\n"
+    )
     with pytest.raises(waivers.WaiverError, match="duplicate key 'policy'"):
         waivers.load(path)
     with pytest.raises(waivers.WaiverError, match="waived twice"):
@@ -188,8 +206,10 @@ def test_the_cli_pack_blocks_on_a_waiver_covering_every_resource_of_its_rule(pro
     from scripts.report import analyzer
 
     broad = tmp_path / "waivers.yaml"
-    broad.write_text("waivers:\n  - policy: rds-multi-az\n    resources: ['*-db-instance']\n    reason: cost\n"
-                     f"    approved_by: ciso@tradesense.io\n    expires: {dt.date.today() + dt.timedelta(days=30)}\n")
+    broad.write_text(
+        "waivers:\n  - policy: rds-multi-az\n    resources: ['*-db-instance']\n    reason: cost\n"
+        f"    approved_by: ciso@tradesense.io\n    expires: {dt.date.today() + dt.timedelta(days=30)}\n"
+    )
     result = analyzer.analyze(prod_input, env={"TRADESENSE_POLICY_RAW": "0", "TRADESENSE_WAIVERS": str(broad)})
     (refused,) = [v for v in result.violations if "refused" in v.message]
     assert refused.policy == "rds-multi-az" and refused.enforcement == "mandatory"

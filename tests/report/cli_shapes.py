@@ -26,7 +26,8 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from typing import Any, Callable, Iterable, Mapping, Optional
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from scripts.documents.secrets import SECRET_SIG, SECRET_TEXT, SECRET_VALUE
 
@@ -58,10 +59,15 @@ def cli_config(config: Mapping[str, Any]) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
 
 
-def deployed_preview(offline: Mapping[str, Any], *, show_sames: bool = True,
-                     updates: Optional[Mapping[str, Callable[[dict], None]]] = None,
-                     replacements: Iterable[str] = (), show_replacement_steps: bool = False,
-                     diagnostics: Iterable[dict] = ()) -> dict[str, Any]:
+def deployed_preview(
+    offline: Mapping[str, Any],
+    *,
+    show_sames: bool = True,
+    updates: Mapping[str, Callable[[dict], None]] | None = None,
+    replacements: Iterable[str] = (),
+    show_replacement_steps: bool = False,
+    diagnostics: Iterable[dict] = (),
+) -> dict[str, Any]:
     """`pulumi preview --json [--show-sames] [--show-replacement-steps]` of prod once deployed as the
     offline preview says: each resource `same`, but `updates` (urn -> edit of its inputs) and
     `replacements` (urns)."""
@@ -82,16 +88,22 @@ def deployed_preview(offline: Mapping[str, Any], *, show_sames: bool = True,
         base = {"urn": urn, "provider": step.get("provider", "")}
         old_v3, new_v3 = resource_v3(state, deployed=True), resource_v3(new, deployed=False)
         if op == "replace" and show_replacement_steps:
-            steps += [{"op": "replace", **base, "oldState": old_v3, "newState": new_v3},
-                      {"op": "create-replacement", **base, "oldState": old_v3, "newState": new_v3},
-                      {"op": "delete-replaced", **base, "oldState": old_v3}]
+            steps += [
+                {"op": "replace", **base, "oldState": old_v3, "newState": new_v3},
+                {"op": "create-replacement", **base, "oldState": old_v3, "newState": new_v3},
+                {"op": "delete-replaced", **base, "oldState": old_v3},
+            ]
             continue
         entry = {"op": op, **base, "oldState": old_v3, "newState": new_v3}
         if op == "update":
             entry["diffReasons"] = sorted(k for k in new["inputs"] if new["inputs"][k] != state["inputs"].get(k))
         steps.append(entry)
-    document: dict[str, Any] = {"config": cli_config(offline.get("config") or {}), "steps": steps,
-                                "duration": 1_200_000_000, "changeSummary": dict(summary)}
+    document: dict[str, Any] = {
+        "config": cli_config(offline.get("config") or {}),
+        "steps": steps,
+        "duration": 1_200_000_000,
+        "changeSummary": dict(summary),
+    }
     diagnostics = list(diagnostics)
     if diagnostics:
         document["diagnostics"] = diagnostics
@@ -107,10 +119,20 @@ def first_preview(offline: Mapping[str, Any]) -> dict[str, Any]:
         for key, deps in (state.get("propertyDependencies") or {}).items():
             if any("::pulumi:providers:" not in d for d in deps) and key in state["inputs"]:
                 state["inputs"][key] = UNKNOWN
-        steps.append({"op": "create", "urn": state["urn"], "provider": step.get("provider", ""),
-                      "newState": resource_v3(state, deployed=False)})
-    return {"config": cli_config(offline.get("config") or {}), "steps": steps, "duration": 900_000_000,
-            "changeSummary": {"create": len(steps)}}
+        steps.append(
+            {
+                "op": "create",
+                "urn": state["urn"],
+                "provider": step.get("provider", ""),
+                "newState": resource_v3(state, deployed=False),
+            }
+        )
+    return {
+        "config": cli_config(offline.get("config") or {}),
+        "steps": steps,
+        "duration": 900_000_000,
+        "changeSummary": {"create": len(steps)},
+    }
 
 
 def _envelope(value: Any, show_secrets: bool, plaintext: str) -> Any:
@@ -125,16 +147,22 @@ def _envelope(value: Any, show_secrets: bool, plaintext: str) -> Any:
     return value
 
 
-def stack_export(offline: Mapping[str, Any], *, show_secrets: bool = False, plaintext: str = "",
-                 extra: Iterable[dict] = ()) -> dict[str, Any]:
+def stack_export(
+    offline: Mapping[str, Any], *, show_secrets: bool = False, plaintext: str = "", extra: Iterable[dict] = ()
+) -> dict[str, Any]:
     """`pulumi stack export [--show-secrets]` of prod once deployed; `plaintext` is what every secret
     holds in a --show-secrets export; `extra` resources (ResourceV3 dicts) are appended."""
-    resources = [_envelope(resource_v3(step["newState"], deployed=True), show_secrets, plaintext)
-                 for step in offline["steps"]]
-    return {"version": 3, "deployment": {
-        "manifest": {"time": "2026-11-30T10:00:00Z", "magic": "0" * 64, "version": "v3.272.0"},
-        "secrets_providers": {"type": "service", "state": {}},
-        "resources": resources + list(extra)}}
+    resources = [
+        _envelope(resource_v3(step["newState"], deployed=True), show_secrets, plaintext) for step in offline["steps"]
+    ]
+    return {
+        "version": 3,
+        "deployment": {
+            "manifest": {"time": "2026-11-30T10:00:00Z", "magic": "0" * 64, "version": "v3.272.0"},
+            "secrets_providers": {"type": "service", "state": {}},
+            "resources": resources + list(extra),
+        },
+    }
 
 
 def state_of(document: Mapping[str, Any], type_: str, n: int = 0) -> dict[str, Any]:

@@ -8,11 +8,9 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import replace
 
-from scripts.report import policy_report
-
 from scripts.checkov_bridge import tfplan
 from scripts.documents import reader as inputs
-from scripts.report import analyzer, formats
+from scripts.report import analyzer, formats, policy_report
 from scripts.report.evaluate import policy_findings
 from tests.report import cli_shapes as cs
 from tests.report.conftest import FIXTURES
@@ -90,9 +88,14 @@ def test_plain_preview_is_partial_never_blocks_falsely_and_says_what_to_run(prod
     a resource rule on a changed resource (key rotation turned off) still blocks."""
     bucket = cs.state_of(prod_preview, "aws:s3/bucket:Bucket")
     key = cs.state_of(prod_preview, "aws:kms/key:Key")
-    document = cs.deployed_preview(prod_preview, show_sames=False, updates={
-        bucket["urn"]: lambda i: i.update(forceDestroy=False),
-        key["urn"]: lambda i: i.update(enableKeyRotation=False)})
+    document = cs.deployed_preview(
+        prod_preview,
+        show_sames=False,
+        updates={
+            bucket["urn"]: lambda i: i.update(forceDestroy=False),
+            key["urn"]: lambda i: i.update(enableKeyRotation=False),
+        },
+    )
     stack_input = inputs.parse(document)
     assert stack_input.partial and inputs.SHOW_SAMES in stack_input.partial
     analysis = analyzer.analyze(stack_input)
@@ -100,8 +103,9 @@ def test_plain_preview_is_partial_never_blocks_falsely_and_says_what_to_run(prod
     assert ("s3-bucket-has-controls", bucket["urn"], "fail") in complete  # what a naive reader blocked on
 
     findings = policy_findings(stack_input, analysis)
-    report = formats.Report(findings=findings, stack="prod", source="plain.json",
-                            notes=policy_report.notes_for(stack_input))
+    report = formats.Report(
+        findings=findings, stack="prod", source="plain.json", notes=policy_report.notes_for(stack_input)
+    )
     assert [(f.rule_id, f.urn) for f in report.blocking] == [("kms-key-rotation-enabled", key["urn"])]
     (controls,) = [f for f in findings if f.rule_id == "s3-bucket-has-controls"]
     assert controls.status == "undecided" and "--show-sames" in controls.message
@@ -114,7 +118,8 @@ def test_plain_preview_is_partial_never_blocks_falsely_and_says_what_to_run(prod
 
 
 def test_first_preview_unknowns_are_undecided_counted_everywhere_and_block_only_under_strict(
-        prod_preview, write, capsys):
+    prod_preview, write, capsys
+):
     path = write(cs.first_preview(prod_preview))
     report = policy_report.build_report(path)
     assert not report.violations and len(report.undecided) > 10
@@ -138,10 +143,15 @@ def test_export_pending_deletion_read_resources_and_show_secrets(prod_preview, r
     pending = {**cs.resource_v3(key, deployed=True), "delete": True}
     pending["inputs"] = {**pending["inputs"], "enableKeyRotation": False}
     read_urn = "urn:pulumi:prod::tradesense::aws:s3/bucket:Bucket::shared-artifacts"
-    external = {"urn": read_urn, "custom": True, "id": "shared-artifacts", "type": "aws:s3/bucket:Bucket",
-                "inputs": {"bucket": "shared-artifacts"}, "outputs": {"bucket": "shared-artifacts",
-                                                                      "arn": "arn:aws:s3:::shared-artifacts"},
-                "external": True}
+    external = {
+        "urn": read_urn,
+        "custom": True,
+        "id": "shared-artifacts",
+        "type": "aws:s3/bucket:Bucket",
+        "inputs": {"bucket": "shared-artifacts"},
+        "outputs": {"bucket": "shared-artifacts", "arn": "arn:aws:s3:::shared-artifacts"},
+        "external": True,
+    }
     document = cs.stack_export(prod_preview, show_secrets=True, plaintext=PLAINTEXT, extra=[pending, external])
     assert PLAINTEXT in json.dumps(document)
     report = report_on(document)
@@ -158,10 +168,12 @@ def test_export_pending_deletion_read_resources_and_show_secrets(prod_preview, r
 def test_replacement_steps_judge_each_urn_once(prod_preview, report_on):
     bucket = cs.state_of(prod_preview, "aws:s3/bucket:Bucket")
     key = cs.state_of(prod_preview, "aws:kms/key:Key")
-    document = cs.deployed_preview(prod_preview, replacements=[bucket["urn"], key["urn"]],
-                                   show_replacement_steps=True)
+    document = cs.deployed_preview(prod_preview, replacements=[bucket["urn"], key["urn"]], show_replacement_steps=True)
     assert [s["op"] for s in document["steps"] if s["urn"] == key["urn"]] == [
-        "replace", "create-replacement", "delete-replaced"]
+        "replace",
+        "create-replacement",
+        "delete-replaced",
+    ]
     report = report_on(document)
     keys = Counter((f.source, f.rule_id, f.urn) for f in report.findings)
     assert max(keys.values()) == 1
@@ -169,12 +181,15 @@ def test_replacement_steps_judge_each_urn_once(prod_preview, report_on):
     # judged against the old bucket's name (no false block) and never passed.
     assert report.blocking == []
     assert {f.rule_id for f in report.undecided} <= {
-        "audit-trail-present", "s3-bucket-has-controls", "s3-object-lock-retention",
-        "s3-lifecycle-not-shorter-than-retention"}
+        "audit-trail-present",
+        "s3-bucket-has-controls",
+        "s3-object-lock-retention",
+        "s3-lifecycle-not-shorter-than-retention",
+    }
 
 
 def test_secret_values_a_rule_needs_are_undecided_never_pass_fail_or_default(prod_preview, report_on):
-    """"[secret]" where a rule needs the value (a key ARN, the stack's edge config) is undecided:
+    """ "[secret]" where a rule needs the value (a key ARN, the stack's edge config) is undecided:
     neither a pass, nor a fail of the placeholder, nor a fallback to the WAF defaults."""
     document = cs.deployed_preview(prod_preview)
     instance = cs.state_of(document, "aws:rds/instance:Instance")  # the first step's newState
@@ -188,8 +203,10 @@ def test_secret_values_a_rule_needs_are_undecided_never_pass_fail_or_default(pro
     waf = [f for f in report.findings if f.rule_id in ("waf-login-rate-limit", "waf-api-rate-limit")]
     assert waf and all(f.status == "undecided" and "tradesense:edge" in f.message for f in waf)
     assert not any("fallback" in f.message for f in report.findings)
-    assert report.blocking == [] and formats.Report(findings=report.findings, stack="prod", source="",
-                                                    strict=True).blocking
+    assert (
+        report.blocking == []
+        and formats.Report(findings=report.findings, stack="prod", source="", strict=True).blocking
+    )
 
 
 def test_checkov_on_a_partial_document_blocks_only_on_what_it_can_see(prod_preview):
@@ -200,9 +217,14 @@ def test_checkov_on_a_partial_document_blocks_only_on_what_it_can_see(prod_previ
 
     bucket = cs.state_of(prod_preview, "aws:s3/bucket:Bucket")
     key = cs.state_of(prod_preview, "aws:kms/key:Key")
-    document = cs.deployed_preview(prod_preview, show_sames=False, updates={
-        bucket["urn"]: lambda i: i.update(forceDestroy=False),
-        key["urn"]: lambda i: i.update(enableKeyRotation=False)})
+    document = cs.deployed_preview(
+        prod_preview,
+        show_sames=False,
+        updates={
+            bucket["urn"]: lambda i: i.update(forceDestroy=False),
+            key["urn"]: lambda i: i.update(enableKeyRotation=False),
+        },
+    )
     result = scan_document(document)
     assert {(f.rule_id, f.urn) for f in result.failures} == {("CKV_AWS_7", key["urn"])}
     undecided = [f for f in result.findings if f.status == "undecided"]
@@ -228,23 +250,54 @@ def test_inline_bucket_settings_of_v6_shapes_are_judged_as_the_stand_alone_resou
     (still accepted, deprecated: pulumi_aws/s3/bucket.py). Judged on those settings: a CMK rule passes,
     enabled versioning counts, a policy without the TLS deny fails."""
     key = "arn:aws:kms:us-east-1:123456789012:key/0b6a8e3c-1111-2222-3333-444455556666"
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "s3:GetObject",
-         "Resource": "arn:aws:s3:::legacy/*"}]})
-    v6 = {"urn": "urn:pulumi:prod::tradesense::aws:s3/bucket:Bucket::legacy", "custom": True,
-          "type": "aws:s3/bucket:Bucket", "inputs": {
-              "bucket": "legacy", "policy": policy, "versioning": {"enabled": True, "mfaDelete": False},
-              "serverSideEncryptionConfiguration": {"rule": {"applyServerSideEncryptionByDefault": {
-                  "sseAlgorithm": "aws:kms", "kmsMasterKeyId": key}, "bucketKeyEnabled": True}}}}
-    v6_list = {"urn": "urn:pulumi:prod::tradesense::aws:s3/bucketV2:BucketV2::listed", "custom": True,
-               "type": "aws:s3/bucketV2:BucketV2", "inputs": {
-                   "bucket": "listed", "versionings": [{"enabled": False}],
-                   "serverSideEncryptionConfigurations": [{"rules": [{"applyServerSideEncryptionByDefaults": [
-                       {"sseAlgorithm": "AES256"}]}]}]}}
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::legacy/*",
+                }
+            ],
+        }
+    )
+    v6 = {
+        "urn": "urn:pulumi:prod::tradesense::aws:s3/bucket:Bucket::legacy",
+        "custom": True,
+        "type": "aws:s3/bucket:Bucket",
+        "inputs": {
+            "bucket": "legacy",
+            "policy": policy,
+            "versioning": {"enabled": True, "mfaDelete": False},
+            "serverSideEncryptionConfiguration": {
+                "rule": {
+                    "applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key},
+                    "bucketKeyEnabled": True,
+                }
+            },
+        },
+    }
+    v6_list = {
+        "urn": "urn:pulumi:prod::tradesense::aws:s3/bucketV2:BucketV2::listed",
+        "custom": True,
+        "type": "aws:s3/bucketV2:BucketV2",
+        "inputs": {
+            "bucket": "listed",
+            "versionings": [{"enabled": False}],
+            "serverSideEncryptionConfigurations": [
+                {"rules": [{"applyServerSideEncryptionByDefaults": [{"sseAlgorithm": "AES256"}]}]}
+            ],
+        },
+    }
     report = report_on({"version": 3, "deployment": {"resources": [v6, v6_list]}})
     results = by_rule(report)
     assert results[("s3-bucket-encrypted-with-cmk", "legacy (inline encryption)")].status == "pass"
     assert results[("s3-bucket-tls-only", "legacy (inline policy)")].status == "fail"
-    assert results[("s3-bucket-has-controls", "legacy")].message == "bucket legacy has no public-access block, TLS-only bucket policy"  # its policy has no TLS deny
+    assert (
+        results[("s3-bucket-has-controls", "legacy")].message
+        == "bucket legacy has no public-access block, TLS-only bucket policy"
+    )  # its policy has no TLS deny
     assert "AES256" in results[("s3-bucket-encrypted-with-cmk", "listed (inline encryption)")].message
     assert "versioning" in results[("s3-bucket-has-controls", "listed")].message  # disabled is no control

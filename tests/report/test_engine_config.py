@@ -6,8 +6,7 @@ import json
 
 from google.protobuf import empty_pb2
 
-from scripts.report import policy_report
-from scripts.report import analyzer
+from scripts.report import analyzer, policy_report
 from tradesense_policies.floors import FLOORS, effective
 
 
@@ -64,8 +63,8 @@ def test_prod_passes_with_the_defaults_and_fails_a_raised_backup_floor(tmp_path,
 def test_the_schema_the_engine_validates_refuses_a_looser_value(prod_input):
     """GetAnalyzerInfo carries each policy's config schema; its minimum/maximum is the floor, so
     `pulumi up --policy-pack-config` rejects a looser value before the pack runs."""
-    from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
     import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc as pb_grpc
 
     proc = analyzer.spawn_pack(analyzer.PACK_DIR, {})
     try:

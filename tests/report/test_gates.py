@@ -6,8 +6,12 @@ import re
 
 from stacks.settings import REPO_ROOT
 
-FILES = ["Makefile", "README.md", ".github/workflows/pull-request.yml", *(
-    str(p.relative_to(REPO_ROOT)) for p in [*REPO_ROOT.glob("scripts/*.sh"), *REPO_ROOT.glob("docs/*.md")])]
+FILES = [
+    "Makefile",
+    "README.md",
+    ".github/workflows/pull-request.yml",
+    *(str(p.relative_to(REPO_ROOT)) for p in [*REPO_ROOT.glob("scripts/*.sh"), *REPO_ROOT.glob("docs/*.md")]),
+]
 
 
 def test_every_pulumi_preview_json_asks_for_the_unchanged_resources_too():

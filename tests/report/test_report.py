@@ -9,11 +9,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from scripts.report import policy_report
-from scripts.report.findings import Finding
 from scripts.documents import reader as inputs
-from scripts.report import analyzer, formats
+from scripts.report import analyzer, formats, policy_report
 from scripts.report.evaluate import merge
+from scripts.report.findings import Finding
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ACCESS_LOG_SSE = "access-logs-encryption"
@@ -101,8 +100,9 @@ def test_pack_under_the_cli_suppresses_waived_and_reports_expired(prod_input, tm
         entry["expires"] = "2020-01-01"
     past = tmp_path / "waivers.yaml"
     past.write_text(yaml.safe_dump(document))
-    expired = analyzer.analyze(prod_input, env={**cli, "TRADESENSE_WAIVERS": str(past),
-                                                "TRADESENSE_WAIVER_TODAY": "2019-01-01"})
+    expired = analyzer.analyze(
+        prod_input, env={**cli, "TRADESENSE_WAIVERS": str(past), "TRADESENSE_WAIVER_TODAY": "2019-01-01"}
+    )
     assert len(expired.violations) == 2  # the access-log bucket of each region
     for violation in expired.violations:
         assert violation.policy == "s3-bucket-encrypted-with-cmk" and "expired on" in violation.message
@@ -110,7 +110,9 @@ def test_pack_under_the_cli_suppresses_waived_and_reports_expired(prod_input, tm
 
 def test_malformed_waivers_stop_report_and_pack(prod_input, prod_preview_path, tmp_path, capsys):
     bad = tmp_path / "waivers.yaml"
-    bad.write_text("waivers:\n  - policy: rds-backup-retention\n    resources: [x]\n    approved_by: me\n    expires: 2030-01-01\n")
+    bad.write_text(
+        "waivers:\n  - policy: rds-backup-retention\n    resources: [x]\n    approved_by: me\n    expires: 2030-01-01\n"
+    )
     assert policy_report.main([str(prod_preview_path), "--waivers", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "waiver #1" in err and "reason" in err
@@ -118,11 +120,14 @@ def test_malformed_waivers_stop_report_and_pack(prod_input, prod_preview_path, t
         analyzer.analyze(prod_input, env={"TRADESENSE_WAIVERS": str(bad)})
 
 
-@pytest.mark.parametrize("content, error", [
-    (None, "no such file"),
-    ("{not json", "not JSON"),
-    ('{"hello": 1}', "not a `pulumi preview --json`"),
-])
+@pytest.mark.parametrize(
+    "content, error",
+    [
+        (None, "no such file"),
+        ("{not json", "not JSON"),
+        ('{"hello": 1}', "not a `pulumi preview --json`"),
+    ],
+)
 def test_unusable_input_exits_2_with_one_line(tmp_path, capsys, content, error):
     path = tmp_path / "input.json"
     if content is not None:
@@ -133,11 +138,25 @@ def test_unusable_input_exits_2_with_one_line(tmp_path, capsys, content, error):
 
 
 def test_stack_export_shape_is_read(prod_preview):
-    export = {"version": 3, "deployment": {"manifest": {}, "resources": [
-        {**s["newState"], "inputs": {**s["newState"]["inputs"],
-                                     "secret": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
-                                                "ciphertext": "abc"}}}
-        for s in prod_preview["steps"]]}}
+    export = {
+        "version": 3,
+        "deployment": {
+            "manifest": {},
+            "resources": [
+                {
+                    **s["newState"],
+                    "inputs": {
+                        **s["newState"]["inputs"],
+                        "secret": {
+                            "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                            "ciphertext": "abc",
+                        },
+                    },
+                }
+                for s in prod_preview["steps"]
+            ],
+        },
+    }
     parsed = inputs.parse(export)
     assert parsed.kind == "export" and parsed.stack == "prod"
     assert len(parsed.resources) == len(prod_preview["steps"]) - 1
@@ -154,8 +173,7 @@ def test_sarif_has_the_required_fields(prod_report):
         assert {"id", "shortDescription", "fullDescription", "helpUri", "properties"} <= set(rule)
         assert float(rule["properties"]["security-severity"]) > 0 and rule["properties"]["tags"]
     results = sarif["runs"][0]["results"]
-    names = sorted(r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].rsplit("::", 1)[-1]
-                   for r in results)
+    names = sorted(r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].rsplit("::", 1)[-1] for r in results)
     assert names == sorted([ACCESS_LOG_SSE, ACCESS_LOG_SSE_DR])
     for result in results:
         assert {"ruleId", "level", "message", "locations"} <= set(result)
@@ -184,8 +202,20 @@ def test_html_is_self_contained_and_escaped(prod_report):
     assert "<link" not in page and "<script" not in page
     for text in ("PCI DSS v4.0", "Waiver register", "platform-lead@tradesense.io", "3.5.1"):
         assert text in page
-    hostile = formats.Report(findings=[Finding(source="policy", rule_id="x", title="<script>alert(1)</script>",
-                                               urn="u", resource_type="t", status="fail")], stack="s", source="i")
+    hostile = formats.Report(
+        findings=[
+            Finding(
+                source="policy",
+                rule_id="x",
+                title="<script>alert(1)</script>",
+                urn="u",
+                resource_type="t",
+                status="fail",
+            )
+        ],
+        stack="s",
+        source="i",
+    )
     assert "<script>alert" not in formats.to_html(hostile)
 
 
@@ -193,9 +223,22 @@ def test_markdown_is_a_short_pr_comment_summary_first(prod_report):
     text = formats.to_markdown(prod_report)
     assert text.startswith("### ") and "| result | count |" in text.split("<details>")[0]
     assert len(text.encode()) < 64 * 1024
-    many = formats.Report(findings=[Finding(source="policy", rule_id=f"r{i}", title="t" * 300, urn=f"u{i}",
-                                            resource_type="t", status="fail", message="m" * 500)
-                                    for i in range(2000)], stack="s", source="i")
+    many = formats.Report(
+        findings=[
+            Finding(
+                source="policy",
+                rule_id=f"r{i}",
+                title="t" * 300,
+                urn=f"u{i}",
+                resource_type="t",
+                status="fail",
+                message="m" * 500,
+            )
+            for i in range(2000)
+        ],
+        stack="s",
+        source="i",
+    )
     assert len(formats.to_markdown(many).encode()) < 64 * 1024
 
 
@@ -203,21 +246,42 @@ def test_text_and_json_agree_on_the_summary(prod_report):
     data = json.loads(formats.to_json(prod_report))
     assert data["summary"]["waived"] == 2 and data["summary"]["blocking"] == 0
     assert {"policy", "checkov"} >= {r["source"] for r in data["results"]}
-    assert {"rule_id", "urn", "resource_type", "status", "enforcement", "severity", "message", "compliance"} <= set(data["results"][0])
+    assert {"rule_id", "urn", "resource_type", "status", "enforcement", "severity", "message", "compliance"} <= set(
+        data["results"][0]
+    )
     assert formats.to_text(prod_report).splitlines()[0] == formats.summary_line(prod_report)
 
 
 # -- checkov -----------------------------------------------------------------------------------
 def test_checkov_results_merge_and_can_block(prod_preview_path, tmp_path):
-    findings = [Finding(source="checkov", rule_id="CKV_AWS_16", title="RDS encrypted", urn="urn:x::db",
-                        resource_type="aws_db_instance", status="fail", compliance=(("CIS AWS Foundations v3.0.0", "2.3.1"),)),
-                Finding(source="checkov", rule_id="CKV_AWS_17", title="RDS private", urn="urn:x::db",
-                        resource_type="aws_db_instance", status="pass")]
+    findings = [
+        Finding(
+            source="checkov",
+            rule_id="CKV_AWS_16",
+            title="RDS encrypted",
+            urn="urn:x::db",
+            resource_type="aws_db_instance",
+            status="fail",
+            compliance=(("CIS AWS Foundations v3.0.0", "2.3.1"),),
+        ),
+        Finding(
+            source="checkov",
+            rule_id="CKV_AWS_17",
+            title="RDS private",
+            urn="urn:x::db",
+            resource_type="aws_db_instance",
+            status="pass",
+        ),
+    ]
     results = tmp_path / "checkov.json"
     results.write_text(json.dumps([f.to_dict() for f in findings]))
     out = tmp_path / "r.json"
-    assert policy_report.main([str(prod_preview_path), "--checkov-results", str(results), "--format", "json",
-                               "--out", str(out)]) == 1
+    assert (
+        policy_report.main(
+            [str(prod_preview_path), "--checkov-results", str(results), "--format", "json", "--out", str(out)]
+        )
+        == 1
+    )
     data = json.loads(out.read_text())
     assert [v["rule_id"] for v in data["violations"]] == ["CKV_AWS_16"]
     assert merge(findings, findings[:1]) == findings

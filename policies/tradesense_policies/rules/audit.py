@@ -93,8 +93,13 @@ def audit_metric_filters_alarmed(stack):
         wanted = _metric(metric_filter, True)
         matching = [a for a in alarms if _metric(a, False) == wanted and not any(map(is_unknown, wanted))]
         if not any(notifies(a, topics) for a in matching):
-            yield metric_filter.urn, (f"metric {wanted[1]}/{wanted[0]}: "
-                                      + ("no alarm" if not matching else "alarm notifies no alert topic"))
+            yield (
+                metric_filter.urn,
+                (
+                    f"metric {wanted[1]}/{wanted[0]}: "
+                    + ("no alarm" if not matching else "alarm notifies no alert topic")
+                ),
+            )
 
 
 @stack_rule(
@@ -127,11 +132,15 @@ def audit_security_metric_filters(stack):
     resource_types=(t.TRAIL,),
     severity="high",
     remediation="Leave enable_logging true; event selectors (if any) need include_management_events true and "
-                "read_write_type All.",
+    "read_write_type All.",
     url="https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-management-events-with-cloudtrail.html",
     compliance=AUDIT + ((CIS, "3.1"), (FSBP, "CloudTrail.1")),
-    evidence=("enableLogging", "eventSelectors.includeManagementEvents", "eventSelectors.readWriteType",
-              "advancedEventSelectors.fieldSelectors.field"),
+    evidence=(
+        "enableLogging",
+        "eventSelectors.includeManagementEvents",
+        "eventSelectors.readWriteType",
+        "advancedEventSelectors.fieldSelectors.field",
+    ),
 )
 def cloudtrail_logging_management_events(props, resource):
     problems = []
@@ -141,30 +150,43 @@ def cloudtrail_logging_management_events(props, resource):
     selectors = get_path(props, "eventSelectors") or []
     advanced = get_path(props, "advancedEventSelectors") or []
     if advanced:
-        management = [a for a in advanced if any(
-            (f or {}).get("field") == "eventCategory" and "Management" in as_list((f or {}).get("equals"))
-            for f in as_list((a or {}).get("fieldSelectors")))]
-        narrowed = [a for a in management if any((f or {}).get("field") == "readOnly"
-                                                 for f in as_list((a or {}).get("fieldSelectors")))]
+        management = [
+            a
+            for a in advanced
+            if any(
+                (f or {}).get("field") == "eventCategory" and "Management" in as_list((f or {}).get("equals"))
+                for f in as_list((a or {}).get("fieldSelectors"))
+            )
+        ]
+        narrowed = [
+            a
+            for a in management
+            if any((f or {}).get("field") == "readOnly" for f in as_list((a or {}).get("fieldSelectors")))
+        ]
         if not management or len(narrowed) == len(management):
             problems.append("advancedEventSelectors record no (or only read-only/write-only) management events")
     elif selectors:
         # Without selectors a trail logs all management events; with them, only what they select.
-        complete = [i for i, _ in enumerate(selectors)
-                    if get_path(props, f"eventSelectors.{i}.includeManagementEvents") is not False
-                    and str(get_path(props, f"eventSelectors.{i}.readWriteType") or "All") == "All"
-                    # excluding kms.amazonaws.com drops every Decrypt/ScheduleKeyDeletion from the trail
-                    and not get_path(props, f"eventSelectors.{i}.excludeManagementEventSources")]
+        complete = [
+            i
+            for i, _ in enumerate(selectors)
+            if get_path(props, f"eventSelectors.{i}.includeManagementEvents") is not False
+            and str(get_path(props, f"eventSelectors.{i}.readWriteType") or "All") == "All"
+            # excluding kms.amazonaws.com drops every Decrypt/ScheduleKeyDeletion from the trail
+            and not get_path(props, f"eventSelectors.{i}.excludeManagementEventSources")
+        ]
         if not complete:
-            problems.append("no event selector records all management events (includeManagementEvents true, "
-                            "readWriteType All, no excludeManagementEventSources)")
+            problems.append(
+                "no event selector records all management events (includeManagementEvents true, "
+                "readWriteType All, no excludeManagementEventSources)"
+            )
     return problems
 
 
 @stack_rule(
     name="audit-trail-present",
     description="The stack has a CloudTrail trail (the account's audit trail is a required control), delivering "
-                "to a bucket of this stack (so the audit-evidence floors hold for it).",
+    "to a bucket of this stack (so the audit-evidence floors hold for it).",
     resource_types=(t.TRAIL,),
     severity="critical",
     remediation="Keep the AuditTrail component in the stack.",

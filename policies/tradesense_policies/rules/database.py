@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tradesense_policies import types as t
-from tradesense_policies.model import (as_bool, as_list, as_number, get_path, is_unknown, names, refers_to,
-                                       refers_to_any)
+from tradesense_policies.model import as_bool, as_list, as_number, get_path, is_unknown, refers_to, refers_to_any
 from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
 from tradesense_policies.rules.transit import parameters, require_postgres
 
@@ -25,12 +24,17 @@ REQUIRED_LOG_EXPORTS = ("postgresql",)
 def rds_reached_through_proxy(stack):
     proxies = stack.of_type(t.RDS_PROXY)
     # A target counts only if the proxy it names is a proxy of this stack.
-    targets = [tg for tg in stack.of_type(t.RDS_PROXY_TARGET)
-               if refers_to_any(tg, "dbProxyName", proxies, "name", "id")]
+    targets = [
+        tg for tg in stack.of_type(t.RDS_PROXY_TARGET) if refers_to_any(tg, "dbProxyName", proxies, "name", "id")
+    ]
     for instance in stack.of_type(t.RDS_INSTANCE):
         ident = instance.props.get("identifier")
-        if any(refers_to(target, "dbInstanceIdentifier", target.props.get("dbInstanceIdentifier"),
-                         instance, "identifier", "id") for target in targets):
+        if any(
+            refers_to(
+                target, "dbInstanceIdentifier", target.props.get("dbInstanceIdentifier"), instance, "identifier", "id"
+            )
+            for target in targets
+        ):
             continue
         if is_unknown(ident) or any(is_unknown(tg.props.get("dbInstanceIdentifier")) for tg in targets):
             raise Unknown(f"{instance.name}.identifier")
@@ -61,7 +65,7 @@ def rds_custom_parameter_group(stack):
     resource_types=(t.RDS_PARAMETER_GROUP,),
     severity="medium",
     remediation="Set statement_timeout (milliseconds, tradesense:services.<svc>.database.statementTimeoutMs) "
-                "between 1 and 30000 in the parameter group.",
+    "between 1 and 30000 in the parameter group.",
     url="https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT",
     compliance=((SOC2, "A1.1"), (SOC2, "CC7.2")),
     evidence=("family", "parameters.name", "parameters.value"),
@@ -132,7 +136,7 @@ def rds_multi_az(props, resource):
     resource_types=(t.RDS_INSTANCE,),
     severity="high",
     remediation="Set delete_automated_backups=False: the provider's default (true) removes every automated backup "
-                "with the instance, so one mistaken delete also deletes the point-in-time history.",
+    "with the instance, so one mistaken delete also deletes the point-in-time history.",
     url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithAutomatedBackups.Retaining.html",
     compliance=((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "12.10.1")),
     evidence=("deleteAutomatedBackups",),
@@ -174,8 +178,11 @@ def rds_proxy_iam_auth(props, resource):
     evidence=("debugLogging",),
 )
 def rds_proxy_debug_logging_off(props, resource):
-    return "debugLogging is true: statements and their literals reach the logs" \
-        if as_bool(get_path(props, "debugLogging")) else None
+    return (
+        "debugLogging is true: statements and their literals reach the logs"
+        if as_bool(get_path(props, "debugLogging"))
+        else None
+    )
 
 
 @resource_rule(
@@ -197,11 +204,11 @@ def rds_password_encryption_scram(props, resource):
 @resource_rule(
     name="rds-log-statement-no-secrets",
     description="PostgreSQL statement logging cannot write secrets: log_statement is none (ddl logs ALTER ROLE ... "
-                "PASSWORD, mod and all also log the data written).",
+    "PASSWORD, mod and all also log the data written).",
     resource_types=(t.RDS_PARAMETER_GROUP,),
     severity="high",
     remediation="Leave log_statement unset or none; slow statements are logged by log_min_duration_statement, and "
-                "audit trails belong to pgaudit with its password redaction.",
+    "audit trails belong to pgaudit with its password redaction.",
     # log_statement levels: https://www.postgresql.org/docs/current/runtime-config-logging.html#GUC-LOG-STATEMENT ;
     # a password given to ALTER ROLE "might also be logged in ... the server log":
     # https://www.postgresql.org/docs/current/sql-alterrole.html

@@ -167,16 +167,19 @@ def _rate_problems(rule, rules, probes, per_minute_max) -> list[str]:
     if is_unknown(statement.get("limit")):
         raise Unknown(f"rules.{name}.limit")
     if limit is None or limit * 60 / window > per_minute_max:
-        problems.append(f"rule {name}: {statement.get('limit')} per {window:g} s is looser than "
-                        f"{per_minute_max:g} per minute (pack config)")
+        problems.append(
+            f"rule {name}: {statement.get('limit')} per {window:g} s is looser than "
+            f"{per_minute_max:g} per minute (pack config)"
+        )
     forged = _unforgeable_key(statement)
     if forged:
         problems.append(f"rule {name}: {forged}")
     scope = statement.get("scopeDownStatement")
     missed = [p for p in probes if scope is not None and matches(scope, p) is not True]
     if missed:
-        problems.append(f"rule {name}: its scope-down does not match {', '.join(missed)} (after its own text "
-                        "transformations)")
+        problems.append(
+            f"rule {name}: its scope-down does not match {', '.join(missed)} (after its own text transformations)"
+        )
     allowed = _allow_before(rules, rule, probes)
     if allowed:
         problems.append(f"rule {name}: evaluated after {allowed}, which may allow those requests first")
@@ -200,38 +203,44 @@ def _login_probes(paths) -> list[str]:
     return [variant for p in paths for variant in dict.fromkeys((p, p.upper(), p.rstrip("/") + "/"))]
 
 
-RATE_EVIDENCE = ("rules.name", "rules.priority", "rules.statement.rateBasedStatement.limit",
-                 "rules.statement.rateBasedStatement.evaluationWindowSec",
-                 "rules.statement.rateBasedStatement.aggregateKeyType", "rules.action")
+RATE_EVIDENCE = (
+    "rules.name",
+    "rules.priority",
+    "rules.statement.rateBasedStatement.limit",
+    "rules.statement.rateBasedStatement.evaluationWindowSec",
+    "rules.statement.rateBasedStatement.aggregateKeyType",
+    "rules.action",
+)
 
 
 @resource_rule(
     name="waf-login-rate-limit",
     description="A blocking, per-client-IP rate rule matches every configured login path (in any case, after "
-                "its own text transformations), no looser than the pack's login floor, evaluated before any allow rule.",
+    "its own text transformations), no looser than the pack's login floor, evaluated before any allow rule.",
     resource_types=(t.WEB_ACL,),
     severity="high",
     remediation="Add a blocking rate-based rule (aggregate key IP) scoped down to the login paths with a LOWERCASE "
-                "transformation and lower-case search strings, at a priority before every allow rule; limit/window "
-                "at most the loginMaxRequestsPerMinute policy config.",
+    "transformation and lower-case search strings, at a priority before every allow rule; limit/window "
+    "at most the loginMaxRequestsPerMinute policy config.",
     url="https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based.html",
     compliance=WEB_APP + ((PCI, "8.3.4"),),
     evidence=RATE_EVIDENCE,
     config=("loginMaxRequestsPerMinute", "loginPaths"),
 )
 def waf_login_rate_limit(props, resource):
-    return _rate_requirement(props, _login_probes(resource.setting("loginPaths")),
-                             resource.setting("loginMaxRequestsPerMinute"), "login")
+    return _rate_requirement(
+        props, _login_probes(resource.setting("loginPaths")), resource.setting("loginMaxRequestsPerMinute"), "login"
+    )
 
 
 @resource_rule(
     name="waf-api-rate-limit",
     description="A blocking, per-client-IP rate rule covers the API, no looser than the pack's API floor, "
-                "evaluated before any allow rule.",
+    "evaluated before any allow rule.",
     resource_types=(t.WEB_ACL,),
     severity="high",
     remediation="Add a blocking rate-based rule (aggregate key IP) over /api/ at a priority before every allow rule, "
-                "limit/window at most the apiMaxRequestsPerMinute policy config.",
+    "limit/window at most the apiMaxRequestsPerMinute policy config.",
     url="https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based.html",
     compliance=WEB_APP + ((SOC2, "A1.1"),),
     evidence=RATE_EVIDENCE,
@@ -244,15 +253,20 @@ def waf_api_rate_limit(props, resource):
 @resource_rule(
     name="waf-managed-rule-groups",
     description="The web ACL enforces AWS's SQLi, common and known-bad-inputs managed rule groups in full: not "
-                "counting, no rule overridden, not scoped down, not behind an allow rule.",
+    "counting, no rule overridden, not scoped down, not behind an allow rule.",
     resource_types=(t.WEB_ACL,),
     severity="high",
-    remediation="Add managed_rule_group_statement rules for " + ", ".join(REQUIRED_MANAGED_GROUPS)
-                + " with override_action none, no rule_action_overrides or scope_down_statement, before any allow rule.",
+    remediation="Add managed_rule_group_statement rules for "
+    + ", ".join(REQUIRED_MANAGED_GROUPS)
+    + " with override_action none, no rule_action_overrides or scope_down_statement, before any allow rule.",
     url="https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-rule-group-override-options.html",
     compliance=WEB_APP + ((PCI, "6.4.1"), (FSBP, "WAF.10")),
-    evidence=("rules.name", "rules.statement.managedRuleGroupStatement.name", "rules.overrideAction",
-              "rules.statement.managedRuleGroupStatement.ruleActionOverrides"),
+    evidence=(
+        "rules.name",
+        "rules.statement.managedRuleGroupStatement.name",
+        "rules.overrideAction",
+        "rules.statement.managedRuleGroupStatement.ruleActionOverrides",
+    ),
 )
 def waf_managed_rule_groups(props, resource):
     rules = web_acl_rules(props)
@@ -265,8 +279,11 @@ def waf_managed_rule_groups(props, resource):
         present.add(name)
         if "none" not in (rule.get("overrideAction") or {}):
             problems.append(f"{name}: overrideAction {next(iter(rule.get('overrideAction') or {}), 'unset')}, not none")
-        weakened = [str((o or {}).get("name")) for o in as_list(group.get("ruleActionOverrides"))
-                    if "block" not in ((o or {}).get("actionToUse") or {})]
+        weakened = [
+            str((o or {}).get("name"))
+            for o in as_list(group.get("ruleActionOverrides"))
+            if "block" not in ((o or {}).get("actionToUse") or {})
+        ]
         if weakened or group.get("excludedRules"):
             problems.append(f"{name}: rules overridden to not block: {', '.join(weakened) or 'excludedRules'}")
         scope = group.get("scopeDownStatement")
@@ -336,8 +353,14 @@ def edge_web_acl_attached(stack):
     for distribution in stack.of_type(t.DISTRIBUTION):
         if not refers_to_any(distribution, "webAclId", acls, "arn", "id"):
             acl_id = distribution.props.get("webAclId")
-            yield distribution.urn, (f"webAclId = {acl_id}: not a web ACL of this stack" if acl_id
-                                     else "webAclId is not set: the distribution is unprotected")
+            yield (
+                distribution.urn,
+                (
+                    f"webAclId = {acl_id}: not a web ACL of this stack"
+                    if acl_id
+                    else "webAclId is not set: the distribution is unprotected"
+                ),
+            )
 
 
 def _logged(props) -> str | None:
@@ -379,8 +402,11 @@ def _logged(props) -> str | None:
     remediation="Remove the logging_filter, or make its first matching filter for action BLOCK a KEEP.",
     url="https://docs.aws.amazon.com/waf/latest/developerguide/logging-management.html",
     compliance=((PCI, "10.2.1"), (SOC2, "CC7.2"), (FSBP, "WAF.11")),
-    evidence=("loggingFilter.defaultBehavior", "loggingFilter.filters.behavior",
-              "loggingFilter.filters.conditions.actionCondition.action"),
+    evidence=(
+        "loggingFilter.defaultBehavior",
+        "loggingFilter.filters.behavior",
+        "loggingFilter.filters.conditions.actionCondition.action",
+    ),
 )
 def waf_logging_keeps_blocked(props, resource):
     return _logged(props)
@@ -397,11 +423,14 @@ ORIGIN_TLS = ("TLSv1.2",)
     resource_types=(t.DISTRIBUTION,),
     severity="high",
     remediation="Set custom_origin_config.origin_protocol_policy = https-only and origin_ssl_protocols = [TLSv1.2] "
-                "on every origin.",
+    "on every origin.",
     url="https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-https-cloudfront-to-custom-origin.html",
     compliance=((PCI, "4.2.1"), (SOC2, "CC6.7"), (GDPR, "Art. 32(1)(a)"), (FSBP, "CloudFront.9")),
-    evidence=("origins.originId", "origins.customOriginConfig.originProtocolPolicy",
-              "origins.customOriginConfig.originSslProtocols"),
+    evidence=(
+        "origins.originId",
+        "origins.customOriginConfig.originProtocolPolicy",
+        "origins.customOriginConfig.originSslProtocols",
+    ),
 )
 def cloudfront_origin_https_only(props, resource):
     problems = []
@@ -412,8 +441,9 @@ def cloudfront_origin_https_only(props, resource):
         custom = get_path(props, f"origins.{index}.customOriginConfig")
         origin = get_path(props, f"origins.{index}.originId") or index
         if custom is None:
-            if get_path(props, f"origins.{index}.s3OriginConfig") is None \
-                    and not get_path(props, f"origins.{index}.originAccessControlId"):
+            if get_path(props, f"origins.{index}.s3OriginConfig") is None and not get_path(
+                props, f"origins.{index}.originAccessControlId"
+            ):
                 problems.append(f"origin {origin}: neither a custom nor an S3 origin; cannot be judged")
             continue
         policy = get_path(props, f"origins.{index}.customOriginConfig.originProtocolPolicy")
@@ -452,13 +482,16 @@ def cloudfront_response_headers_policy(props, resource):
     resource_types=(t.RESPONSE_HEADERS_POLICY,),
     severity="medium",
     remediation="Set security_headers_config.strict_transport_security (access_control_max_age_sec >= 31536000, "
-                "include_subdomains, override), content_type_options, frame_options (DENY) and referrer_policy.",
+    "include_subdomains, override), content_type_options, frame_options (DENY) and referrer_policy.",
     url="https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/understanding-response-headers-policies.html",
     compliance=((PCI, "6.4.1"), (PCI, "4.2.1"), (SOC2, "CC6.7")),
-    evidence=("securityHeadersConfig.strictTransportSecurity.accessControlMaxAgeSec",
-              "securityHeadersConfig.strictTransportSecurity.includeSubdomains",
-              "securityHeadersConfig.contentTypeOptions", "securityHeadersConfig.frameOptions.frameOption",
-              "securityHeadersConfig.referrerPolicy.referrerPolicy"),
+    evidence=(
+        "securityHeadersConfig.strictTransportSecurity.accessControlMaxAgeSec",
+        "securityHeadersConfig.strictTransportSecurity.includeSubdomains",
+        "securityHeadersConfig.contentTypeOptions",
+        "securityHeadersConfig.frameOptions.frameOption",
+        "securityHeadersConfig.referrerPolicy.referrerPolicy",
+    ),
 )
 def cloudfront_security_headers(props, resource):
     base = "securityHeadersConfig"
@@ -475,8 +508,6 @@ def cloudfront_security_headers(props, resource):
     if not get_path(props, f"{base}.referrerPolicy.referrerPolicy"):
         problems.append("no Referrer-Policy")
     return problems
-
-
 
 
 # ---- Origin verification (issue 8) ---------------------------------------------------------------
@@ -511,7 +542,9 @@ def _verify_value_problem(value: Any) -> str | None:
     if is_unknown(value):
         raise Unknown("origins.customHeaders.value")
     if not isinstance(value, str) or len(value) < MIN_ORIGIN_VERIFY_LENGTH:
-        return f"value has {len(value) if isinstance(value, str) else 0} characters, fewer than {MIN_ORIGIN_VERIFY_LENGTH}"
+        return (
+            f"value has {len(value) if isinstance(value, str) else 0} characters, fewer than {MIN_ORIGIN_VERIFY_LENGTH}"
+        )
     if len(set(value)) < 8:
         return "value is not random (fewer than 8 distinct characters)"
     return None
@@ -520,11 +553,11 @@ def _verify_value_problem(value: Any) -> str | None:
 @resource_rule(
     name="cloudfront-origin-verification-header",
     description="Every CloudFront custom origin receives an X-Origin-Verify header with a long random value, so "
-                "the origin can refuse requests that did not pass the WAF.",
+    "the origin can refuse requests that did not pass the WAF.",
     resource_types=(t.DISTRIBUTION,),
     severity="high",
     remediation="Add origins[].custom_headers {name: X-Origin-Verify, value: OriginVerification.header_value} "
-                "(components/origin_verification.py) and make the origin answer 403 without it (docs/edge.md).",
+    "(components/origin_verification.py) and make the origin answer 403 without it (docs/edge.md).",
     url="https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/add-origin-custom-headers.html",
     compliance=((PCI, "6.4.2"), (PCI, "1.4.2"), (SOC2, "CC6.6"), (GDPR, "Art. 32(1)(b)")),
     evidence=("origins.originId", "origins.domainName", "origins.customHeaders.name"),
@@ -545,8 +578,10 @@ def cloudfront_origin_verification_header(props, resource):
         headers = [h for h in _as_list(origin.get("customHeaders")) if isinstance(h, dict)]
         verify = [h for h in headers if str(h.get("name", "")).strip().lower() in ORIGIN_VERIFY_HEADERS]
         if not verify:
-            problems.append(f"origin {label} ({origin.get('domainName')}): no X-Origin-Verify header, so a "
-                            "direct call to the origin skips the WAF")
+            problems.append(
+                f"origin {label} ({origin.get('domainName')}): no X-Origin-Verify header, so a "
+                "direct call to the origin skips the WAF"
+            )
             continue
         for header in verify:
             problem = _verify_value_problem(header.get("value"))
@@ -573,10 +608,18 @@ def cloudfront_origin_verification_generated(stack):
     generators = {r.urn for r in stack.of_type(*t.RANDOM_SECRET_SOURCES)}
     for distribution in stack.of_type(t.DISTRIBUTION):
         origins = distribution.props.get("origins")
-        if isinstance(origins, list) and origins and all(
-                isinstance(o, dict) and _origin_protected_otherwise(o) for o in origins):
+        if (
+            isinstance(origins, list)
+            and origins
+            and all(isinstance(o, dict) and _origin_protected_otherwise(o) for o in origins)
+        ):
             continue
         if set(distribution.property_dependencies.get("origins", ())) & generators:
             continue
-        yield distribution.urn, ("the origins' X-Origin-Verify value does not come from a generated secret "
-                                 "(no RandomPassword/RandomBytes in their property dependencies)")
+        yield (
+            distribution.urn,
+            (
+                "the origins' X-Origin-Verify value does not come from a generated secret "
+                "(no RandomPassword/RandomBytes in their property dependencies)"
+            ),
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tradesense_policies import types as t
 from tradesense_policies.model import as_bool, as_number, get_path
-from tradesense_policies.registry import CIS, FSBP, GDPR, NotApplicable, PCI, SOC2, resource_rule
+from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, resource_rule
 
 AT_REST = ((PCI, "3.5.1"), (SOC2, "CC6.1"), (GDPR, "Art. 32(1)(a)"))
 
@@ -28,7 +28,7 @@ def _cmk_problem(key: object, what: str) -> str | None:
     resource_types=(t.RDS_INSTANCE,),
     severity="critical",
     remediation="Set storage_encrypted=True and kms_key_id to the data key's ARN (PostgresDatabaseArgs.kms_key_arn). "
-                "An existing unencrypted instance must be restored from an encrypted snapshot copy.",
+    "An existing unencrypted instance must be restored from an encrypted snapshot copy.",
     url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.html",
     compliance=AT_REST + ((CIS, "2.3.1"), (FSBP, "RDS.3")),
     evidence=("storageEncrypted", "kmsKeyId"),
@@ -77,18 +77,20 @@ def elasticache_encrypted_at_rest_cmk(props, resource):
     resource_types=t.BUCKET_SSE,
     severity="high",
     remediation="Use SecureBucket with kms_key_arn; sse_s3_for_log_delivery is only for the access-log "
-                "target (S3 log delivery cannot write SSE-KMS) and needs a waiver.",
+    "target (S3 log delivery cannot write SSE-KMS) and needs a waiver.",
     url="https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html",
     compliance=AT_REST + ((FSBP, "S3.17"),),
-    evidence=("rules.applyServerSideEncryptionByDefault.sseAlgorithm",
-              "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId"),
+    evidence=(
+        "rules.applyServerSideEncryptionByDefault.sseAlgorithm",
+        "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId",
+    ),
 )
 def s3_bucket_encrypted_with_cmk(props, resource):
     rules = get_path(props, "rules") or []
     if not rules:
         return "no server-side encryption rule"
     problems = []
-    for index, rule in enumerate(rules):
+    for index in range(len(rules)):
         algorithm = get_path(props, f"rules.{index}.applyServerSideEncryptionByDefault.sseAlgorithm")
         if algorithm not in ("aws:kms", "aws:kms:dsse"):
             problems.append(f"rules[{index}] sseAlgorithm = {algorithm}: not SSE-KMS")
@@ -122,7 +124,7 @@ def secretsmanager_secret_cmk(props, resource):
     resource_types=(t.SNS_TOPIC,),
     severity="medium",
     remediation="Set kms_master_key_id to a customer-managed key whose policy lets CloudWatch and the "
-                "publishing services use it.",
+    "publishing services use it.",
     url="https://docs.aws.amazon.com/sns/latest/dg/sns-server-side-encryption.html",
     compliance=AT_REST + ((FSBP, "SNS.1"),),
     evidence=("kmsMasterKeyId",),
@@ -200,7 +202,7 @@ MAX_KEY_DELETION_WINDOW = 30
 @resource_rule(
     name="kms-key-enabled-and-protected",
     description="Customer-managed keys are enabled, wait the maximum 30 days before deletion, and rotate at least "
-                "as often as the pack's maxKeyRotationDays.",
+    "as often as the pack's maxKeyRotationDays.",
     resource_types=(t.KMS_KEY,),
     severity="high",
     remediation="Leave is_enabled true, deletion_window_in_days at 30 and rotation_period_in_days at most 365.",

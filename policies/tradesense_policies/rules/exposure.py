@@ -16,10 +16,20 @@ PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls
 INGRESS_TYPES = (t.SG_INGRESS_RULE, t.SG_RULE, t.SG)
 # Address space that is not reachable from the internet: RFC 1918, shared (RFC 6598), loopback,
 # link-local, and IPv6 unique-local / link-local. Any range reaching outside these is public.
-NON_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "fc00::/7", "fe80::/10", "::1/128",
-))
+NON_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
 
 
 def public_range(cidr) -> bool:
@@ -73,7 +83,7 @@ def _bucket_ref_keys():
 @stack_rule(
     name="s3-bucket-has-controls",
     description="Every bucket has a public-access block, default encryption, versioning and a TLS-only bucket "
-                "policy attached (named by value, not merely depending on the bucket).",
+    "policy attached (named by value, not merely depending on the bucket).",
     resource_types=t.BUCKETS,
     severity="high",
     remediation="Create buckets through SecureBucket, which attaches every control; never a bare aws.s3.Bucket.",
@@ -85,15 +95,22 @@ def s3_bucket_has_controls(stack):
     from tradesense_policies.model import policy_document
     from tradesense_policies.rules.transit import denies_insecure_transport
 
-    controls = {"public-access block": t.BUCKET_PAB, "encryption configuration": t.BUCKET_SSE,
-                "versioning": t.BUCKET_VERSIONING, "TLS-only bucket policy": t.BUCKET_POLICY}
+    controls = {
+        "public-access block": t.BUCKET_PAB,
+        "encryption configuration": t.BUCKET_SSE,
+        "versioning": t.BUCKET_VERSIONING,
+        "TLS-only bucket policy": t.BUCKET_POLICY,
+    }
     for bucket in stack.of_type(*t.BUCKETS):
         missing = []
         for label, types in controls.items():
             attached = referrers(stack.of_type(*types), "bucket", bucket, *_bucket_ref_keys())
             if types == t.BUCKET_POLICY:
-                attached = [p for p in attached
-                            if denies_insecure_transport(policy_document(p.props.get("policy")), p.props.get("bucket"))]
+                attached = [
+                    p
+                    for p in attached
+                    if denies_insecure_transport(policy_document(p.props.get("policy")), p.props.get("bucket"))
+                ]
             if not attached:
                 missing.append(label)
         if missing:
@@ -104,22 +121,33 @@ def _ingress_entries(resource):
     """(from_port, to_port, protocol, cidrs, prefix lists) for each ingress the resource opens."""
     props = resource.props
     if resource.type == t.SG_INGRESS_RULE:
-        yield (get_path(props, "fromPort"), get_path(props, "toPort"), get_path(props, "ipProtocol"),
-               [c for c in (get_path(props, "cidrIpv4"), get_path(props, "cidrIpv6")) if c],
-               [p for p in (get_path(props, "prefixListId"),) if p])
+        yield (
+            get_path(props, "fromPort"),
+            get_path(props, "toPort"),
+            get_path(props, "ipProtocol"),
+            [c for c in (get_path(props, "cidrIpv4"), get_path(props, "cidrIpv6")) if c],
+            [p for p in (get_path(props, "prefixListId"),) if p],
+        )
     elif resource.type == t.SG_RULE:
         if get_path(props, "type") != "ingress":
             return
-        yield (get_path(props, "fromPort"), get_path(props, "toPort"), get_path(props, "protocol"),
-               as_list(get_path(props, "cidrBlocks")) + as_list(get_path(props, "ipv6CidrBlocks")),
-               as_list(get_path(props, "prefixListIds")))
+        yield (
+            get_path(props, "fromPort"),
+            get_path(props, "toPort"),
+            get_path(props, "protocol"),
+            as_list(get_path(props, "cidrBlocks")) + as_list(get_path(props, "ipv6CidrBlocks")),
+            as_list(get_path(props, "prefixListIds")),
+        )
     else:
         for index, _ in enumerate(get_path(props, "ingress") or []):
-            yield (get_path(props, f"ingress.{index}.fromPort"), get_path(props, f"ingress.{index}.toPort"),
-                   get_path(props, f"ingress.{index}.protocol"),
-                   as_list(get_path(props, f"ingress.{index}.cidrBlocks"))
-                   + as_list(get_path(props, f"ingress.{index}.ipv6CidrBlocks")),
-                   as_list(get_path(props, f"ingress.{index}.prefixListIds")))
+            yield (
+                get_path(props, f"ingress.{index}.fromPort"),
+                get_path(props, f"ingress.{index}.toPort"),
+                get_path(props, f"ingress.{index}.protocol"),
+                as_list(get_path(props, f"ingress.{index}.cidrBlocks"))
+                + as_list(get_path(props, f"ingress.{index}.ipv6CidrBlocks")),
+                as_list(get_path(props, f"ingress.{index}.prefixListIds")),
+            )
 
 
 def _port_range(low, high, protocol) -> tuple[int, int]:
@@ -142,14 +170,24 @@ def _world_ingress(resource):
             yield lo, hi, ", ".join(public)
 
 
-INGRESS_EVIDENCE = ("cidrIpv4", "cidrIpv6", "cidrBlocks", "fromPort", "toPort", "ipProtocol", "type",
-                    "ingress.cidrBlocks", "ingress.fromPort", "ingress.toPort")
+INGRESS_EVIDENCE = (
+    "cidrIpv4",
+    "cidrIpv6",
+    "cidrBlocks",
+    "fromPort",
+    "toPort",
+    "ipProtocol",
+    "type",
+    "ingress.cidrBlocks",
+    "ingress.fromPort",
+    "ingress.toPort",
+)
 
 
 @resource_rule(
     name="no-public-ingress-to-data-ports",
     description="No security group admits any public address range (IPv4 or IPv6, however split) or prefix list "
-                "to a database, proxy or cache port.",
+    "to a database, proxy or cache port.",
     resource_types=INGRESS_TYPES,
     severity="critical",
     remediation="Admit data ports only from the application security groups (referenced_security_group_id).",
@@ -171,7 +209,7 @@ def no_public_ingress_to_data_ports(props, resource):
 @resource_rule(
     name="no-public-ingress",
     description="No security group admits a public address range or prefix list on any port: the edge is "
-                "CloudFront, not the VPC.",
+    "CloudFront, not the VPC.",
     resource_types=INGRESS_TYPES,
     severity="high",
     remediation="Reach services through CloudFront and VPC endpoints; admit traffic from named security groups.",
@@ -184,20 +222,35 @@ def no_public_ingress(props, resource):
     return f"ports open to public ranges: {'; '.join(opened)}" if opened else None
 
 
-DATA_STORE_GROUPS = {t.RDS_INSTANCE: "vpcSecurityGroupIds", t.RDS_PROXY: "vpcSecurityGroupIds",
-                     t.REPLICATION_GROUP: "securityGroupIds"}
+DATA_STORE_GROUPS = {
+    t.RDS_INSTANCE: "vpcSecurityGroupIds",
+    t.RDS_PROXY: "vpcSecurityGroupIds",
+    t.REPLICATION_GROUP: "securityGroupIds",
+}
 
 
 def _group_ingress(stack, group):
     """(rule, source description, allowed) for every ingress into `group` the stack declares."""
-    standalone = [r for r in stack.of_type(t.SG_INGRESS_RULE, t.SG_RULE)
-                  if r.type == t.SG_INGRESS_RULE or r.props.get("type") == "ingress"]
+    standalone = [
+        r
+        for r in stack.of_type(t.SG_INGRESS_RULE, t.SG_RULE)
+        if r.type == t.SG_INGRESS_RULE or r.props.get("type") == "ingress"
+    ]
     groups = stack.of_type(t.SG)
     for rule in referrers(standalone, "securityGroupId", group, "id"):
         source = rule.props.get("referencedSecurityGroupId") or rule.props.get("sourceSecurityGroupId")
-        literal = [c for c in (rule.props.get("cidrIpv4"), rule.props.get("cidrIpv6"), rule.props.get("prefixListId"),
-                               *as_list(rule.props.get("cidrBlocks")), *as_list(rule.props.get("ipv6CidrBlocks")),
-                               *as_list(rule.props.get("prefixListIds"))) if c]
+        literal = [
+            c
+            for c in (
+                rule.props.get("cidrIpv4"),
+                rule.props.get("cidrIpv6"),
+                rule.props.get("prefixListId"),
+                *as_list(rule.props.get("cidrBlocks")),
+                *as_list(rule.props.get("ipv6CidrBlocks")),
+                *as_list(rule.props.get("prefixListIds")),
+            )
+            if c
+        ]
         if is_unknown(source):
             raise Unknown(f"{rule.name}.referencedSecurityGroupId")
         own = bool(source) and any(names(source, g, "id") for g in groups)
@@ -205,19 +258,27 @@ def _group_ingress(stack, group):
     for index, entry in enumerate(as_list(group.props.get("ingress"))):
         entry = entry or {}
         sources = as_list(entry.get("securityGroups"))
-        literal = as_list(entry.get("cidrBlocks")) + as_list(entry.get("ipv6CidrBlocks")) + as_list(entry.get("prefixListIds"))
+        literal = (
+            as_list(entry.get("cidrBlocks"))
+            + as_list(entry.get("ipv6CidrBlocks"))
+            + as_list(entry.get("prefixListIds"))
+        )
         own = all(any(names(s, g, "id") for g in groups) for s in sources)
-        yield group, f"inline ingress[{index}] from {', '.join(map(str, literal + sources)) or 'self'}", own and not literal
+        yield (
+            group,
+            f"inline ingress[{index}] from {', '.join(map(str, literal + sources)) or 'self'}",
+            own and not literal,
+        )
 
 
 @stack_rule(
     name="data-store-ingress-from-own-groups",
     description="Databases, proxies and caches sit in security groups of this stack that admit traffic only "
-                "from this stack's own security groups (no CIDR, prefix list or foreign group).",
+    "from this stack's own security groups (no CIDR, prefix list or foreign group).",
     resource_types=tuple(DATA_STORE_GROUPS),
     severity="critical",
     remediation="Attach the component's security group; admit clients with referenced_security_group_id naming "
-                "the service's workload group of this stack, never a CIDR.",
+    "the service's workload group of this stack, never a CIDR.",
     url="https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html#security-group-referencing",
     compliance=NO_PUBLIC + ((PCI, "1.3.1"), (PCI, "1.2.1")),
     evidence=("vpcSecurityGroupIds", "securityGroupIds"),
@@ -229,7 +290,10 @@ def data_store_ingress_from_own_groups(stack):
         if is_unknown(ids) or any(is_unknown(i) for i in as_list(ids)):
             raise Unknown(f"{store.name}.{DATA_STORE_GROUPS[store.type]}")
         if not as_list(ids):
-            yield store.urn, f"{store.name}: no security group of this stack attached (the VPC default group admits its members)"
+            yield (
+                store.urn,
+                f"{store.name}: no security group of this stack attached (the VPC default group admits its members)",
+            )
         for group_id in as_list(ids):
             group = next((g for g in groups if names(group_id, g, "id")), None)
             if group is None:
@@ -237,7 +301,10 @@ def data_store_ingress_from_own_groups(stack):
                 continue
             for rule, source, allowed in _group_ingress(stack, group):
                 if not allowed:
-                    yield store.urn, f"{store.name}: {group.name} admits {source} ({rule.name}), not only this stack's groups"
+                    yield (
+                        store.urn,
+                        f"{store.name}: {group.name} admits {source} ({rule.name}), not only this stack's groups",
+                    )
 
 
 @stack_rule(
@@ -246,7 +313,7 @@ def data_store_ingress_from_own_groups(stack):
     resource_types=(t.VPC,),
     severity="medium",
     remediation="Create aws.ec2.FlowLog with vpc_id = the VPC's id, traffic_type ALL and a log destination "
-                "(the Network component does).",
+    "(the Network component does).",
     url="https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs.html",
     compliance=((PCI, "10.2.1"), (SOC2, "CC7.2"), (CIS, "3.7"), (FSBP, "EC2.6")),
     evidence=("cidrBlock",),
@@ -255,8 +322,18 @@ def vpc_flow_logs_enabled(stack):
     logs = stack.of_type(t.FLOW_LOG)
     for vpc in stack.of_type(t.VPC):
         attached = referrers(logs, "vpcId", vpc, "id")
-        complete = [f for f in attached if str(f.props.get("trafficType", "")).upper() == "ALL"
-                    and (f.props.get("logDestination") or f.props.get("logGroupName"))]
+        complete = [
+            f
+            for f in attached
+            if str(f.props.get("trafficType", "")).upper() == "ALL"
+            and (f.props.get("logDestination") or f.props.get("logGroupName"))
+        ]
         if not complete:
-            yield vpc.urn, (f"VPC {vpc.name}: no flow log" if not attached else
-                            f"VPC {vpc.name}: flow logs record {[f.props.get('trafficType') for f in attached]}, not ALL")
+            yield (
+                vpc.urn,
+                (
+                    f"VPC {vpc.name}: no flow log"
+                    if not attached
+                    else f"VPC {vpc.name}: flow logs record {[f.props.get('trafficType') for f in attached]}, not ALL"
+                ),
+            )

@@ -6,15 +6,40 @@ import re
 from collections import Counter
 
 from tradesense_policies import types as t
-from tradesense_policies.model import (SECRET_TEXT, account_of, as_bool, as_list, get_path, is_unknown, names,
-                                       policy_document, statements)
+from tradesense_policies.model import (
+    SECRET_TEXT,
+    account_of,
+    as_bool,
+    as_list,
+    get_path,
+    is_unknown,
+    names,
+    policy_document,
+    statements,
+)
 from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
 
 LEAST_PRIVILEGE = ((PCI, "7.2.1"), (PCI, "7.2.2"), (SOC2, "CC6.3"), (GDPR, "Art. 32(1)(b)"))
 SECRETS = ((PCI, "8.3.2"), (PCI, "8.6.2"), (SOC2, "CC6.1"), (GDPR, "Art. 32(1)(a)"))
 # Services where `service:*` hands over data, keys or the audit trail.
-SENSITIVE_SERVICES = ("iam", "kms", "s3", "rds", "rds-db", "secretsmanager", "ssm", "sts", "ec2",
-                      "cloudtrail", "logs", "backup", "elasticache", "wafv2", "dynamodb", "organizations")
+SENSITIVE_SERVICES = (
+    "iam",
+    "kms",
+    "s3",
+    "rds",
+    "rds-db",
+    "secretsmanager",
+    "ssm",
+    "sts",
+    "ec2",
+    "cloudtrail",
+    "logs",
+    "backup",
+    "elasticache",
+    "wafv2",
+    "dynamodb",
+    "organizations",
+)
 FULL_ACCESS = re.compile(r"^arn:aws[\w-]*:iam::aws:policy/(.*FullAccess.*|AdministratorAccess|PowerUserAccess)$")
 
 
@@ -61,11 +86,17 @@ def secret_values_generated(stack):
         if any(is_unknown(v) and v != SECRET_TEXT for v in values):
             raise Unknown(f"{version.name}.secretString")
         sources = set(version.property_dependencies.get("secretString", ())) | set(
-            version.property_dependencies.get("secretBinary", ()))
+            version.property_dependencies.get("secretBinary", ())
+        )
         if sources & generators:
             continue
-        yield version.urn, (f"secret version {version.name}: secretString does not come from a generated "
-                            "value (no RandomPassword/RandomBytes of this stack in its property dependencies)")
+        yield (
+            version.urn,
+            (
+                f"secret version {version.name}: secretString does not come from a generated "
+                "value (no RandomPassword/RandomBytes of this stack in its property dependencies)"
+            ),
+        )
 
 
 @resource_rule(
@@ -74,7 +105,7 @@ def secret_values_generated(stack):
     resource_types=(t.REPLICATION_GROUP,),
     severity="high",
     remediation="Attach an aws.elasticache.UserGroup (user_group_ids) and remove auth_token: one shared token "
-                "cannot be rotated per service nor tell services apart.",
+    "cannot be rotated per service nor tell services apart.",
     url="https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html",
     compliance=LEAST_PRIVILEGE + ((FSBP, "ElastiCache.6"),),
     evidence=("userGroupIds",),
@@ -120,7 +151,7 @@ def _access_on(access_string) -> bool:
 @stack_rule(
     name="elasticache-rbac-users",
     description="Each Redis replication group's user groups are of this stack, list only this stack's users, "
-                "and keep the default user switched off.",
+    "and keep the default user switched off.",
     resource_types=(t.REPLICATION_GROUP,),
     severity="critical",
     remediation="Attach the RedisCache component's user group; its default user must be `off -@all`.",
@@ -153,14 +184,21 @@ def elasticache_rbac_users(stack):
                 if is_unknown(user.props.get("accessString")):
                     raise Unknown(f"{user.name}.accessString")
                 if _access_on(user.props.get("accessString")):
-                    yield cache.urn, (f"{cache.name}: the default user {user.name} is on "
-                                      f"({user.props.get('accessString')}); anyone who connects is that user")
+                    yield (
+                        cache.urn,
+                        (
+                            f"{cache.name}: the default user {user.name} is on "
+                            f"({user.props.get('accessString')}); anyone who connects is that user"
+                        ),
+                    )
 
 
 # A resource ARN that names every resource of its kind: "*", a wildcard service/region/account, or a
 # resource type followed only by "*" (role/*, key/*, secret:*, db:*).
-_EVERYTHING = re.compile(r"^(\*|arn:[^:]*:(\*|[^:]*\*[^:]*):.*|arn:[^:]*:[^:]*:[^:]*:(\*|[^:]*\*[^:]*):.*"
-                         r"|arn:[^:]*:[^:]*:[^:]*:[^:]*:(\*|[a-z-]+[/:]\*)|arn:aws[^:]*:s3:::\*)$")
+_EVERYTHING = re.compile(
+    r"^(\*|arn:[^:]*:(\*|[^:]*\*[^:]*):.*|arn:[^:]*:[^:]*:[^:]*:(\*|[^:]*\*[^:]*):.*"
+    r"|arn:[^:]*:[^:]*:[^:]*:[^:]*:(\*|[a-z-]+[/:]\*)|arn:aws[^:]*:s3:::\*)$"
+)
 IDENTITY_TYPES = t.IAM_POLICY_DOCS + (t.IAM_ROLE,)
 RESOURCE_POLICY_TYPES = (t.BUCKET_POLICY[0], t.KMS_KEY, t.KEY_POLICY, t.TOPIC_POLICY, t.SECRET_POLICY, t.VAULT_POLICY)
 
@@ -179,8 +217,11 @@ def _default_key_statement(statement) -> bool:
     delegates access to IAM policies (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html)."""
     principal = statement.get("Principal")
     aws = as_list(principal.get("AWS")) if isinstance(principal, dict) else []
-    return (len(aws) == 1 and re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:root", str(aws[0])) is not None
-            and [str(a).lower() for a in as_list(statement.get("Action"))] == ["kms:*"])
+    return (
+        len(aws) == 1
+        and re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:root", str(aws[0])) is not None
+        and [str(a).lower() for a in as_list(statement.get("Action"))] == ["kms:*"]
+    )
 
 
 def sensitive_grants(document, identity: bool, key_policy: bool = False) -> list[str]:
@@ -225,7 +266,7 @@ def _documents(resource, props):
 @resource_rule(
     name="iam-no-wildcard-sensitive-actions",
     description="IAM and resource policies grant no `*`, no wildcard or partial-wildcard action on a sensitive "
-                "service, no NotAction/NotResource, and identity policies no sensitive action on every resource.",
+    "service, no NotAction/NotResource, and identity policies no sensitive action on every resource.",
     resource_types=IDENTITY_TYPES + RESOURCE_POLICY_TYPES,
     severity="high",
     remediation="Name the exact actions each principal needs (e.g. kms:Decrypt, s3:GetObject) on the exact ARNs.",
@@ -243,8 +284,13 @@ def iam_no_wildcard_sensitive_actions(props, resource):
         document = policy_document(text)
         if not document and text:
             found.append("policy is not a JSON policy document (cannot be judged)")
-        found.extend(sensitive_grants(document, identity=resource.type in IDENTITY_TYPES,
-                                      key_policy=resource.type in (t.KMS_KEY, t.KEY_POLICY)))
+        found.extend(
+            sensitive_grants(
+                document,
+                identity=resource.type in IDENTITY_TYPES,
+                key_policy=resource.type in (t.KMS_KEY, t.KEY_POLICY),
+            )
+        )
     return f"too broad: {', '.join(sorted(set(found)))}" if found else None
 
 
@@ -259,14 +305,24 @@ def iam_no_wildcard_sensitive_actions(props, resource):
     evidence=("policyArn", "managedPolicyArns"),
 )
 def iam_no_full_access_managed_policies(props, resource):
-    arns = as_list(get_path(props, "managedPolicyArns")) if resource.type == t.IAM_ROLE else [get_path(props, "policyArn")]
+    arns = (
+        as_list(get_path(props, "managedPolicyArns")) if resource.type == t.IAM_ROLE else [get_path(props, "policyArn")]
+    )
     broad = [str(a) for a in arns if isinstance(a, str) and FULL_ACCESS.match(a)]
     return f"broad managed policies attached: {', '.join(broad)}" if broad else None
 
 
-PRINCIPAL_DOCS = {t.IAM_ROLE: "assumeRolePolicy", t.BUCKET_POLICY[0]: "policy", t.KMS_KEY: "policy",
-                  t.KEY_POLICY: "policy", t.TOPIC_POLICY: "policy", t.SECRET_POLICY: "policy", t.VAULT_POLICY: "policy",
-                  t.SNS_TOPIC: "policy", t.SECRET: "policy"}
+PRINCIPAL_DOCS = {
+    t.IAM_ROLE: "assumeRolePolicy",
+    t.BUCKET_POLICY[0]: "policy",
+    t.KMS_KEY: "policy",
+    t.KEY_POLICY: "policy",
+    t.TOPIC_POLICY: "policy",
+    t.SECRET_POLICY: "policy",
+    t.VAULT_POLICY: "policy",
+    t.SNS_TOPIC: "policy",
+    t.SECRET: "policy",
+}
 _OWN_ACCOUNT_KEYS = ("aws:SourceAccount", "aws:PrincipalAccount", "aws:SourceOwner", "aws:ResourceAccount")
 
 
@@ -276,8 +332,11 @@ def own_accounts(stack) -> set[str]:
     configured = set(stack.setting("accountIds"))
     if configured:
         return configured
-    seen = Counter(account_of(r.props.get("arn")) for r in stack.of_type(t.KMS_KEY, t.IAM_ROLE)
-                   if not is_unknown(r.props.get("arn")))
+    seen = Counter(
+        account_of(r.props.get("arn"))
+        for r in stack.of_type(t.KMS_KEY, t.IAM_ROLE)
+        if not is_unknown(r.props.get("arn"))
+    )
     seen.pop("", None)
     return {seen.most_common(1)[0][0]} if seen else set()
 
@@ -301,9 +360,13 @@ def foreign_principals(document, accounts, allowed) -> list[str]:
             found.append("NotPrincipal with Allow (everyone but the named)")
             continue
         principal = statement.get("Principal")
-        entries = ([("AWS", "*")] if principal == "*" else
-                   [(kind, v) for kind, values in principal.items() for v in as_list(values)]
-                   if isinstance(principal, dict) else [])
+        entries = (
+            [("AWS", "*")]
+            if principal == "*"
+            else [(kind, v) for kind, values in principal.items() for v in as_list(values)]
+            if isinstance(principal, dict)
+            else []
+        )
         for kind, value in entries:
             value = str(value)
             if value in allowed:
@@ -324,11 +387,11 @@ def foreign_principals(document, accounts, allowed) -> list[str]:
 @stack_rule(
     name="resource-policy-principals",
     description="Every Allow in trust, bucket, key, topic, secret and vault policies names only this account or "
-                "AWS services (or principals named in policy config): no *, no other account, no NotPrincipal.",
+    "AWS services (or principals named in policy config): no *, no other account, no NotPrincipal.",
     resource_types=tuple(PRINCIPAL_DOCS),
     severity="critical",
     remediation="Grant to this account's roles or to named AWS service principals (with an aws:SourceAccount "
-                "condition); a partner account must be listed in the allowedPrincipals policy config.",
+    "condition); a partner account must be listed in the allowedPrincipals policy config.",
     url="https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html",
     compliance=LEAST_PRIVILEGE + ((PCI, "1.4.4"), (FSBP, "S3.6"), (FSBP, "KMS.5")),
     evidence=("assumeRolePolicy", "policy"),
@@ -362,11 +425,11 @@ def _managed_arns(resource):
 @stack_rule(
     name="iam-managed-policies-allow-listed",
     description="Only allow-listed AWS-managed policies (policy config allowedManagedPolicies) or this stack's own "
-                "customer-managed policies are attached.",
+    "customer-managed policies are attached.",
     resource_types=t.IAM_ATTACHMENTS + (t.IAM_ROLE,),
     severity="high",
     remediation="Attach an inline or customer-managed policy of this stack naming exact actions, or add a narrowly "
-                "scoped service-role policy to the allowedManagedPolicies policy config.",
+    "scoped service-role policy to the allowedManagedPolicies policy config.",
     url="https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html",
     compliance=LEAST_PRIVILEGE + ((CIS, "1.16"), (FSBP, "IAM.1")),
     evidence=("policyArn", "managedPolicyArns"),

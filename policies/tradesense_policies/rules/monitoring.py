@@ -21,8 +21,11 @@ DIMENSIONS = {
 def alert_topics(stack):
     """The on-call topics: those whose Purpose tag or name says alert; else every topic."""
     topics = stack.of_type(t.SNS_TOPIC)
-    alerting = [tp for tp in topics
-                if "alert" in str(tags_of(tp.props).get("Purpose", "")).lower() or "alert" in tp.name.lower()]
+    alerting = [
+        tp
+        for tp in topics
+        if "alert" in str(tags_of(tp.props).get("Purpose", "")).lower() or "alert" in tp.name.lower()
+    ]
     return alerting or topics
 
 
@@ -33,8 +36,11 @@ def notifies(alarm, topics) -> bool:
         return True
     # An action or a topic ARN computed at deploy (a first preview) cannot be compared: undecided,
     # never "notifies no topic" and never a pass.
-    if is_unknown(alarm.props.get("alarmActions")) or any(map(is_unknown, actions)) or (
-            actions and any(is_unknown(tp.props.get("arn")) for tp in topics)):
+    if (
+        is_unknown(alarm.props.get("alarmActions"))
+        or any(map(is_unknown, actions))
+        or (actions and any(is_unknown(tp.props.get("arn")) for tp in topics))
+    ):
         raise Unknown(f"{alarm.name}.alarmActions")
     return False
 
@@ -71,7 +77,7 @@ def watches(alarm, resource) -> bool:
     resource_types=tuple(DIMENSIONS),
     severity="high",
     remediation="Create the component's CloudWatch alarms (dimensions naming the resource) with alarm_actions "
-                "set to the alerts topic ARN.",
+    "set to the alerts topic ARN.",
     url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html",
     compliance=MONITORED + ((FSBP, "CloudWatch.15"),),
     evidence=("identifier", "name", "replicationGroupId"),
@@ -85,8 +91,14 @@ def data_stores_have_alarms(stack):
             continue
         if any(is_unknown(a.props.get("alarmActions")) for a in watching):
             raise Unknown(f"{resource.name} alarms' alarmActions")
-        yield resource.urn, (f"{resource.name}: {len(watching)} alarm(s), none notifying the alert topic" if watching
-                             else f"{resource.name}: no CloudWatch alarm watches it")
+        yield (
+            resource.urn,
+            (
+                f"{resource.name}: {len(watching)} alarm(s), none notifying the alert topic"
+                if watching
+                else f"{resource.name}: no CloudWatch alarm watches it"
+            ),
+        )
 
 
 @stack_rule(
@@ -110,13 +122,16 @@ def alarms_notify_alert_topic(stack):
             continue
         if is_unknown(alarm.props.get("alarmActions")):
             raise Unknown(f"{alarm.name}.alarmActions")
-        yield alarm.urn, f"alarm {alarm.name} notifies no alert topic (alarmActions = {alarm.props.get('alarmActions')})"
+        yield (
+            alarm.urn,
+            f"alarm {alarm.name} notifies no alert topic (alarmActions = {alarm.props.get('alarmActions')})",
+        )
 
 
 @resource_rule(
     name="log-group-retention",
     description="CloudWatch log groups keep events at least the pack's minLogRetentionDays (365 by default; "
-                "never-expire also passes).",
+    "never-expire also passes).",
     resource_types=(t.LOG_GROUP,),
     severity="medium",
     remediation="Set retention_in_days to tradesense:logRetentionDays (365 or more).",

@@ -5,9 +5,21 @@ from __future__ import annotations
 import fnmatch
 
 from tradesense_policies import types as t
-from tradesense_policies.model import (as_bool, as_list, as_number, get_path, is_unknown, names, policy_document,
-                                       referrers, refers_to, refers_to_any, region_of, statements, tags_of)
-from tradesense_policies.registry import FSBP, GDPR, NotApplicable, PCI, SOC2, Unknown, resource_rule, stack_rule
+from tradesense_policies.model import (
+    as_bool,
+    as_list,
+    as_number,
+    get_path,
+    is_unknown,
+    names,
+    policy_document,
+    referrers,
+    refers_to_any,
+    region_of,
+    statements,
+    tags_of,
+)
+from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, NotApplicable, Unknown, resource_rule, stack_rule
 
 RECOVERY = ((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "12.10.1"))
 MIN_RETENTION_DAYS = 30
@@ -74,7 +86,7 @@ def rds_final_snapshot(props, resource):
     resource_types=(t.BACKUP_PLAN,),
     severity="high",
     remediation="Set lifecycle.delete_after to tradesense:backupRetentionDays or more on every rule "
-                "(continuous backups allow at most 35).",
+    "(continuous backups allow at most 35).",
     url="https://docs.aws.amazon.com/aws-backup/latest/devguide/creating-a-backup-plan.html",
     compliance=RECOVERY + ((PCI, "10.5.1"),),
     evidence=("rules.ruleName", "rules.lifecycle.deleteAfter", "rules.copyActions.lifecycle.deleteAfter"),
@@ -90,7 +102,8 @@ def backup_plan_retention(props, resource):
         name = get_path(props, f"rules.{index}.ruleName")
         lifecycles = [(f"rule {name}", f"rules.{index}.lifecycle.deleteAfter")] + [
             (f"rule {name} copy {c}", f"rules.{index}.copyActions.{c}.lifecycle.deleteAfter")
-            for c, _ in enumerate(get_path(props, f"rules.{index}.copyActions") or [])]
+            for c, _ in enumerate(get_path(props, f"rules.{index}.copyActions") or [])
+        ]
         for label, path in lifecycles:
             raw = get_path(props, path)
             if raw is None:
@@ -219,8 +232,7 @@ def rds_covered_by_backup_plan(stack):
         if any(is_unknown(s) for s in selected) or (not candidates and is_unknown(ident)):
             raise Unknown(f"{instance.name}.arn")
         covered = any(
-            s in candidates or (ident and not is_unknown(ident) and s.endswith(f":db:{ident}"))
-            for s in selected
+            s in candidates or (ident and not is_unknown(ident) and s.endswith(f":db:{ident}")) for s in selected
         )
         names_of_instance = candidates | ({f"arn:aws:rds:*:*:db:{ident}"} if ident and not is_unknown(ident) else set())
         if any(fnmatch.fnmatchcase(c, x) or fnmatch.fnmatchcase(x, c) for x in excluded for c in names_of_instance):
@@ -236,12 +248,12 @@ def _vault_parts(stack, vault, types_):
 @stack_rule(
     name="backup-vault-lock",
     description="Every backup vault has a vault lock in compliance mode whose minimum retention is at least the "
-                "pack's backup floor.",
+    "pack's backup floor.",
     resource_types=(t.BACKUP_VAULT,),
     severity="high",
     remediation="Add aws.backup.VaultLockConfiguration naming the vault, with min_retention_days >= the "
-                "minBackupRetentionDays policy config and changeable_for_days set (without it the lock is in "
-                "governance mode and can be removed).",
+    "minBackupRetentionDays policy config and changeable_for_days set (without it the lock is in "
+    "governance mode and can be removed).",
     # Without ChangeableForDays the lock can be deleted at any time (governance mode); with it, it becomes
     # immutable after that many days (compliance mode):
     # https://docs.aws.amazon.com/aws-backup/latest/devguide/API_PutBackupVaultLockConfiguration.html
@@ -261,8 +273,13 @@ def backup_vault_lock(stack):
             minimum = as_number(lock.props.get("minRetentionDays"))
             maximum = as_number(lock.props.get("maxRetentionDays"))
             if minimum is None or minimum < floor:
-                yield vault.urn, (f"vault {vault.name}: lock minRetentionDays = {lock.props.get('minRetentionDays')}, "
-                                  f"under {floor:g} (pack config)")
+                yield (
+                    vault.urn,
+                    (
+                        f"vault {vault.name}: lock minRetentionDays = {lock.props.get('minRetentionDays')}, "
+                        f"under {floor:g} (pack config)"
+                    ),
+                )
             if maximum is not None and maximum < floor:
                 yield vault.urn, f"vault {vault.name}: lock maxRetentionDays = {maximum:g}, under {floor:g}"
             if lock.props.get("changeableForDays") is None:
@@ -276,9 +293,13 @@ def _denies_deletion(document) -> bool:
     for statement in statements(document):
         actions = [str(a).lower() for a in as_list(statement.get("Action"))]
         covered = all(any(fnmatch.fnmatchcase(needed.lower(), a) for a in actions) for needed in DELETION_ACTIONS)
-        if (statement.get("Effect") == "Deny" and covered and not statement.get("Condition")
-                and statement.get("Principal") in ("*", {"AWS": "*"}, {"AWS": ["*"]})
-                and "*" in [str(r) for r in as_list(statement.get("Resource"))]):
+        if (
+            statement.get("Effect") == "Deny"
+            and covered
+            and not statement.get("Condition")
+            and statement.get("Principal") in ("*", {"AWS": "*"}, {"AWS": ["*"]})
+            and "*" in [str(r) for r in as_list(statement.get("Resource"))]
+        ):
             return True
     return False
 
@@ -286,11 +307,11 @@ def _denies_deletion(document) -> bool:
 @stack_rule(
     name="backup-vault-deny-deletion",
     description="Every backup vault's access policy denies everyone, unconditionally, deleting recovery points or "
-                "shortening their lifecycle.",
+    "shortening their lifecycle.",
     resource_types=(t.BACKUP_VAULT,),
     severity="high",
     remediation="Attach aws.backup.VaultPolicy with a Deny for Principal * on backup:DeleteRecoveryPoint and "
-                "backup:UpdateRecoveryPointLifecycle, Resource *, without conditions.",
+    "backup:UpdateRecoveryPointLifecycle, Resource *, without conditions.",
     url="https://docs.aws.amazon.com/aws-backup/latest/devguide/create-a-vault-access-policy.html",
     compliance=RECOVERY + ((PCI, "10.3.2"),),
     evidence=("name",),
@@ -302,18 +323,24 @@ def backup_vault_deny_deletion(stack):
             if is_unknown(policy.props.get("policy")):
                 raise Unknown(f"{policy.name}.policy")
         if not any(_denies_deletion(policy_document(p.props.get("policy"))) for p in policies):
-            yield vault.urn, (f"vault {vault.name}: no access policy denies everyone "
-                              + " and ".join(DELETION_ACTIONS) + " unconditionally")
+            yield (
+                vault.urn,
+                (
+                    f"vault {vault.name}: no access policy denies everyone "
+                    + " and ".join(DELETION_ACTIONS)
+                    + " unconditionally"
+                ),
+            )
 
 
 @stack_rule(
     name="backup-plan-dr-copy",
     description="Every backup plan rule copies its recovery points to a vault of this stack in another region "
-                "(the policy config's drRegion when set).",
+    "(the policy config's drRegion when set).",
     resource_types=(t.BACKUP_PLAN,),
     severity="high",
     remediation="Add copy_actions with destination_vault_arn = the DR vault's ARN (a vault of this stack in the DR "
-                "region). A stack without DR sets drRegion to `none` in its policy pack config.",
+    "region). A stack without DR sets drRegion to `none` in its policy pack config.",
     url="https://docs.aws.amazon.com/aws-backup/latest/devguide/cross-region-backup.html",
     compliance=RECOVERY + ((SOC2, "A1.3"),),
     evidence=("rules.ruleName", "rules.targetVaultName", "rules.copyActions.destinationVaultArn"),
@@ -341,8 +368,13 @@ def backup_plan_dr_copy(stack):
                 if target and region and region != source_region and (not wanted or region == wanted):
                     copies.append(arn)
             if not copies:
-                yield plan.urn, (f"rule {rule.get('ruleName')}: no copy to a vault of this stack in "
-                                 + (wanted or "another region than its own"))
+                yield (
+                    plan.urn,
+                    (
+                        f"rule {rule.get('ruleName')}: no copy to a vault of this stack in "
+                        + (wanted or "another region than its own")
+                    ),
+                )
 
 
 def _retention_days(lock) -> float | None:
@@ -356,10 +388,16 @@ def locked_buckets(stack):
     ("S3 buckets with Object Lock can't be used as destination buckets for server access logs":
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-configure.html). Buckets
     the trail writes to, and their replicas, hold audit evidence; the others hold backups."""
-    log_targets = [b for b in stack.of_type(*t.BUCKETS)
-                   if any(names(lg.props.get("targetBucket"), b, "bucket", "id") for lg in stack.of_type(*t.BUCKET_LOGGING))]
-    audit = [b for b in stack.of_type(*t.BUCKETS)
-             if any(names(tr.props.get("s3BucketName"), b, "bucket", "id") for tr in stack.of_type(t.TRAIL))]
+    log_targets = [
+        b
+        for b in stack.of_type(*t.BUCKETS)
+        if any(names(lg.props.get("targetBucket"), b, "bucket", "id") for lg in stack.of_type(*t.BUCKET_LOGGING))
+    ]
+    audit = [
+        b
+        for b in stack.of_type(*t.BUCKETS)
+        if any(names(tr.props.get("s3BucketName"), b, "bucket", "id") for tr in stack.of_type(t.TRAIL))
+    ]
     for replication in stack.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
         if any(names(replication.props.get("bucket"), b, "bucket", "id") for b in audit):
             for rule in as_list(replication.props.get("rules")):
@@ -369,18 +407,21 @@ def locked_buckets(stack):
         if any(bucket is b for b in log_targets):
             continue
         is_audit = any(bucket is b for b in audit)
-        yield (bucket, stack.setting("minAuditRetentionDays" if is_audit else "minBackupRetentionDays"),
-               "audit" if is_audit else "backup")
+        yield (
+            bucket,
+            stack.setting("minAuditRetentionDays" if is_audit else "minBackupRetentionDays"),
+            "audit" if is_audit else "backup",
+        )
 
 
 @stack_rule(
     name="s3-object-lock-retention",
     description="Every bucket but the access-log targets is object-locked in compliance mode for at least the "
-                "pack's floor: minAuditRetentionDays for the trail's buckets and replicas, minBackupRetentionDays else.",
+    "pack's floor: minAuditRetentionDays for the trail's buckets and replicas, minBackupRetentionDays else.",
     resource_types=t.BUCKETS,
     severity="high",
     remediation="Create the bucket with SecureBucket(object_lock_days=...) at least the floor; object lock can only "
-                "be enabled when the bucket is created.",
+    "be enabled when the bucket is created.",
     url="https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html",
     compliance=RECOVERY + ((PCI, "10.3.2"), (PCI, "10.5.1"), (FSBP, "S3.15")),
     evidence=("objectLockEnabled", "bucket", "bucketPrefix"),
@@ -398,14 +439,16 @@ def s3_object_lock_retention(stack):
         for lock in locks:
             days = _retention_days(lock)
             if days is None or days < floor:
-                yield bucket.urn, (f"{kind} bucket {bucket.name}: default retention {days} days, under {floor:g} "
-                                   "(pack config)")
+                yield (
+                    bucket.urn,
+                    (f"{kind} bucket {bucket.name}: default retention {days} days, under {floor:g} (pack config)"),
+                )
 
 
 @stack_rule(
     name="s3-lifecycle-not-shorter-than-retention",
     description="On every object-locked bucket, no lifecycle rule expires current or old versions before the "
-                "pack's retention floor.",
+    "pack's retention floor.",
     resource_types=t.BUCKETS,
     severity="medium",
     remediation="Set expiration.days and noncurrent_version_expiration.noncurrent_days to at least the floor.",
@@ -422,15 +465,24 @@ def s3_lifecycle_not_shorter_than_retention(stack):
                 rule = rule or {}
                 if str(rule.get("status", "Enabled")) != "Enabled":
                     continue
-                for label, raw in (("expiration.days", (rule.get("expiration") or {}).get("days")),
-                                   ("noncurrentVersionExpiration.noncurrentDays",
-                                    (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays"))):
+                for label, raw in (
+                    ("expiration.days", (rule.get("expiration") or {}).get("days")),
+                    (
+                        "noncurrentVersionExpiration.noncurrentDays",
+                        (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays"),
+                    ),
+                ):
                     if raw is None:
                         continue
                     days = as_number(raw)
                     if days is None or days < floor:
-                        yield bucket.urn, (f"{kind} bucket {bucket.name}: lifecycle rule {rule.get('id')} "
-                                           f"{label} = {raw}, under {floor:g} days")
+                        yield (
+                            bucket.urn,
+                            (
+                                f"{kind} bucket {bucket.name}: lifecycle rule {rule.get('id')} "
+                                f"{label} = {raw}, under {floor:g} days"
+                            ),
+                        )
 
 
 @resource_rule(

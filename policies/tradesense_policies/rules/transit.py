@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tradesense_policies import types as t
 from tradesense_policies.model import as_bool, as_list, get_path, policy_document, statements
-from tradesense_policies.registry import CIS, FSBP, GDPR, NotApplicable, PCI, SOC2, resource_rule
+from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, resource_rule
 
 IN_TRANSIT = ((PCI, "4.2.1"), (SOC2, "CC6.7"), (GDPR, "Art. 32(1)(a)"))
 # CloudFront security policies that allow only TLS 1.2 or newer.
@@ -86,10 +86,18 @@ def denies_insecure_transport(document, bucket: str | None = None) -> bool:
         secure = (condition.get("Bool") or {}).get("aws:SecureTransport")
         actions = [str(a).lower() for a in as_list(statement.get("Action"))]
         resources = {str(r) for r in as_list(statement.get("Resource"))}
-        covers = bucket is None or "*" in resources or {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"} <= resources
-        if (statement.get("Effect") == "Deny" and str(secure).lower() == "false" and list(condition) == ["Bool"]
-                and len(condition["Bool"]) == 1 and any(a in ("s3:*", "*") for a in actions) and covers
-                and statement.get("Principal") in ("*", {"AWS": "*"}, {"AWS": ["*"]})):
+        covers = (
+            bucket is None or "*" in resources or {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"} <= resources
+        )
+        if (
+            statement.get("Effect") == "Deny"
+            and str(secure).lower() == "false"
+            and list(condition) == ["Bool"]
+            and len(condition["Bool"]) == 1
+            and any(a in ("s3:*", "*") for a in actions)
+            and covers
+            and statement.get("Principal") in ("*", {"AWS": "*"}, {"AWS": ["*"]})
+        ):
             return True
     return False
 
@@ -100,7 +108,7 @@ def denies_insecure_transport(document, bucket: str | None = None) -> bool:
     resource_types=t.BUCKET_POLICY,
     severity="high",
     remediation="Add a Deny statement for s3:* by * on the bucket ARN and bucket/* when aws:SecureTransport is "
-                "false, with no other condition (SecureBucket always does).",
+    "false, with no other condition (SecureBucket always does).",
     url="https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html#transit",
     compliance=IN_TRANSIT + ((CIS, "2.1.1"), (FSBP, "S3.5")),
     evidence=("policy",),
@@ -108,8 +116,10 @@ def denies_insecure_transport(document, bucket: str | None = None) -> bool:
 def s3_bucket_tls_only(props, resource):
     bucket = get_path(props, "bucket")
     if not denies_insecure_transport(policy_document(get_path(props, "policy")), bucket or None):
-        return (f"no Deny of s3:* by everyone on {bucket} and {bucket}/* when aws:SecureTransport = false "
-                "(and no other condition)")
+        return (
+            f"no Deny of s3:* by everyone on {bucket} and {bucket}/* when aws:SecureTransport = false "
+            "(and no other condition)"
+        )
     return None
 
 
@@ -141,7 +151,7 @@ def cloudfront_https_only(props, resource):
     resource_types=(t.DISTRIBUTION,),
     severity="high",
     remediation="Use an ACM certificate (viewer_certificate.acm_certificate_arn, ssl_support_method sni-only) "
-                "and minimum_protocol_version TLSv1.2_2021.",
+    "and minimum_protocol_version TLSv1.2_2021.",
     url="https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/secure-connections-supported-viewer-protocols-ciphers.html",
     compliance=IN_TRANSIT + ((FSBP, "CloudFront.7"),),
     evidence=("viewerCertificate.minimumProtocolVersion", "viewerCertificate.cloudfrontDefaultCertificate"),
