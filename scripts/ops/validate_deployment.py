@@ -39,7 +39,7 @@ LIVE_CHECKS: dict[str, str] = {
     "rds-deletion-protection": "DeletionProtection true",
     "rds-master-password-managed": "an RDS-managed master secret (MasterUserSecret)",
     "rds-custom-parameter-group": "a non-default parameter group, in sync",
-    "rds-force-ssl": "rds.force_ssl set on the group",
+    "rds-force-ssl": "rds.force_ssl = 1 on the instance's parameter group",
     "rds-statement-timeout": "statement_timeout at most the pack floor and as the stack configures it",
     "rds-slow-query-logging": "log_min_duration_statement > 0",
     "rds-proxy-require-tls": "an RDS Proxy tagged with the service, RequireTLS true",
