@@ -21,7 +21,9 @@ if str(PACK_DIR) not in sys.path:  # the pack's package, exactly as the CLI (and
     sys.path.insert(0, str(PACK_DIR))
 
 from tradesense_policies.floors import FLOORS, effective  # noqa: E402
+from tradesense_policies.model import Resource  # noqa: E402,F401  (live checks that call a rule itself)
 from tradesense_policies.registry import all_rules  # noqa: E402
+from tradesense_policies.types import TRAIL as TRAIL_TYPE  # noqa: E402,F401
 from tradesense_policies.rules.edge import CREDENTIAL_HEADERS, DEFAULT_WINDOW, REQUIRED_MANAGED_GROUPS  # noqa: E402
 from tradesense_policies.rules.exposure import PUBLIC_ACCESS_FLAGS  # noqa: E402
 from tradesense_policies.rules.tagging import REQUIRED_TAG_KEYS  # noqa: E402

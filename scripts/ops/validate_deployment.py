@@ -62,7 +62,7 @@ LIVE_CHECKS: dict[str, str] = {
     "waf-logging-enabled": "a logging configuration with a destination",
     "waf-logging-redacts-credentials": "the credential headers redacted from WAF logs",
     "audit-trail-present": "a CloudTrail trail tagged with the stack",
-    "cloudtrail-logging-management-events": "the trail is logging",
+    "cloudtrail-logging-management-events": "IsLogging and the event selectors, judged by the pack's own rule function",
     "cloudtrail-multi-region": "IsMultiRegionTrail",
     "cloudtrail-log-file-validation": "LogFileValidationEnabled",
     "data-stores-have-alarms": "at least one alarm tagged with each database service",
@@ -301,9 +301,33 @@ def check_trail(report: Report, found: Discovery) -> None:
     for trail in trails:
         status = ct.get_trail_status(Name=trail["TrailARN"])
         report.add("audit-trail-present", trail["Name"], True, f"delivers to {trail.get('S3BucketName')}")
-        report.add("cloudtrail-logging-management-events", trail["Name"], bool(status.get("IsLogging")), f"logging={status.get('IsLogging')}")
+        _check_management_events(report, ct, trail, status)
         report.add("cloudtrail-multi-region", trail["Name"], bool(trail.get("IsMultiRegionTrail")), f"multi-region={trail.get('IsMultiRegionTrail')}")
         report.add("cloudtrail-log-file-validation", trail["Name"], bool(trail.get("LogFileValidationEnabled")), f"log file validation={trail.get('LogFileValidationEnabled')}")
+
+
+def _camel(value: Any) -> Any:
+    """The CloudTrail API's PascalCase as the Pulumi inputs the pack's rules read (camelCase)."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _check_management_events(report: Report, ct: Any, trail: dict, status: dict) -> None:
+    """Judged by the pack's own rule function on the live trail, so plan and account cannot differ."""
+    selectors = ct.get_event_selectors(TrailName=trail["TrailARN"])
+    props = {
+        "enableLogging": bool(status.get("IsLogging")),
+        "eventSelectors": _camel(selectors.get("EventSelectors") or []),
+        "advancedEventSelectors": _camel(selectors.get("AdvancedEventSelectors") or []),
+    }
+    rule = expect.all_rules()["cloudtrail-logging-management-events"]
+    outcome = rule.check(props, expect.Resource(expect.TRAIL_TYPE, trail["TrailARN"], trail["Name"], props))
+    problems = [outcome] if isinstance(outcome, str) else list(outcome or [])
+    report.add(rule.name, trail["Name"], not problems,
+               f"logging={status.get('IsLogging')}" + (f"; {'; '.join(problems)}" if problems else ", all management events"))
 
 
 def check_alarms(report: Report, found: Discovery, settings: Settings) -> None:

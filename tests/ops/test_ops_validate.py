@@ -77,6 +77,12 @@ def _drift_trail_stopped(d):
     return lambda: ct.start_logging(Name="tradesense-prod")
 
 
+def _drift_read_only_selectors(d):
+    ct = d.client("cloudtrail")
+    ct.put_event_selectors(TrailName="tradesense-prod", EventSelectors=[{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}])
+    return lambda: ct.put_event_selectors(TrailName="tradesense-prod", EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}])
+
+
 def _drift_unredacted_cookie(d):
     waf = d.client("wafv2", "us-east-1")
     saved = waf.get_logging_configuration(ResourceArn=d.web_acl["ARN"])["LoggingConfiguration"]
@@ -94,10 +100,12 @@ def _drift_unredacted_cookie(d):
         (_drift_login_rule, "waf-login-rate-limit", "tradesense-prod-edge", "rule login-rate-limit missing"),
         (_drift_force_ssl, "rds-force-ssl", "tradesense-prod-auth-pg16", "rds.force_ssl=0"),
         (_drift_trail_stopped, "cloudtrail-logging-management-events", "tradesense-prod", "logging=False"),
+        # judged by the pack's own rule function on the live selectors: the same message as on the plan
+        (_drift_read_only_selectors, "cloudtrail-logging-management-events", "tradesense-prod", "no event selector records all management events"),
         (_drift_unredacted_cookie, "waf-logging-redacts-credentials", "tradesense-prod-edge", "NOT redacted: cookie"),
     ],
     ids=["deletion-protection-off", "retention-7-days", "public-access-block-removed", "login-rule-removed",
-         "force-ssl-off", "trail-stopped", "cookie-not-redacted"],
+         "force-ssl-off", "trail-stopped", "read-only-selectors", "cookie-not-redacted"],
 )
 def test_console_drift_is_caught_with_the_right_finding(shared_deployment, capsys, drift, check, resource, found):
     undo = drift(shared_deployment)
