@@ -70,3 +70,13 @@ def test_a_stricter_pack_floor_moves_the_live_verdict(shared_deployment, capsys,
     assert {check for _, check, _, _ in failed} == {"rds-backup-retention", "s3-object-lock-retention"}
     assert all("need >= 35" in found for _, _, _, found in failed)
     assert sum(check == "rds-backup-retention" for _, check, _, _ in failed) == 5
+
+
+def test_the_pack_login_rate_floor_is_judged_per_minute_live(shared_deployment, capsys, monkeypatch):
+    # The fixture's 10 per 120 s is 5 a minute, the pack's default; a floor of 4 a minute must fail it.
+    monkeypatch.setattr(expect, "LOGIN_MAX_PER_MINUTE", 4)
+    code = run(validate_deployment.main, ["--stack", "prod"])
+    failed = [line.split(maxsplit=3) for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")]
+    assert code == 1
+    assert [(check, where) for _, check, where, _ in failed] == [("waf-login-rate-limit", "tradesense-prod-edge")]
+    assert "<= 4/min" in failed[0][3]
