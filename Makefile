@@ -66,10 +66,11 @@ test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m scripts.engine.bench
 
-## docs: regenerate the component reference and the policy catalogue from the source
+## docs: regenerate the component reference, the policy catalogue and the live coverage table from the source
 docs: $(VENV)/.installed
 	$(PY) -m scripts.docgen.component_docs
 	$(PY) -m scripts.docgen.policy_docs
+	$(PY) -m scripts.docgen.live_coverage
 
 clean:
 	rm -rf build

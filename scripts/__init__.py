@@ -7,7 +7,7 @@
 | `report` | the policy gate: the pack asked over the Analyzer protocol, Findings, waivers, every output format | `scripts.report.policy_report` |
 | `checkov_bridge` | checkov on Pulumi plans: conversion to a Terraform plan, the scan, results mapped back to URNs | `scripts.checkov_bridge.tfplan`, `scripts.checkov_bridge.scan` |
 | `ops` | commands for a live account: AWS and PostgreSQL helpers, backup, restore, validate, health, preflight | `scripts.ops.backup`, `scripts.ops.restore`, ... |
-| `docgen` | generators of the docs that must not drift from the code | `scripts.docgen.component_docs`, `scripts.docgen.policy_docs` |
+| `docgen` | generators of the docs that must not drift from the code | `scripts.docgen.component_docs`, `scripts.docgen.policy_docs`, `scripts.docgen.live_coverage` |
 
 The shell scripts here (`deploy-production-secure.sh`, `backup.sh`, ...) are thin entry points for
 people; every rule and value they use lives in the Python packages.

@@ -180,7 +180,7 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: Optional[d
     s3.put_bucket_versioning(Bucket=d.bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object_lock_configuration(
         Bucket=d.bucket,
-        ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": settings.backup_retention_days}}},
+        ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": settings.backup_retention_days}}},
     )
     s3.put_bucket_lifecycle_configuration(
         Bucket=d.bucket,

@@ -20,7 +20,7 @@ def test_unencrypted_database_fails_encryption(aws, settings, capsys):
     build_deployment(settings, aws, db_overrides={"analytics": {"StorageEncrypted": False, "KmsKeyId": None}})
     code, lines = validate(capsys)
     assert code == 1
-    assert [line.split()[1:3] for line in failures(lines)] == [["rds.storage_encrypted", "tradesense-prod-analytics"]]
+    assert [line.split()[1:3] for line in failures(lines)] == [["rds-storage-encrypted-cmk", "tradesense-prod-analytics"]]
     assert "encrypted=False" in failures(lines)[0]
 
 
@@ -29,6 +29,9 @@ def test_missing_resources_fail_rather_than_pass_silently(aws, capsys):
     code, lines = validate(capsys)
     assert code == 1
     names = {line.split()[1] for line in failures(lines)}
-    assert {"rds.present", "cache.present", "s3.present", "waf.present", "cloudtrail.present"} <= names
+    assert {"live-only:rds-present", "live-only:cache-present", "live-only:backup-bucket-present",
+            "live-only:waf-present", "audit-trail-present"} <= names
+    # even with nothing to find, every id reported is one the validator declares (a pack rule or live-only)
+    assert {line.split()[1] for line in lines[:-1]} <= set(validate_deployment.LIVE_CHECKS)
 
 

@@ -7,6 +7,8 @@ from tradesense_policies.model import as_bool, as_list, get_path, policy_documen
 from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, resource_rule
 
 IN_TRANSIT = ((PCI, "4.2.1"), (SOC2, "CC6.7"), (GDPR, "Art. 32(1)(a)"))
+# The only rds.force_ssl value that refuses clear-text connections (the live validator reads it too).
+FORCE_SSL = "1"
 # CloudFront security policies that allow only TLS 1.2 or newer.
 MODERN_TLS = ("TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.3_2025")
 
@@ -39,7 +41,7 @@ def require_postgres(props) -> None:
 def rds_force_ssl(props, resource):
     require_postgres(props)
     value = parameters(props).get("rds.force_ssl")
-    if value != "1":
+    if value != FORCE_SSL:
         return f"rds.force_ssl = {value}: must be 1"
     return None
 
