@@ -8,7 +8,7 @@ CHECKOV_VENV := .venv-checkov
 # Every stack of the repo, one Pulumi.<stack>.yaml each.
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 
-.PHONY: preview preview-all report review test scan bench docs clean
+.PHONY: preview preview-all report review lint test scan bench docs clean
 
 # The main environment: pulumi, pulumi-aws, the policy SDK, boto3, pytest, moto.
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
@@ -58,8 +58,14 @@ scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m scripts.checkov_bridge.scan $(OUT)/preview.json --out $(OUT)/checkov.json
 	$(PY) -m scripts.checkov_bridge.scan --repo .
 
-## test: the whole suite (moto server and PostgreSQL are started by the tests themselves)
-test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+## lint: ruff (lint, then the format check) and mypy (strict flags on components/; see pyproject.toml)
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy components stacks policies/tradesense_policies
+
+## test: lint, then the whole suite (moto server and PostgreSQL are started by the tests themselves)
+test: lint $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest
 
 ## bench: median wall times of the offline preview (prod and a 10x stack) and of the change review

@@ -8,7 +8,7 @@ markers, so the lists of live-only checks and of pack rules with no live check c
 from __future__ import annotations
 
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from scripts.cli import ArgumentParser, entrypoint
 from scripts.ops import expectations as expect
@@ -27,11 +27,13 @@ def render() -> str:
     live_only = sorted(name for name in LIVE_CHECKS if name.startswith(expect.LIVE_ONLY_PREFIX))
     plan_only = sorted((r for r in rules.values() if r.name not in LIVE_CHECKS), key=lambda r: (r.domain, r.name))
     lines = [
-        BEGIN, "",
+        BEGIN,
+        "",
         "Every pack rule judges the plan (`pulumi preview --policy-pack policies`, offline "
         "`scripts.report.policy_report` on a preview) and the state (`scripts.report.policy_report` on a "
         "`pulumi stack export`). `scripts.ops.validate_deployment` judges the live account under the same rule "
-        f"name. {len(rules)} pack rules; {len(shared)} also judged live; {len(live_only)} live-only checks.", "",
+        f"name. {len(rules)} pack rules; {len(shared)} also judged live; {len(live_only)} live-only checks.",
+        "",
         "| control (pack rule) | plan | state | live: what validate_deployment reads |",
         "| --- | --- | --- | --- |",
     ]
@@ -52,7 +54,7 @@ def updated(text: str) -> str:
     return text[:start] + render() + text[end:]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="live-coverage", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/operations.md is stale")
     args = parser.parse_args(argv)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
@@ -38,7 +39,7 @@ RESTORED_FROM_TAG = "RestoredFrom"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
-def tags_of(items: Optional[Iterable[Mapping[str, str]]]) -> dict[str, str]:
+def tags_of(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
     """AWS tag lists come as Key/Value (most services) or TagKey/TagValue (KMS)."""
     result: dict[str, str] = {}
     for item in items or ():
@@ -58,7 +59,7 @@ class Aws:
     """A boto3 session plus the retry, timeout and endpoint policy every client shares."""
 
     region: str
-    endpoint_url: Optional[str] = None
+    endpoint_url: str | None = None
     retry_mode: str = DEFAULT_RETRY_MODE
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     session: Any = None
@@ -79,7 +80,7 @@ class Aws:
             user_agent_extra="tradesense-ops",
         )
 
-    def client(self, service: str, region: Optional[str] = None) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
         region = region or self.region
         key = (service, region)
         if key not in self._clients:
@@ -117,19 +118,21 @@ def check_region(name: str, value: str) -> str:
     return value
 
 
-def check_endpoint(value: Optional[str]) -> Optional[str]:
+def check_endpoint(value: str | None) -> str | None:
     if not value:
         return None
     parsed = urlparse(value)
     if parsed.username or parsed.password:  # never echoed: it carries a credential
-        raise UsageError("--endpoint-url: must not carry a user or password (user:password@host); "
-                         "AWS credentials come from the environment or the profile")
+        raise UsageError(
+            "--endpoint-url: must not carry a user or password (user:password@host); "
+            "AWS credentials come from the environment or the profile"
+        )
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise UsageError(f"--endpoint-url = {value!r}: must be an http(s) URL like http://127.0.0.1:5000")
     return value
 
 
-def aws_from_args(args: Any, settings: Optional[Settings] = None) -> Aws:
+def aws_from_args(args: Any, settings: Settings | None = None) -> Aws:
     region = args.region or (settings.region if settings else None) or os.environ.get("AWS_REGION", "")
     check_region("--region", region)
     mode, attempts = _env_retry_policy()
@@ -225,9 +228,7 @@ class Discovery:
             page = waf.list_web_acls(**kwargs)
             for summary in page.get("WebACLs", []):
                 tags = tags_of(
-                    waf.list_tags_for_resource(ResourceARN=summary["ARN"])
-                    .get("TagInfoForResource", {})
-                    .get("TagList")
+                    waf.list_tags_for_resource(ResourceARN=summary["ARN"]).get("TagInfoForResource", {}).get("TagList")
                 )
                 if self.matches(tags, Purpose=purpose):
                     found.append(summary)
@@ -264,7 +265,7 @@ class Discovery:
                     found.append(secret)
         return found
 
-    def kms_key(self, purpose: str, region: Optional[str] = None) -> Optional[dict]:
+    def kms_key(self, purpose: str, region: str | None = None) -> dict | None:
         """The stack's customer-managed key tagged Purpose=<purpose> in a region, if any."""
         region = region or self.aws.region
         if region not in self._kms_tags:
@@ -313,7 +314,7 @@ def wait_for(
         sleep(interval)
 
 
-def _identity(argv: Optional[Sequence[str]] = None) -> int:
+def _identity(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m scripts.ops.aws", description="Print the AWS identity in use.")
     parser.add_argument("command", choices=["identity"])
     add_aws_arguments(parser)

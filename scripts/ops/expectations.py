@@ -23,11 +23,11 @@ if str(PACK_DIR) not in sys.path:  # the pack's package, exactly as the CLI (and
 from tradesense_policies.floors import FLOORS, effective  # noqa: E402
 from tradesense_policies.model import Resource  # noqa: E402,F401  (live checks that call a rule itself)
 from tradesense_policies.registry import all_rules  # noqa: E402
-from tradesense_policies.types import TRAIL as TRAIL_TYPE  # noqa: E402,F401
 from tradesense_policies.rules.edge import CREDENTIAL_HEADERS, DEFAULT_WINDOW, REQUIRED_MANAGED_GROUPS  # noqa: E402
 from tradesense_policies.rules.exposure import PUBLIC_ACCESS_FLAGS  # noqa: E402
 from tradesense_policies.rules.tagging import REQUIRED_TAG_KEYS  # noqa: E402
-from tradesense_policies.rules.transit import FORCE_SSL  # noqa: E402
+from tradesense_policies.rules.transit import FORCE_SSL  # noqa: E402,F401  (re-exported for the live checks)
+from tradesense_policies.types import TRAIL as TRAIL_TYPE  # noqa: E402,F401
 
 # A live check with no pack rule reports under an id with this prefix, so nobody mistakes it for one.
 LIVE_ONLY_PREFIX = "live-only:"

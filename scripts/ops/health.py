@@ -14,16 +14,16 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
 from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from scripts.ops.aws import Discovery, add_aws_arguments, aws_from_args, settings_from_args
 from scripts.cli import ArgumentParser, UsageError, entrypoint, number, one_line
+from scripts.ops.aws import Discovery, add_aws_arguments, aws_from_args, settings_from_args
 from stacks.settings import Settings
 
 
@@ -33,7 +33,7 @@ class ServiceHealth:
     url: str
     healthy: bool
     status: str
-    latency_ms: Optional[int]
+    latency_ms: int | None
     alarms: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -44,15 +44,21 @@ class ServiceHealth:
 def session(retries: int, backoff: float) -> requests.Session:
     http = requests.Session()
     retry = Retry(
-        total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
-        status_forcelist=(502, 503, 504), allowed_methods=frozenset({"GET"}), raise_on_status=False,
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=backoff,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
     )
     http.mount("http://", HTTPAdapter(max_retries=retry))
     http.mount("https://", HTTPAdapter(max_retries=retry))
     return http
 
 
-def probe(http: requests.Session, url: str, timeout: float) -> tuple[bool, str, Optional[int]]:
+def probe(http: requests.Session, url: str, timeout: float) -> tuple[bool, str, int | None]:
     start = time.monotonic()
     try:
         response = http.get(url, timeout=(min(timeout, 5.0), timeout), allow_redirects=False)
@@ -68,7 +74,7 @@ def probe(http: requests.Session, url: str, timeout: float) -> tuple[bool, str, 
     return 200 <= response.status_code < 300, f"HTTP {response.status_code}", latency
 
 
-def service_url(settings: Settings, base_url: Optional[str], service: str) -> str:
+def service_url(settings: Settings, base_url: str | None, service: str) -> str:
     base = (base_url or f"https://{settings.edge.public_hostname}").rstrip("/")
     return f"{base}/{service}{settings.services[service].health_path}"
 
@@ -90,30 +96,47 @@ def table(rows: list[ServiceHealth], unowned: dict[str, dict[str, list[str]]]) -
         if firing:
             alarm += f" ({', '.join(firing)})"
         latency = f"{r.latency_ms}ms" if r.latency_ms is not None else "-"
-        lines.append(f"{r.service:<14} {('OK ' if r.healthy else 'DOWN ') + r.status:<26} {latency:>8}  {alarm:<28} {r.url}")
+        lines.append(
+            f"{r.service:<14} {('OK ' if r.healthy else 'DOWN ') + r.status:<26} {latency:>8}  {alarm:<28} {r.url}"
+        )
     for service, states in sorted(unowned.items()):
         alarm = ", ".join(f"{len(v)} {k}" for k, v in sorted(states.items()))
         lines.append(f"{service:<14} {'-':<26} {'-':>8}  {alarm}")
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="monitor-health", description="Service health endpoints and CloudWatch alarm states.")
     add_aws_arguments(parser)
-    parser.add_argument("--base-url", help="probe <base-url>/<service><health_path> instead of https://<publicHostname>")
-    parser.add_argument("--timeout", type=number("--timeout", above=0, maximum=60, unit="seconds"), default=5.0,
-                        help="seconds per request (default 5)")
-    parser.add_argument("--retries", type=number("--retries", minimum=0, maximum=5, whole=True), default=2,
-                        help="retries per endpoint with exponential backoff (default 2, max 5)")
-    parser.add_argument("--backoff", type=number("--backoff", minimum=0, maximum=10, unit="seconds"), default=0.5,
-                        help="backoff factor in seconds (default 0.5)")
+    parser.add_argument(
+        "--base-url", help="probe <base-url>/<service><health_path> instead of https://<publicHostname>"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=number("--timeout", above=0, maximum=60, unit="seconds"),
+        default=5.0,
+        help="seconds per request (default 5)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=number("--retries", minimum=0, maximum=5, whole=True),
+        default=2,
+        help="retries per endpoint with exponential backoff (default 2, max 5)",
+    )
+    parser.add_argument(
+        "--backoff",
+        type=number("--backoff", minimum=0, maximum=10, unit="seconds"),
+        default=0.5,
+        help="backoff factor in seconds (default 0.5)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     args = parser.parse_args(argv)
     if args.base_url:
         parsed = urlparse(args.base_url)
         if parsed.username or parsed.password:  # never echoed: it carries a credential
-            raise UsageError("--base-url: must not carry a user or password (user:password@host); "
-                             "health endpoints need none")
+            raise UsageError(
+                "--base-url: must not carry a user or password (user:password@host); health endpoints need none"
+            )
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise UsageError(f"--base-url = {args.base_url!r}: must be an http(s) URL like https://api.example.com")
     settings = settings_from_args(args)
@@ -129,8 +152,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     firing_elsewhere = any(states.get("ALARM") for states in unowned.values())
     ok = all(r.ok for r in rows) and not firing_elsewhere
     if args.json:
-        json.dump({"ok": ok, "stack": settings.stack, "services": [{**asdict(r), "ok": r.ok} for r in rows],
-                   "other_alarms": unowned}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "ok": ok,
+                "stack": settings.stack,
+                "services": [{**asdict(r), "ok": r.ok} for r in rows],
+                "other_alarms": unowned,
+            },
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
     else:
         print(table(rows, unowned))

@@ -21,9 +21,10 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from scripts.cli import OpsError, UsageError, port
 
@@ -70,17 +71,22 @@ class Conn:
     user: str
     dbname: str
     sslmode: str = "verify-full"
-    sslrootcert: Optional[str] = None
-    password: Optional[str] = field(default=None, repr=False)
+    sslrootcert: str | None = None
+    password: str | None = field(default=None, repr=False)
 
-    def with_db(self, dbname: str) -> "Conn":
+    def with_db(self, dbname: str) -> Conn:
         return Conn(self.host, self.port, self.user, dbname, self.sslmode, self.sslrootcert, self.password)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(
-            PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user, PGDATABASE=self.dbname,
-            PGSSLMODE=self.sslmode, PGCONNECT_TIMEOUT="10", PGAPPNAME="tradesense-ops",
+            PGHOST=self.host,
+            PGPORT=str(self.port),
+            PGUSER=self.user,
+            PGDATABASE=self.dbname,
+            PGSSLMODE=self.sslmode,
+            PGCONNECT_TIMEOUT="10",
+            PGAPPNAME="tradesense-ops",
         )
         if self.sslrootcert:
             env["PGSSLROOTCERT"] = self.sslrootcert
@@ -102,11 +108,26 @@ def _is_loopback(host: str) -> bool:
 
 
 def add_connection_arguments(parser: Any, *, prefix: str = "db") -> None:
-    parser.add_argument(f"--{prefix}-host", help="connect here instead of the instance endpoint (e.g. 127.0.0.1 through an SSM port forward)")
-    parser.add_argument(f"--{prefix}-port", type=port(f"--{prefix}-port"), help="port, 1-65535 (default: the instance's)")
-    parser.add_argument(f"--{prefix}-user", help="user (default: the instance's master user; password from its RDS-managed secret)")
-    parser.add_argument("--sslmode", default="verify-full", help=f"libpq sslmode: {', '.join(SSL_MODES)} (default verify-full; disable only to loopback)")
-    parser.add_argument("--ssl-root-cert", default=os.environ.get("PGSSLROOTCERT"), help="CA bundle for verify-* (the RDS global bundle); default $PGSSLROOTCERT")
+    parser.add_argument(
+        f"--{prefix}-host",
+        help="connect here instead of the instance endpoint (e.g. 127.0.0.1 through an SSM port forward)",
+    )
+    parser.add_argument(
+        f"--{prefix}-port", type=port(f"--{prefix}-port"), help="port, 1-65535 (default: the instance's)"
+    )
+    parser.add_argument(
+        f"--{prefix}-user", help="user (default: the instance's master user; password from its RDS-managed secret)"
+    )
+    parser.add_argument(
+        "--sslmode",
+        default="verify-full",
+        help=f"libpq sslmode: {', '.join(SSL_MODES)} (default verify-full; disable only to loopback)",
+    )
+    parser.add_argument(
+        "--ssl-root-cert",
+        default=os.environ.get("PGSSLROOTCERT"),
+        help="CA bundle for verify-* (the RDS global bundle); default $PGSSLROOTCERT",
+    )
 
 
 # A host name or an IPv4/IPv6 address; nothing libpq would read as a socket path or an option.
@@ -122,10 +143,12 @@ def check_connection_arguments(args: Any, *, prefix: str = "db") -> None:
         raise UsageError(f"--{prefix}-host = {host!r}: must be a host name or an IP address")
     user = getattr(args, f"{prefix}_user")
     if user is not None and not _USER.match(user):
-        raise UsageError(f"--{prefix}-user = {user!r}: must be a PostgreSQL role name (letters, digits, _ $ . -; max 63)")
+        raise UsageError(
+            f"--{prefix}-user = {user!r}: must be a PostgreSQL role name (letters, digits, _ $ . -; max 63)"
+        )
 
 
-def check_tls(host: str, sslmode: str, rootcert: Optional[str]) -> None:
+def check_tls(host: str, sslmode: str, rootcert: str | None) -> None:
     if sslmode not in SSL_MODES:
         raise UsageError(f"--sslmode = {sslmode!r}: must be one of {', '.join(SSL_MODES)}")
     if sslmode.startswith("verify") and not rootcert:
@@ -133,10 +156,12 @@ def check_tls(host: str, sslmode: str, rootcert: Optional[str]) -> None:
     if rootcert and sslmode.startswith("verify") and not os.path.isfile(rootcert):
         raise UsageError(f"--ssl-root-cert = {rootcert!r}: no such file")
     if sslmode == "disable" and not _is_loopback(host):
-        raise UsageError(f"--sslmode = 'disable' with host {host!r}: unencrypted connections are allowed only to a loopback address")
+        raise UsageError(
+            f"--sslmode = 'disable' with host {host!r}: unencrypted connections are allowed only to a loopback address"
+        )
 
 
-def master_password(aws: Any, instance: dict) -> Optional[str]:
+def master_password(aws: Any, instance: dict) -> str | None:
     """The RDS-managed master password from Secrets Manager (never printed)."""
     arn = (instance.get("MasterUserSecret") or {}).get("SecretArn")
     if not arn:
@@ -156,8 +181,13 @@ def connection_for(aws: Any, instance: dict, args: Any, dbname: str, *, prefix: 
         raise OpsError(f"{instance['DBInstanceIdentifier']} has no endpoint yet ({instance.get('DBInstanceStatus')})")
     check_tls(host, args.sslmode, args.ssl_root_cert)
     return Conn(
-        host=host, port=int(port), user=getattr(args, f"{prefix}_user") or instance.get("MasterUsername", "postgres"),
-        dbname=dbname, sslmode=args.sslmode, sslrootcert=args.ssl_root_cert, password=master_password(aws, instance),
+        host=host,
+        port=int(port),
+        user=getattr(args, f"{prefix}_user") or instance.get("MasterUsername", "postgres"),
+        dbname=dbname,
+        sslmode=args.sslmode,
+        sslrootcert=args.ssl_root_cert,
+        password=master_password(aws, instance),
     )
 
 
@@ -174,7 +204,11 @@ class Session:
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self._proc = subprocess.Popen(
             [tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=conn.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=conn.env(),
         )
         self._marker = f"__end_{secrets.token_hex(8)}__"
 
@@ -253,7 +287,9 @@ def dump_process(conn: Conn, snapshot: str) -> tuple[subprocess.Popen, Any]:
     errors = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [tool("pg_dump"), "--format=custom", "--no-password", f"--snapshot={snapshot}"],
-        stdout=subprocess.PIPE, stderr=errors, env=conn.env(),
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        env=conn.env(),
     )
     return proc, errors
 
@@ -288,9 +324,19 @@ def check_archive(path: str) -> int:
 
 def restore_archive(conn: Conn, path: str) -> None:
     result = subprocess.run(
-        [tool("pg_restore"), "--exit-on-error", "--single-transaction", "--no-owner", "--no-acl",
-         "--no-password", f"--dbname={conn.dbname}", path],
-        capture_output=True, text=True, env=conn.env(),
+        [
+            tool("pg_restore"),
+            "--exit-on-error",
+            "--single-transaction",
+            "--no-owner",
+            "--no-acl",
+            "--no-password",
+            f"--dbname={conn.dbname}",
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        env=conn.env(),
     )
     if result.returncode != 0:
         raise PgError(f"pg_restore into {conn}: {_last_error(result.stderr)}")

@@ -38,17 +38,25 @@ import random
 import socket
 import struct
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scripts.ops.aws import (
-    Aws, Discovery, add_aws_arguments, aws_from_args, check_region, error_code, settings_from_args, tags_of,
-)
-from scripts.cli import ArgumentParser, Report, UsageError, entrypoint, join, progress
-from stacks.settings import Settings
 from components.edge import route53_zone_name
+from scripts.cli import ArgumentParser, Report, UsageError, entrypoint, join, progress
+from scripts.ops.aws import (
+    Aws,
+    Discovery,
+    add_aws_arguments,
+    aws_from_args,
+    check_region,
+    error_code,
+    settings_from_args,
+    tags_of,
+)
+from stacks.settings import Settings
 
 ENGINE = "postgres"
 
@@ -77,10 +85,20 @@ class Quota:
 
 RDS_PROXIES = Quota("rds", "L-D94C7EA3", "RDS proxies per region", 20, "AmazonRDS/latest/UserGuide/CHAP_Limits.html")
 RDS_INSTANCES = Quota("rds", "L-7B6409FD", "DB instances per region", 40, "AmazonRDS/latest/UserGuide/CHAP_Limits.html")
-KMS_KEYS = Quota("kms", "L-C2F1777E", "KMS customer managed keys per region", 100_000, "kms/latest/developerguide/resource-limits.html")
+KMS_KEYS = Quota(
+    "kms",
+    "L-C2F1777E",
+    "KMS customer managed keys per region",
+    100_000,
+    "kms/latest/developerguide/resource-limits.html",
+)
 VPCS = Quota("vpc", "L-F678F1CE", "VPCs per region", 5, "vpc/latest/userguide/amazon-vpc-limits.html")
-INTERFACE_ENDPOINTS = Quota("vpc", "L-29B6F2EB", "interface endpoints per VPC", 50, "vpc/latest/privatelink/vpc-limits-endpoints.html")
-GATEWAY_ENDPOINTS = Quota("vpc", "L-1B52E74A", "gateway endpoints per region", 20, "vpc/latest/privatelink/vpc-limits-endpoints.html")
+INTERFACE_ENDPOINTS = Quota(
+    "vpc", "L-29B6F2EB", "interface endpoints per VPC", 50, "vpc/latest/privatelink/vpc-limits-endpoints.html"
+)
+GATEWAY_ENDPOINTS = Quota(
+    "vpc", "L-1B52E74A", "gateway endpoints per region", 20, "vpc/latest/privatelink/vpc-limits-endpoints.html"
+)
 
 # -- WAF capacity ------------------------------------------------------------------------------
 # https://docs.aws.amazon.com/waf/latest/developerguide/limits.html: "Maximum web ACL capacity
@@ -118,9 +136,29 @@ ALL_QUERY_ARGUMENTS_WCU = 10
 RESERVED_TLDS = ("test", "example", "invalid", "localhost", "local")
 RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
 PLACEHOLDER_LOCAL_PARTS = (
-    "changeme", "change-me", "change.me", "replaceme", "replace-me", "todo", "tbd", "placeholder",
-    "your-email", "youremail", "your.email", "you", "someone", "user", "username", "email", "foo",
-    "bar", "test", "noreply", "no-reply", "donotreply", "do-not-reply",
+    "changeme",
+    "change-me",
+    "change.me",
+    "replaceme",
+    "replace-me",
+    "todo",
+    "tbd",
+    "placeholder",
+    "your-email",
+    "youremail",
+    "your.email",
+    "you",
+    "someone",
+    "user",
+    "username",
+    "email",
+    "foo",
+    "bar",
+    "test",
+    "noreply",
+    "no-reply",
+    "donotreply",
+    "do-not-reply",
 )
 
 OPT_IN_ENABLED = ("opt-in-not-required", "opted-in")
@@ -193,7 +231,7 @@ def statement_wcu(statement: Mapping[str, Any]) -> int:
     """WCUs of one WAF statement as the program declares it (pulumi-aws camelCase inputs)."""
     if not isinstance(statement, Mapping) or len(statement) != 1:
         raise UnknownCapacity(f"not a single statement: {statement!r}"[:120])
-    (kind, body), = statement.items()
+    ((kind, body),) = statement.items()
     body = body or {}
     if kind == "rateBasedStatement":
         keys = body.get("customKeys") or []
@@ -264,12 +302,12 @@ def _read_name(message: bytes, offset: int) -> tuple[str, int]:
             continue
         if length == 0:
             return ".".join(labels), (end if jumped else offset + 1)
-        labels.append(message[offset + 1:offset + 1 + length].decode("ascii", "replace"))
+        labels.append(message[offset + 1 : offset + 1 + length].decode("ascii", "replace"))
         offset += 1 + length
     raise DnsUnavailable("malformed DNS answer")
 
 
-def system_ns_lookup(domain: str, timeout: float = 3.0, server: Optional[str] = None, port: int = 53) -> list[str]:
+def system_ns_lookup(domain: str, timeout: float = 3.0, server: str | None = None, port: int = 53) -> list[str]:
     """NS records of `domain` from the system's resolver (one UDP query, RFC 1035); [] for NXDOMAIN."""
     server = server or _system_nameserver()
     query_id = random.randrange(1 << 16)
@@ -304,7 +342,7 @@ def _parse_ns_answer(message: bytes, query_id: int, server: str) -> list[str]:
     names = []
     for _ in range(ancount):
         _, offset = _read_name(message, offset)
-        rtype, _cls, _ttl, length = struct.unpack(">HHIH", message[offset:offset + 10])
+        rtype, _cls, _ttl, length = struct.unpack(">HHIH", message[offset : offset + 10])
         offset += 10
         if rtype == 2:
             names.append(_read_name(message, offset)[0])
@@ -331,8 +369,12 @@ def check_alert_email(report: Report, settings: Settings) -> None:
         reason = "example.com/.net/.org are reserved for documentation (RFC 2606): mail is never delivered"
     elif local in PLACEHOLDER_LOCAL_PARTS:
         reason = f"'{local}@' is a placeholder or an address nobody reads"
-    report.add("config.alert_email", "tradesense:alertEmail", not reason,
-               f"{email}: {reason}" if reason else f"{email}: a deliverable-looking address (SNS asks it to confirm)")
+    report.add(
+        "config.alert_email",
+        "tradesense:alertEmail",
+        not reason,
+        f"{email}: {reason}" if reason else f"{email}: a deliverable-looking address (SNS asks it to confirm)",
+    )
 
 
 def check_regions(report: Report, aws: Aws, settings: Settings) -> None:
@@ -342,7 +384,9 @@ def check_regions(report: Report, aws: Aws, settings: Settings) -> None:
     AllRegions, disabled regions are listed too; opt-in-status is opt-in-not-required | opted-in |
     not-opted-in. (account:GetRegionOptStatus says the same but needs the Account API's permission.)
     """
-    wanted = [("aws:region", settings.region)] + ([("tradesense:drRegion", settings.dr_region)] if settings.dr_region else [])
+    wanted = [("aws:region", settings.region)] + (
+        [("tradesense:drRegion", settings.dr_region)] if settings.dr_region else []
+    )
     try:
         regions = aws.client("ec2").describe_regions(AllRegions=True, RegionNames=[r for _, r in wanted])["Regions"]
     except ClientError as exc:
@@ -362,7 +406,12 @@ def check_regions(report: Report, aws: Aws, settings: Settings) -> None:
             report.add("region.enabled", region, False, f"{key}: not a region this account knows")
         else:
             ok = status in OPT_IN_ENABLED
-            report.add("region.enabled", region, ok, f"{key}: {status}" + ("" if ok else "; enable it in Account settings > AWS Regions first"))
+            report.add(
+                "region.enabled",
+                region,
+                ok,
+                f"{key}: {status}" + ("" if ok else "; enable it in Account settings > AWS Regions first"),
+            )
 
 
 def _version_matches(pin: str, version: str) -> bool:
@@ -384,7 +433,9 @@ def check_engine_orderable(report: Report, aws: Aws, settings: Settings) -> None
     version, so a major-only pin pages through the class's offerings until a 16.x turns up.
     """
     rds = aws.client("rds")
-    pairs = sorted({(s.database.engine_version, s.database.instance_class) for s in settings.services.values() if s.database})
+    pairs = sorted(
+        {(s.database.engine_version, s.database.instance_class) for s in settings.services.values() if s.database}
+    )
     for pin, instance_class in pairs:
         kwargs: dict[str, Any] = {"Engine": ENGINE, "DBInstanceClass": instance_class, "Vpc": True}
         if "." in pin:
@@ -397,15 +448,28 @@ def check_engine_orderable(report: Report, aws: Aws, settings: Settings) -> None
                     versions.add(version)
             if versions:
                 break  # one orderable match is the answer; no need to page through the rest
-        services = [s.name for s in settings.services.values() if s.database and (s.database.engine_version, s.database.instance_class) == (pin, instance_class)]
+        services = [
+            s.name
+            for s in settings.services.values()
+            if s.database and (s.database.engine_version, s.database.instance_class) == (pin, instance_class)
+        ]
         wanted = pin if "." in pin else f"{pin}.x"
         if versions:
             newest = max(versions, key=_version_key)
-            report.add("rds.engine_orderable", instance_class, True, f"{ENGINE} {wanted} orderable in {aws.region} (e.g. {newest}); used by {join(services)}")
+            report.add(
+                "rds.engine_orderable",
+                instance_class,
+                True,
+                f"{ENGINE} {wanted} orderable in {aws.region} (e.g. {newest}); used by {join(services)}",
+            )
         else:
-            report.add("rds.engine_orderable", instance_class, False,
-                       f"no {ENGINE} {wanted} offering for {instance_class} in {aws.region}; used by {join(services)}: "
-                       "pick a version RDS still offers (aws rds describe-db-engine-versions) or another class")
+            report.add(
+                "rds.engine_orderable",
+                instance_class,
+                False,
+                f"no {ENGINE} {wanted} offering for {instance_class} in {aws.region}; used by {join(services)}: "
+                "pick a version RDS still offers (aws rds describe-db-engine-versions) or another class",
+            )
 
 
 def _public_zones(route53: Any) -> list[dict]:
@@ -415,38 +479,57 @@ def _public_zones(route53: Any) -> list[dict]:
     return zones
 
 
-def check_hosted_zone(report: Report, aws: Aws, settings: Settings, resolver: Optional[Resolver]) -> None:
+def check_hosted_zone(report: Report, aws: Aws, settings: Settings, resolver: Resolver | None) -> None:
     """The public zone the edge writes to, found by name the way the program looks it up."""
     route53 = aws.client("route53")
     hostname = _plain(settings.edge.public_hostname)
     public = _public_zones(route53)
     # Zones whose name is the hostname or one of its parent domains, most specific first.
-    covering = sorted((z for z in public if hostname == _plain(z["Name"]) or hostname.endswith("." + _plain(z["Name"]))),
-                      key=lambda z: -len(_plain(z["Name"])))
+    covering = sorted(
+        (z for z in public if hostname == _plain(z["Name"]) or hostname.endswith("." + _plain(z["Name"]))),
+        key=lambda z: -len(_plain(z["Name"])),
+    )
     # The program's own rule (components.edge.route53_zone_name), so the preflight predicts
     # exactly the lookup `pulumi up` will make.
     domain = route53_zone_name(hostname, getattr(settings.edge, "zone_name", None))
     resource = f"public zone {domain}"
     named = [z for z in public if _plain(z["Name"]) == domain]
     if len(named) != 1:
-        found = "none" if not named else f"{len(named)} ({join(z['Id'].split('/')[-1] for z in named)}); the lookup cannot choose"
-        report.add("route53.zone", resource, False,
-                   f"public hosted zones named {domain}: {found}; create it, or set tradesense:edge.zoneName to the zone that serves the hostname")
+        found = (
+            "none"
+            if not named
+            else f"{len(named)} ({join(z['Id'].split('/')[-1] for z in named)}); the lookup cannot choose"
+        )
+        report.add(
+            "route53.zone",
+            resource,
+            False,
+            f"public hosted zones named {domain}: {found}; create it, or set tradesense:edge.zoneName to the zone that serves the hostname",
+        )
         return
     zone = named[0]
     name = domain
     zid = zone["Id"].split("/")[-1]
     more_specific = [_plain(z["Name"]) for z in covering if len(_plain(z["Name"])) > len(name)]
     if more_specific:
-        report.add("route53.zone", f"{name} ({zid})", False,
-                   f"a more specific public zone exists for {hostname}: {join(more_specific)}; records written to "
-                   f"{name} are not served if it is delegated: use it or delete it")
+        report.add(
+            "route53.zone",
+            f"{name} ({zid})",
+            False,
+            f"a more specific public zone exists for {hostname}: {join(more_specific)}; records written to "
+            f"{name} are not served if it is delegated: use it or delete it",
+        )
         return
-    report.add("route53.zone", f"{name} ({zid})", True, f"public zone, the most specific of this account's zones for {hostname}")
+    report.add(
+        "route53.zone",
+        f"{name} ({zid})",
+        True,
+        f"public zone, the most specific of this account's zones for {hostname}",
+    )
     check_delegation(report, route53, zone["Id"], name, resolver)
 
 
-def check_delegation(report: Report, route53: Any, zone_id: str, name: str, resolver: Optional[Resolver]) -> None:
+def check_delegation(report: Report, route53: Any, zone_id: str, name: str, resolver: Resolver | None) -> None:
     """Public DNS must send queries for the zone's domain to this zone's name servers (needs DNS).
 
     A hosted zone answers only once the domain is delegated to the four name servers of its
@@ -454,7 +537,9 @@ def check_delegation(report: Report, route53: Any, zone_id: str, name: str, reso
     "specify the four name servers in the delegation set for the hosted zone"); until then ACM's DNS
     validation record is invisible and the certificate, and the deploy, wait.
     """
-    expected = sorted(_plain(ns) for ns in route53.get_hosted_zone(Id=zone_id).get("DelegationSet", {}).get("NameServers", []))
+    expected = sorted(
+        _plain(ns) for ns in route53.get_hosted_zone(Id=zone_id).get("DelegationSet", {}).get("NameServers", [])
+    )
     if resolver is None:
         report.add("route53.delegation", name, True, "not checked (--no-dns): needs public DNS", warn=True)
         return
@@ -464,11 +549,20 @@ def check_delegation(report: Report, route53: Any, zone_id: str, name: str, reso
         report.add("route53.delegation", name, True, f"not checked: DNS unavailable ({exc})", warn=True)
         return
     if not answered:
-        report.add("route53.delegation", name, False, f"public DNS has no NS records for {name} (NXDOMAIN): delegate it to {join(expected)}")
+        report.add(
+            "route53.delegation",
+            name,
+            False,
+            f"public DNS has no NS records for {name} (NXDOMAIN): delegate it to {join(expected)}",
+        )
     elif answered != expected:
-        report.add("route53.delegation", name, False,
-                   f"public DNS delegates {name} to {join(answered)}, but the zone's name servers are {join(expected)}: "
-                   "update the NS records at the registrar or parent zone")
+        report.add(
+            "route53.delegation",
+            name,
+            False,
+            f"public DNS delegates {name} to {join(answered)}, but the zone's name servers are {join(expected)}: "
+            "update the NS records at the registrar or parent zone",
+        )
     else:
         report.add("route53.delegation", name, True, f"delegated to the zone's {len(expected)} name servers")
 
@@ -476,7 +570,9 @@ def check_delegation(report: Report, route53: Any, zone_id: str, name: str, reso
 def quota_value(aws: Aws, quota: Quota, region: str) -> tuple[float, str]:
     """The applied quota from Service Quotas, or AWS's documented default (and a note saying so)."""
     try:
-        value = aws.client("service-quotas", region).get_service_quota(ServiceCode=quota.service, QuotaCode=quota.code)["Quota"]["Value"]
+        value = aws.client("service-quotas", region).get_service_quota(ServiceCode=quota.service, QuotaCode=quota.code)[
+            "Quota"
+        ]["Value"]
         return float(value), f"Service Quotas {quota.service}/{quota.code}"
     except ClientError as exc:
         # NoSuchResource: Service Quotas holds no value for this code here (moto: any non-vpc code).
@@ -512,7 +608,9 @@ def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterable[dic
         yield from page.get(key, [])
 
 
-def _quota_line(report: Report, check: str, resource: str, quota: Quota, used: Usage, adds: int, limit: float, source: str) -> None:
+def _quota_line(
+    report: Report, check: str, resource: str, quota: Quota, used: Usage, adds: int, limit: float, source: str
+) -> None:
     total = used.others + adds
     ok = total <= limit
     text = f"{used.others} in use + {adds} this stack declares = {total} of {limit:g} ({source})"
@@ -539,11 +637,28 @@ def check_quotas(report: Report, aws: Aws, settings: Settings, plan: Plan) -> No
     rds = aws.client("rds")
     limit, source = quota_value(aws, RDS_PROXIES, region)
     proxies = list(_pages(rds, "describe_db_proxies", "DBProxies"))
-    _quota_line(report, "quota.rds_proxies", region, RDS_PROXIES, Usage(len(proxies), len(found.db_proxies()) if proxies else 0),
-                plan.count("aws:rds/proxy:Proxy", region), limit, source)
+    _quota_line(
+        report,
+        "quota.rds_proxies",
+        region,
+        RDS_PROXIES,
+        Usage(len(proxies), len(found.db_proxies()) if proxies else 0),
+        plan.count("aws:rds/proxy:Proxy", region),
+        limit,
+        source,
+    )
     limit, source = quota_value(aws, RDS_INSTANCES, region)
     instances = _usage(_pages(rds, "describe_db_instances", "DBInstances"), found, lambda i: i.get("TagList"))
-    _quota_line(report, "quota.rds_instances", region, RDS_INSTANCES, instances, plan.count("aws:rds/instance:Instance", region), limit, source)
+    _quota_line(
+        report,
+        "quota.rds_instances",
+        region,
+        RDS_INSTANCES,
+        instances,
+        plan.count("aws:rds/instance:Instance", region),
+        limit,
+        source,
+    )
 
     key_regions = sorted({r for (t, r) in plan.counts if t == "aws:kms/key:Key"} | {region})
     for key_region in key_regions:
@@ -559,13 +674,39 @@ def check_quotas(report: Report, aws: Aws, settings: Settings, plan: Plan) -> No
     vpcs = _usage(_pages(ec2, "describe_vpcs", "Vpcs"), found, lambda v: v.get("Tags"))
     _quota_line(report, "quota.vpcs", region, VPCS, vpcs, plan.count("aws:ec2/vpc:Vpc", region), limit, source)
     limit, source = quota_value(aws, GATEWAY_ENDPOINTS, region)
-    gateways = _usage(_pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=[{"Name": "vpc-endpoint-type", "Values": ["Gateway"]}]),
-                      found, lambda e: e.get("Tags"))
-    _quota_line(report, "quota.vpc_gateway_endpoints", region, GATEWAY_ENDPOINTS, gateways, plan.gateway_endpoints[region], limit, source)
+    gateways = _usage(
+        _pages(
+            ec2,
+            "describe_vpc_endpoints",
+            "VpcEndpoints",
+            Filters=[{"Name": "vpc-endpoint-type", "Values": ["Gateway"]}],
+        ),
+        found,
+        lambda e: e.get("Tags"),
+    )
+    _quota_line(
+        report,
+        "quota.vpc_gateway_endpoints",
+        region,
+        GATEWAY_ENDPOINTS,
+        gateways,
+        plan.gateway_endpoints[region],
+        limit,
+        source,
+    )
     limit, source = quota_value(aws, INTERFACE_ENDPOINTS, region)
     for vpc, count in sorted(plan.interface_endpoints_per_vpc.items()):
         # The stack's VPCs are new, so nothing else uses their per-VPC quota yet.
-        _quota_line(report, "quota.vpc_interface_endpoints", f"VPC of {vpc}", INTERFACE_ENDPOINTS, Usage(0), count, limit, source)
+        _quota_line(
+            report,
+            "quota.vpc_interface_endpoints",
+            f"VPC of {vpc}",
+            INTERFACE_ENDPOINTS,
+            Usage(0),
+            count,
+            limit,
+            source,
+        )
 
 
 def check_web_acl_capacity(report: Report, plan: Plan) -> None:
@@ -585,7 +726,7 @@ def check_web_acl_capacity(report: Report, plan: Plan) -> None:
         report.add("quota.waf_wcu", acl, ok, text, warn=ok and wcu > WAF_PRICED_WCU)
 
 
-def preflight(settings: Settings, aws: Aws, plan: Plan, resolver: Optional[Resolver] = system_ns_lookup) -> Report:
+def preflight(settings: Settings, aws: Aws, plan: Plan, resolver: Resolver | None = system_ns_lookup) -> Report:
     """Every first-deploy check, in the order an engineer would fix them. Read-only."""
     report = Report()
     check_alert_email(report, settings)
@@ -597,7 +738,7 @@ def preflight(settings: Settings, aws: Aws, plan: Plan, resolver: Optional[Resol
     return report
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(
         prog="python -m scripts.ops.preflight",
         description="Read-only first-deploy checks: engine versions, hosted zone, regions, quotas, alert email.",

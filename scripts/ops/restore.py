@@ -27,17 +27,40 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scripts.ops.aws import RESTORED_FROM_TAG, Aws, Discovery, add_aws_arguments, aws_from_args, error_code, settings_from_args, tag_list, tags_of, wait_for
-from scripts.ops.backup import MANIFEST_VERSION, add_wait_arguments, dump_prefix, select_services
 from scripts.cli import ArgumentParser, OpsError, UsageError, entrypoint, one_line, progress
-from scripts.ops.pg import (add_connection_arguments, check_archive, check_connection_arguments, check_db_name, check_tls,
-                        connection_for, create_database, database_exists, database_fingerprints, restore_archive, tool)
+from scripts.ops.aws import (
+    RESTORED_FROM_TAG,
+    Aws,
+    Discovery,
+    add_aws_arguments,
+    aws_from_args,
+    error_code,
+    settings_from_args,
+    tag_list,
+    tags_of,
+    wait_for,
+)
+from scripts.ops.backup import MANIFEST_VERSION, add_wait_arguments, dump_prefix, select_services
+from scripts.ops.pg import (
+    add_connection_arguments,
+    check_archive,
+    check_connection_arguments,
+    check_db_name,
+    check_tls,
+    connection_for,
+    create_database,
+    database_exists,
+    database_fingerprints,
+    restore_archive,
+    tool,
+)
 from stacks.settings import Settings
 
 _INSTANCE_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -67,8 +90,10 @@ def started(created: str) -> Iterator[None]:
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"{created} exists and is kept; check it before retrying") from None
     except Exception as exc:  # noqa: BLE001 - every failure after the start gets the same report
-        raise OpsError(f"{_failure(exc)}; the restore had started: {created} exists and is kept "
-                       "(nothing was deleted); check it before retrying") from None
+        raise OpsError(
+            f"{_failure(exc)}; the restore had started: {created} exists and is kept "
+            "(nothing was deleted); check it before retrying"
+        ) from None
 
 
 def check_manifest(manifest: Any, service: str, where: str, prefix: str) -> dict:
@@ -77,19 +102,31 @@ def check_manifest(manifest: Any, service: str, where: str, prefix: str) -> dict
     totals = manifest.get("totals") if isinstance(manifest, dict) else None
     tables = manifest.get("tables") if isinstance(manifest, dict) else None
     ok = (
-        isinstance(manifest, dict) and manifest.get("version") == MANIFEST_VERSION and manifest.get("service") == service
+        isinstance(manifest, dict)
+        and manifest.get("version") == MANIFEST_VERSION
+        and manifest.get("service") == service
         and isinstance(manifest.get("created_at"), str)
-        and isinstance(dump, dict) and isinstance(dump.get("key"), str) and dump["key"].startswith(prefix)
-        and isinstance(dump.get("bytes"), int) and not isinstance(dump.get("bytes"), bool) and dump["bytes"] >= 0
-        and isinstance(dump.get("sha256"), str) and bool(_SHA256.match(dump["sha256"]))
-        and isinstance(totals, dict) and all(isinstance(totals.get(k), int) for k in ("tables", "rows"))
-        and isinstance(tables, dict) and all(
-            isinstance(v, dict) and isinstance(v.get("rows"), int) and isinstance(v.get("checksum"), str) for v in tables.values()
+        and isinstance(dump, dict)
+        and isinstance(dump.get("key"), str)
+        and dump["key"].startswith(prefix)
+        and isinstance(dump.get("bytes"), int)
+        and not isinstance(dump.get("bytes"), bool)
+        and dump["bytes"] >= 0
+        and isinstance(dump.get("sha256"), str)
+        and bool(_SHA256.match(dump["sha256"]))
+        and isinstance(totals, dict)
+        and all(isinstance(totals.get(k), int) for k in ("tables", "rows"))
+        and isinstance(tables, dict)
+        and all(
+            isinstance(v, dict) and isinstance(v.get("rows"), int) and isinstance(v.get("checksum"), str)
+            for v in tables.values()
         )
     )
     if not ok:
-        raise OpsError(f"{where} is not a version-{MANIFEST_VERSION} manifest for {service} written by scripts.ops.backup "
-                       f"(its dump under {prefix}, sha256, size and table checksums); nothing restored")
+        raise OpsError(
+            f"{where} is not a version-{MANIFEST_VERSION} manifest for {service} written by scripts.ops.backup "
+            f"(its dump under {prefix}, sha256, size and table checksums); nothing restored"
+        )
     return manifest
 
 
@@ -98,13 +135,15 @@ def parse_time(value: str, now: dt.datetime) -> tuple[dt.datetime, bool]:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             day = dt.date.fromisoformat(value)
-            return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.timezone.utc), True
+            return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC), True
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise UsageError(f"date = {value!r}: must be an ISO date or UTC date-time, e.g. 2026-11-20 or 2026-11-20T14:30Z") from None
+        raise UsageError(
+            f"date = {value!r}: must be an ISO date or UTC date-time, e.g. 2026-11-20 or 2026-11-20T14:30Z"
+        ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc), False
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC), False
 
 
 class Restore:
@@ -112,7 +151,7 @@ class Restore:
         self.aws = aws
         self.settings = settings
         self.args = args
-        self.now = dt.datetime.now(dt.timezone.utc)
+        self.now = dt.datetime.now(dt.UTC)
         self.found = Discovery(aws, settings.project, settings.stack)
         self.rds = aws.client("rds")
 
@@ -120,10 +159,12 @@ class Restore:
     def original(self, service: str) -> dict:
         instance = self.found.db_instances().get(service)
         if instance is None:
-            raise UsageError(f"service {service!r}: no RDS instance tagged Project={self.settings.project} Stack={self.settings.stack} Service={service}")
+            raise UsageError(
+                f"service {service!r}: no RDS instance tagged Project={self.settings.project} Stack={self.settings.stack} Service={service}"
+            )
         return instance
 
-    def window(self, instance: Optional[dict]) -> tuple[dt.datetime, dt.datetime]:
+    def window(self, instance: dict | None) -> tuple[dt.datetime, dt.datetime]:
         days = self.settings.backup_retention_days
         if instance is not None:
             days = min(days, int(instance.get("BackupRetentionPeriod") or days))
@@ -131,9 +172,11 @@ class Restore:
         latest = (instance or {}).get("LatestRestorableTime") or self.now
         return earliest, latest
 
-    def restore_time(self, instance: Optional[dict]) -> dt.datetime:
+    def restore_time(self, instance: dict | None) -> dt.datetime:
         if not self.args.date:
-            raise UsageError("date is required for a point-in-time or dump restore (e.g. 2026-11-20T14:30Z); use --snapshot ID for a snapshot")
+            raise UsageError(
+                "date is required for a point-in-time or dump restore (e.g. 2026-11-20T14:30Z); use --snapshot ID for a snapshot"
+            )
         when, date_only = parse_time(self.args.date, self.now)
         earliest, latest = self.window(instance)
         if date_only and when > latest and when.date() == latest.date():
@@ -148,9 +191,13 @@ class Restore:
     def target_instance(self, original: dict, when: dt.datetime) -> str:
         name = self.args.target or f"{original['DBInstanceIdentifier']}-restored-{when:%Y%m%d-%H%M}"
         if not _INSTANCE_ID.match(name) or name.endswith("-") or "--" in name:
-            raise UsageError(f"--target = {name!r}: an RDS identifier is lowercase letters, digits and single hyphens, max 63")
+            raise UsageError(
+                f"--target = {name!r}: an RDS identifier is lowercase letters, digits and single hyphens, max 63"
+            )
         if name == original["DBInstanceIdentifier"]:
-            raise UsageError(f"--target = {name!r} is the original instance: restore always creates a new instance, never overwrites")
+            raise UsageError(
+                f"--target = {name!r} is the original instance: restore always creates a new instance, never overwrites"
+            )
         try:
             self.rds.describe_db_instances(DBInstanceIdentifier=name)
         except ClientError as exc:
@@ -202,8 +249,10 @@ class Restore:
             if args.date:
                 raise UsageError("date and --snapshot exclude each other: a snapshot has its own time")
             if not _SNAPSHOT_ID.match(args.snapshot):
-                raise UsageError(f"--snapshot = {args.snapshot!r}: must be a DB snapshot identifier (letters, digits, "
-                                 "hyphens; rds:... for automated ones) or its ARN")
+                raise UsageError(
+                    f"--snapshot = {args.snapshot!r}: must be a DB snapshot identifier (letters, digits, "
+                    "hyphens; rds:... for automated ones) or its ARN"
+                )
         else:
             # The stack's window: a date that can never be valid is refused before any AWS call.
             self.restore_time(None)
@@ -212,8 +261,12 @@ class Restore:
                 check_db_name("--target", args.target)
             check_connection_arguments(args)
             check_tls(args.db_host or "the-instance-endpoint", args.sslmode, args.ssl_root_cert)
-        elif args.target is not None and (not _INSTANCE_ID.match(args.target) or args.target.endswith("-") or "--" in args.target):
-            raise UsageError(f"--target = {args.target!r}: an RDS identifier is lowercase letters, digits and single hyphens, max 63")
+        elif args.target is not None and (
+            not _INSTANCE_ID.match(args.target) or args.target.endswith("-") or "--" in args.target
+        ):
+            raise UsageError(
+                f"--target = {args.target!r}: an RDS identifier is lowercase letters, digits and single hyphens, max 63"
+            )
 
     def _report_instance(self, db: dict, original: dict) -> int:
         problems = []
@@ -227,8 +280,12 @@ class Restore:
         if problems:
             print(f"FAILED  {db['DBInstanceIdentifier']} restored but {', '.join(problems)}")
             return 1
-        print(f"OK      restored {original['DBInstanceIdentifier']} as {db['DBInstanceIdentifier']} ({endpoint}); encrypted, private, deletion protection on")
-        print("        the service still uses the original; re-point it only after checking the copy (docs/operations.md)")
+        print(
+            f"OK      restored {original['DBInstanceIdentifier']} as {db['DBInstanceIdentifier']} ({endpoint}); encrypted, private, deletion protection on"
+        )
+        print(
+            "        the service still uses the original; re-point it only after checking the copy (docs/operations.md)"
+        )
         return 0
 
     # -- point in time ------------------------------------------------------------------------
@@ -239,13 +296,20 @@ class Restore:
         kwargs = self._instance_settings(original, f"pitr {when:%Y-%m-%dT%H:%M:%SZ}")
         plan = f"restore {original['DBInstanceIdentifier']} as of {when:%Y-%m-%dT%H:%M:%SZ} to NEW instance {target}"
         if self.args.dry_run:
-            print(f"DRY RUN  would {plan} (parameter group {kwargs.get('DBParameterGroupName', 'default')}); nothing changed")
+            print(
+                f"DRY RUN  would {plan} (parameter group {kwargs.get('DBParameterGroupName', 'default')}); nothing changed"
+            )
             return 0
         progress(plan)
         self.rds.restore_db_instance_to_point_in_time(
-            SourceDBInstanceIdentifier=original["DBInstanceIdentifier"], TargetDBInstanceIdentifier=target, RestoreTime=when, **kwargs
+            SourceDBInstanceIdentifier=original["DBInstanceIdentifier"],
+            TargetDBInstanceIdentifier=target,
+            RestoreTime=when,
+            **kwargs,
         )
-        with started(f"NEW instance {target} (restore of {original['DBInstanceIdentifier']} as of {when:%Y-%m-%dT%H:%M:%SZ})"):
+        with started(
+            f"NEW instance {target} (restore of {original['DBInstanceIdentifier']} as of {when:%Y-%m-%dT%H:%M:%SZ})"
+        ):
             return self._report_instance(self._wait_instance(target), original)
 
     # -- snapshot -----------------------------------------------------------------------------
@@ -259,7 +323,9 @@ class Restore:
                 raise UsageError(f"--snapshot = {snapshot_id!r}: no such snapshot in {self.aws.region}") from None
             raise
         if snap.get("DBInstanceIdentifier") != original["DBInstanceIdentifier"]:
-            raise UsageError(f"--snapshot = {snapshot_id!r}: taken from {snap.get('DBInstanceIdentifier')}, not from {service}'s instance {original['DBInstanceIdentifier']}")
+            raise UsageError(
+                f"--snapshot = {snapshot_id!r}: taken from {snap.get('DBInstanceIdentifier')}, not from {service}'s instance {original['DBInstanceIdentifier']}"
+            )
         if snap.get("Status") != "available":
             raise UsageError(f"--snapshot = {snapshot_id!r}: is {snap.get('Status')}, not available")
         created = snap.get("SnapshotCreateTime") or self.now
@@ -270,7 +336,9 @@ class Restore:
             print(f"DRY RUN  would {plan}; nothing changed")
             return 0
         progress(plan)
-        self.rds.restore_db_instance_from_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=target, **kwargs)
+        self.rds.restore_db_instance_from_db_snapshot(
+            DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=target, **kwargs
+        )
         with started(f"NEW instance {target} (restore of snapshot {snapshot_id})"):
             return self._report_instance(self._wait_instance(target), original)
 
@@ -285,9 +353,9 @@ class Restore:
         earliest, _ = self.window(None)
         candidates = []
         for key in keys:
-            stamp = key[len(prefix):].split("/", 1)[0]
+            stamp = key[len(prefix) :].split("/", 1)[0]
             try:
-                taken = dt.datetime.strptime(stamp[:15], "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc)
+                taken = dt.datetime.strptime(stamp[:15], "%Y%m%d-%H%M%S").replace(tzinfo=dt.UTC)
             except ValueError:
                 continue
             if earliest <= taken <= when:
@@ -338,12 +406,18 @@ class Restore:
         conn = connection_for(self.aws, original, self.args, target_db)
         original_host = (original.get("Endpoint") or {}).get("Address")
         if target_db == source_db and (self.args.db_host in (None, original_host)):
-            raise UsageError(f"--target = {target_db!r} is the original database on the original instance: restore always creates a new database")
+            raise UsageError(
+                f"--target = {target_db!r} is the original database on the original instance: restore always creates a new database"
+            )
         bucket, manifest_key, manifest = self.find_manifest(service, when)
         if database_exists(conn, target_db):
-            raise UsageError(f"--target = {target_db!r}: database already exists on {conn.host}; choose another --target")
-        plan = (f"restore dump of {service} taken {manifest['created_at']} (s3://{bucket}/{manifest['dump']['key']}, "
-                f"{manifest['totals']['tables']} tables, {manifest['totals']['rows']} rows) into NEW database {conn}")
+            raise UsageError(
+                f"--target = {target_db!r}: database already exists on {conn.host}; choose another --target"
+            )
+        plan = (
+            f"restore dump of {service} taken {manifest['created_at']} (s3://{bucket}/{manifest['dump']['key']}, "
+            f"{manifest['totals']['tables']} tables, {manifest['totals']['rows']} rows) into NEW database {conn}"
+        )
         if self.args.dry_run:
             print(f"DRY RUN  would {plan}; nothing changed")
             return 0
@@ -357,25 +431,33 @@ class Restore:
         with started(f"NEW database {target_db} on {conn.host}:{conn.port} (restored, not yet verified)"):
             got = database_fingerprints(conn)
         want = manifest["tables"]
-        wrong = sorted(
-            name for name in set(want) | set(got) if want.get(name) != got.get(name)
-        )
+        wrong = sorted(name for name in set(want) | set(got) if want.get(name) != got.get(name))
         if wrong:
             details = "; ".join(f"{n}: manifest {want.get(n)}, restored {got.get(n)}" for n in wrong[:5])
-            print(f"FAILED  {conn} restored but does NOT match the manifest ({len(wrong)} tables): {details}; kept for investigation")
+            print(
+                f"FAILED  {conn} restored but does NOT match the manifest ({len(wrong)} tables): {details}; kept for investigation"
+            )
             return 1
         rows = sum(t["rows"] for t in got.values())
-        print(f"OK      restored {service} dump {manifest['created_at']} into {conn}; verified against {manifest_key}: {len(got)} tables, {rows} rows, checksums match")
+        print(
+            f"OK      restored {service} dump {manifest['created_at']} into {conn}; verified against {manifest_key}: {len(got)} tables, {rows} rows, checksums match"
+        )
         return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = ArgumentParser(prog="restore", description="Restore a service's database as a new instance or database, verified.")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = ArgumentParser(
+        prog="restore", description="Restore a service's database as a new instance or database, verified."
+    )
     parser.add_argument("service", help="the service whose database to restore")
     parser.add_argument("date", nargs="?", help="ISO date or UTC date-time to restore to (not with --snapshot)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--snapshot", help="restore this RDS snapshot of the service's instance")
-    source.add_argument("--from-dump", action="store_true", help="restore the newest logical dump at or before <date> into a new database")
+    source.add_argument(
+        "--from-dump",
+        action="store_true",
+        help="restore the newest logical dump at or before <date> into a new database",
+    )
     parser.add_argument("--target", help="name of the new instance (or database with --from-dump); never the original")
     parser.add_argument("--dry-run", action="store_true", help="print what would be done and change nothing")
     add_aws_arguments(parser)

@@ -18,13 +18,22 @@ what was found. Exit 0 when every check passes, 1 when any fails, 2 on bad input
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scripts.ops import expectations as expect
-from scripts.ops.aws import CLOUDFRONT_REGION, Discovery, add_aws_arguments, aws_from_args, error_code, settings_from_args, tags_of
 from scripts.cli import ArgumentParser, Report, entrypoint, join
+from scripts.ops import expectations as expect
+from scripts.ops.aws import (
+    CLOUDFRONT_REGION,
+    Discovery,
+    add_aws_arguments,
+    aws_from_args,
+    error_code,
+    settings_from_args,
+    tags_of,
+)
 from stacks.settings import Settings
 
 LIVE = expect.LIVE_ONLY_PREFIX
@@ -90,29 +99,48 @@ def check_databases(report: Report, found: Discovery, settings: Settings) -> Non
         name = service.name
         db = instances.get(name)
         if db is None:
-            report.add(LIVE + "rds-present", f"service {name}", False, "no RDS instance tagged with this Project/Stack/Service")
+            report.add(
+                LIVE + "rds-present", f"service {name}", False, "no RDS instance tagged with this Project/Stack/Service"
+            )
             continue
         ident = db["DBInstanceIdentifier"]
-        report.add(LIVE + "rds-present", ident, True, f"{db.get('Engine')} {db.get('EngineVersion')}, {db.get('DBInstanceStatus')}")
+        report.add(
+            LIVE + "rds-present",
+            ident,
+            True,
+            f"{db.get('Engine')} {db.get('EngineVersion')}, {db.get('DBInstanceStatus')}",
+        )
         tags = tags_of(db.get("TagList"))
         missing = [t for t in expect.REQUIRED_TAGS if not tags.get(t)]
         report.add("required-tags", ident, not missing, f"missing {join(missing)}" if missing else "all required tags")
         key = db.get("KmsKeyId")
         encrypted = bool(db.get("StorageEncrypted"))
         if data_key is None:
-            ok, found_text = encrypted and bool(key), f"encrypted={encrypted}, key {key}; no key tagged Purpose=data found"
+            ok, found_text = (
+                encrypted and bool(key),
+                f"encrypted={encrypted}, key {key}; no key tagged Purpose=data found",
+            )
         else:
             ok = encrypted and key == data_key["Arn"]
-            found_text = f"encrypted={encrypted}, key {key or 'none'}" + ("" if key == data_key["Arn"] else f" (expected data key {data_key['Arn']})")
+            found_text = f"encrypted={encrypted}, key {key or 'none'}" + (
+                "" if key == data_key["Arn"] else f" (expected data key {data_key['Arn']})"
+            )
         report.add("rds-storage-encrypted-cmk", ident, ok, found_text)
         public = bool(db.get("PubliclyAccessible"))
         report.add("rds-not-publicly-accessible", ident, not public, f"PubliclyAccessible={public}")
         retention = int(db.get("BackupRetentionPeriod") or 0)
-        report.add("rds-backup-retention", ident, retention >= retention_floor, f"{retention} days (need >= {retention_floor})")
+        report.add(
+            "rds-backup-retention", ident, retention >= retention_floor, f"{retention} days (need >= {retention_floor})"
+        )
         protected = bool(db.get("DeletionProtection"))
         report.add("rds-deletion-protection", ident, protected, f"DeletionProtection={protected}")
         managed = bool(db.get("MasterUserSecret", {}).get("SecretArn"))
-        report.add("rds-master-password-managed", ident, managed, "master password in Secrets Manager" if managed else "no RDS-managed master secret")
+        report.add(
+            "rds-master-password-managed",
+            ident,
+            managed,
+            "master password in Secrets Manager" if managed else "no RDS-managed master secret",
+        )
         _check_parameter_group(report, rds, db, service)
         proxy = proxies.get(name)
         if proxy is None:
@@ -128,7 +156,9 @@ def _check_parameter_group(report: Report, rds: Any, db: dict, service: Any) -> 
     group = groups[0] if groups else {}
     name = group.get("DBParameterGroupName", "")
     if not name or name.startswith(expect.DEFAULT_PARAMETER_GROUP_PREFIX):
-        report.add("rds-custom-parameter-group", ident, False, f"uses {name or 'no'} parameter group; a custom one is required")
+        report.add(
+            "rds-custom-parameter-group", ident, False, f"uses {name or 'no'} parameter group; a custom one is required"
+        )
         return
     status = group.get("ParameterApplyStatus", "in-sync")
     report.add("rds-custom-parameter-group", ident, status == "in-sync", f"{name} ({status})")
@@ -138,8 +168,18 @@ def _check_parameter_group(report: Report, rds: Any, db: dict, service: Any) -> 
     report.add("rds-force-ssl", name, force_ssl == expect.FORCE_SSL, f"rds.force_ssl={force_ssl}")
     timeout = value("statement_timeout")
     wanted = service.database.statement_timeout_ms
-    ok = timeout is not None and timeout.isdigit() and 0 < int(timeout) <= expect.MAX_STATEMENT_TIMEOUT_MS and int(timeout) == wanted
-    report.add("rds-statement-timeout", name, ok, f"statement_timeout={timeout} ms (want {wanted}, at most {expect.MAX_STATEMENT_TIMEOUT_MS:g})")
+    ok = (
+        timeout is not None
+        and timeout.isdigit()
+        and 0 < int(timeout) <= expect.MAX_STATEMENT_TIMEOUT_MS
+        and int(timeout) == wanted
+    )
+    report.add(
+        "rds-statement-timeout",
+        name,
+        ok,
+        f"statement_timeout={timeout} ms (want {wanted}, at most {expect.MAX_STATEMENT_TIMEOUT_MS:g})",
+    )
     slow = value("log_min_duration_statement")
     ok = slow is not None and slow.lstrip("-").isdigit() and int(slow) > 0
     report.add("rds-slow-query-logging", name, ok, f"log_min_duration_statement={slow}")
@@ -154,25 +194,37 @@ def check_cache(report: Report, found: Discovery) -> None:
     for group in groups:
         ident = group["ReplicationGroupId"]
         at_rest = bool(group.get("AtRestEncryptionEnabled"))
-        report.add("elasticache-encrypted-at-rest-cmk", ident, at_rest and bool(group.get("KmsKeyId")), f"at rest={at_rest}, key {group.get('KmsKeyId') or 'AWS-owned'}")
+        report.add(
+            "elasticache-encrypted-at-rest-cmk",
+            ident,
+            at_rest and bool(group.get("KmsKeyId")),
+            f"at rest={at_rest}, key {group.get('KmsKeyId') or 'AWS-owned'}",
+        )
         transit = bool(group.get("TransitEncryptionEnabled"))
         report.add("elasticache-transit-encryption", ident, transit, f"in transit={transit}")
         users = group.get("UserGroupIds") or []
         token = bool(group.get("AuthTokenEnabled"))
         # As the pack's elasticache-access-control: every client its own RBAC user, no shared AUTH token.
-        report.add("elasticache-access-control", ident, bool(users) and not token,
-                   (f"RBAC user groups {join(users)}" if users else "no RBAC user group") + f", AuthTokenEnabled={token}")
+        report.add(
+            "elasticache-access-control",
+            ident,
+            bool(users) and not token,
+            (f"RBAC user groups {join(users)}" if users else "no RBAC user group") + f", AuthTokenEnabled={token}",
+        )
 
 
 def check_backup_bucket(report: Report, found: Discovery) -> None:
     s3 = found.aws.client("s3")
     buckets = found.buckets("database-backups")
     if not buckets:
-        report.add(LIVE + "backup-bucket-present", "database-backups", False, "no bucket tagged Purpose=database-backups")
+        report.add(
+            LIVE + "backup-bucket-present", "database-backups", False, "no bucket tagged Purpose=database-backups"
+        )
         return
     report.add(LIVE + "backup-bucket-present", "database-backups", True, join(buckets))
     for bucket in buckets:
-        def read(call: str, missing: tuple[str, ...]) -> Optional[dict]:
+
+        def read(call: str, missing: tuple[str, ...], bucket: str = bucket) -> dict | None:
             try:
                 return getattr(s3, call)(Bucket=bucket)
             except ClientError as exc:
@@ -184,34 +236,68 @@ def check_backup_bucket(report: Report, found: Discovery) -> None:
         rules = (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
         default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
         ok = default.get("SSEAlgorithm") in expect.BUCKET_SSE_ALGORITHMS and bool(default.get("KMSMasterKeyID"))
-        report.add("s3-bucket-encrypted-with-cmk", bucket, ok, f"{default.get('SSEAlgorithm') or 'none'} key {default.get('KMSMasterKeyID') or 'none'}")
+        report.add(
+            "s3-bucket-encrypted-with-cmk",
+            bucket,
+            ok,
+            f"{default.get('SSEAlgorithm') or 'none'} key {default.get('KMSMasterKeyID') or 'none'}",
+        )
         pab = read("get_public_access_block", ("NoSuchPublicAccessBlockConfiguration",))
         flags = (pab or {}).get("PublicAccessBlockConfiguration", {})
         off = [f for f in expect.PUBLIC_ACCESS_BLOCK_FLAGS if not flags.get(f)]
-        report.add("s3-public-access-block", bucket, pab is not None and not off, "no public-access block" if pab is None else (f"off: {join(off)}" if off else "all four flags on"))
+        report.add(
+            "s3-public-access-block",
+            bucket,
+            pab is not None and not off,
+            "no public-access block" if pab is None else (f"off: {join(off)}" if off else "all four flags on"),
+        )
         versioning = (read("get_bucket_versioning", ()) or {}).get("Status", "never enabled")
         report.add("s3-versioning-enabled", bucket, versioning == "Enabled", f"versioning {versioning}")
-        lock = (read("get_object_lock_configuration", ("ObjectLockConfigurationNotFoundError",)) or {}).get("ObjectLockConfiguration", {})
+        lock = (read("get_object_lock_configuration", ("ObjectLockConfigurationNotFoundError",)) or {}).get(
+            "ObjectLockConfiguration", {}
+        )
         retention = lock.get("Rule", {}).get("DefaultRetention", {})
         mode = retention.get("Mode", "none")
-        report.add("s3-object-lock-compliance-mode", bucket, mode == expect.OBJECT_LOCK_MODE, f"default retention mode {mode}")
+        report.add(
+            "s3-object-lock-compliance-mode", bucket, mode == expect.OBJECT_LOCK_MODE, f"default retention mode {mode}"
+        )
         # Years count as 365 days, as the pack's s3-object-lock-retention counts them.
-        days = retention.get("Days") if retention.get("Days") is not None else (retention["Years"] * 365 if retention.get("Years") is not None else None)
+        days = (
+            retention.get("Days")
+            if retention.get("Days") is not None
+            else (retention["Years"] * 365 if retention.get("Years") is not None else None)
+        )
         floor = expect.MIN_BACKUP_RETENTION_DAYS
         ok = lock.get("ObjectLockEnabled") == "Enabled" and days is not None and days >= floor
-        report.add("s3-object-lock-retention", bucket, ok, f"object lock {lock.get('ObjectLockEnabled', 'off')}, default retention {days} days (need >= {floor:g})")
+        report.add(
+            "s3-object-lock-retention",
+            bucket,
+            ok,
+            f"object lock {lock.get('ObjectLockEnabled', 'off')}, default retention {days} days (need >= {floor:g})",
+        )
         life = read("get_bucket_lifecycle_configuration", ("NoSuchLifecycleConfiguration",))
         enabled = [r for r in (life or {}).get("Rules", []) if r.get("Status") == "Enabled"]
-        report.add(LIVE + "s3-lifecycle-present", bucket, bool(enabled), f"enabled rules: {join(r.get('ID', '?') for r in enabled)}")
+        report.add(
+            LIVE + "s3-lifecycle-present",
+            bucket,
+            bool(enabled),
+            f"enabled rules: {join(r.get('ID', '?') for r in enabled)}",
+        )
         early = [
             f"{r.get('ID', '?')} {label} {value}"
             for r in enabled
-            for label, value in (("Expiration.Days", (r.get("Expiration") or {}).get("Days")),
-                                 ("NoncurrentDays", (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")))
+            for label, value in (
+                ("Expiration.Days", (r.get("Expiration") or {}).get("Days")),
+                ("NoncurrentDays", (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")),
+            )
             if value is not None and value < floor
         ]
-        report.add("s3-lifecycle-not-shorter-than-retention", bucket, not early,
-                   f"expires before {floor:g} days: {join(early)}" if early else f"no rule expires before {floor:g} days")
+        report.add(
+            "s3-lifecycle-not-shorter-than-retention",
+            bucket,
+            not early,
+            f"expires before {floor:g} days: {join(early)}" if early else f"no rule expires before {floor:g} days",
+        )
 
 
 def _search_strings(statement: Any) -> Iterable[str]:
@@ -236,7 +322,9 @@ def check_web_acl(report: Report, found: Discovery, settings: Settings) -> None:
     waf = found.aws.client("wafv2", CLOUDFRONT_REGION)
     acls = found.web_acls("edge-firewall")
     if not acls:
-        report.add(LIVE + "waf-present", "gateway", False, "no CLOUDFRONT web ACL tagged Purpose=edge-firewall in us-east-1")
+        report.add(
+            LIVE + "waf-present", "gateway", False, "no CLOUDFRONT web ACL tagged Purpose=edge-firewall in us-east-1"
+        )
         return
     report.add(LIVE + "waf-present", "gateway", True, join(a["Name"] for a in acls))
     for summary in acls:
@@ -244,21 +332,37 @@ def check_web_acl(report: Report, found: Discovery, settings: Settings) -> None:
         name = acl["Name"]
         rules = {r["Name"]: r for r in acl.get("Rules", [])}
         for rule_name, check, limit, per_minute_max in (
-            (expect.LOGIN_RATE_RULE, "waf-login-rate-limit", settings.edge.login_rate_limit, expect.LOGIN_MAX_PER_MINUTE),
+            (
+                expect.LOGIN_RATE_RULE,
+                "waf-login-rate-limit",
+                settings.edge.login_rate_limit,
+                expect.LOGIN_MAX_PER_MINUTE,
+            ),
             (expect.API_RATE_RULE, "waf-api-rate-limit", settings.edge.api_rate_limit, expect.API_MAX_PER_MINUTE),
         ):
             rule = rules.get(rule_name)
             rate = (rule or {}).get("Statement", {}).get("RateBasedStatement")
             if rate is None:
-                report.add(check, name, False, f"rule {rule_name} " + ("missing" if rule is None else "is not a rate-based rule"))
+                report.add(
+                    check,
+                    name,
+                    False,
+                    f"rule {rule_name} " + ("missing" if rule is None else "is not a rate-based rule"),
+                )
                 continue
             got_window = rate.get("EvaluationWindowSec", expect.WAF_DEFAULT_WINDOW_SECONDS)
             # The pack's floor is a rate per minute (any window); the stack's setting may be stricter.
             per_minute = rate["Limit"] * 60 / got_window
-            ok = (per_minute <= per_minute_max and rate["Limit"] <= limit.limit and got_window == limit.window_seconds
-                  and "Block" in rule.get("Action", {}))
-            text = (f"{rate['Limit']} per {got_window}s, action {join(rule.get('Action', {}))} (want <= {limit.limit} per "
-                    f"{limit.window_seconds}s and <= {per_minute_max:g}/min, Block)")
+            ok = (
+                per_minute <= per_minute_max
+                and rate["Limit"] <= limit.limit
+                and got_window == limit.window_seconds
+                and "Block" in rule.get("Action", {})
+            )
+            text = (
+                f"{rate['Limit']} per {got_window}s, action {join(rule.get('Action', {}))} (want <= {limit.limit} per "
+                f"{limit.window_seconds}s and <= {per_minute_max:g}/min, Block)"
+            )
             if rule_name == expect.LOGIN_RATE_RULE:
                 covered = set(_search_strings(rate.get("ScopeDownStatement")))
                 wanted = dict.fromkeys([*expect.LOGIN_PATHS, *settings.edge.login_paths])
@@ -272,7 +376,12 @@ def check_web_acl(report: Report, found: Discovery, settings: Settings) -> None:
             if "ManagedRuleGroupStatement" in r.get("Statement", {})
         }
         absent = [group for group in expect.MANAGED_RULE_GROUPS if group not in managed]
-        report.add("waf-managed-rule-groups", name, not absent, f"missing {join(absent)}" if absent else f"present: {join(expect.MANAGED_RULE_GROUPS)}")
+        report.add(
+            "waf-managed-rule-groups",
+            name,
+            not absent,
+            f"missing {join(absent)}" if absent else f"present: {join(expect.MANAGED_RULE_GROUPS)}",
+        )
         try:
             logging = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
         except ClientError as exc:
@@ -282,14 +391,16 @@ def check_web_acl(report: Report, found: Discovery, settings: Settings) -> None:
         if logging is None:
             report.add("waf-logging-enabled", name, False, "no logging configuration")
             continue
-        redacted = {
-            f.get("SingleHeader", {}).get("Name", "").lower() for f in logging.get("RedactedFields", [])
-        }
+        redacted = {f.get("SingleHeader", {}).get("Name", "").lower() for f in logging.get("RedactedFields", [])}
         unredacted = [h for h in expect.WAF_REDACTED_HEADERS if h not in redacted]
         destinations = logging.get("LogDestinationConfigs") or []
         report.add("waf-logging-enabled", name, bool(destinations), f"to {join(destinations)}")
-        report.add("waf-logging-redacts-credentials", name, not unredacted,
-                   f"NOT redacted: {join(unredacted)}" if unredacted else f"redacted: {join(expect.WAF_REDACTED_HEADERS)}")
+        report.add(
+            "waf-logging-redacts-credentials",
+            name,
+            not unredacted,
+            f"NOT redacted: {join(unredacted)}" if unredacted else f"redacted: {join(expect.WAF_REDACTED_HEADERS)}",
+        )
 
 
 def check_trail(report: Report, found: Discovery) -> None:
@@ -302,8 +413,18 @@ def check_trail(report: Report, found: Discovery) -> None:
         status = ct.get_trail_status(Name=trail["TrailARN"])
         report.add("audit-trail-present", trail["Name"], True, f"delivers to {trail.get('S3BucketName')}")
         _check_management_events(report, ct, trail, status)
-        report.add("cloudtrail-multi-region", trail["Name"], bool(trail.get("IsMultiRegionTrail")), f"multi-region={trail.get('IsMultiRegionTrail')}")
-        report.add("cloudtrail-log-file-validation", trail["Name"], bool(trail.get("LogFileValidationEnabled")), f"log file validation={trail.get('LogFileValidationEnabled')}")
+        report.add(
+            "cloudtrail-multi-region",
+            trail["Name"],
+            bool(trail.get("IsMultiRegionTrail")),
+            f"multi-region={trail.get('IsMultiRegionTrail')}",
+        )
+        report.add(
+            "cloudtrail-log-file-validation",
+            trail["Name"],
+            bool(trail.get("LogFileValidationEnabled")),
+            f"log file validation={trail.get('LogFileValidationEnabled')}",
+        )
 
 
 def _camel(value: Any) -> Any:
@@ -326,8 +447,12 @@ def _check_management_events(report: Report, ct: Any, trail: dict, status: dict)
     rule = expect.all_rules()["cloudtrail-logging-management-events"]
     outcome = rule.check(props, expect.Resource(expect.TRAIL_TYPE, trail["TrailARN"], trail["Name"], props))
     problems = [outcome] if isinstance(outcome, str) else list(outcome or [])
-    report.add(rule.name, trail["Name"], not problems,
-               f"logging={status.get('IsLogging')}" + (f"; {'; '.join(problems)}" if problems else ", all management events"))
+    report.add(
+        rule.name,
+        trail["Name"],
+        not problems,
+        f"logging={status.get('IsLogging')}" + (f"; {'; '.join(problems)}" if problems else ", all management events"),
+    )
 
 
 def check_alarms(report: Report, found: Discovery, settings: Settings) -> None:
@@ -367,7 +492,7 @@ def validate(found: Discovery, settings: Settings) -> Report:
     return report
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(
         prog="validate-deployment",
         description="Check the live stack against the rules the policy pack enforces before deploy.",

@@ -6,7 +6,7 @@ from tradesense_policies.registry import all_rules
 def test_committed_coverage_section_is_up_to_date():
     text = live_coverage.DOC.read_text()
     assert live_coverage.updated(text) == text, "run python -m scripts.docgen.live_coverage"
-    section = text[text.index(live_coverage.BEGIN):text.index(live_coverage.END)]
+    section = text[text.index(live_coverage.BEGIN) : text.index(live_coverage.END)]
     # every pack rule and every live check is named once: judged live, or listed as plan/state only
     for name in [*all_rules(), *LIVE_CHECKS]:
         assert section.count(f"`{name}`") == 1, name

@@ -15,9 +15,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -116,12 +116,21 @@ class Postgres:
     user: str
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user, "PGCONNECT_TIMEOUT": "5"}
+        return {
+            **os.environ,
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGCONNECT_TIMEOUT": "5",
+        }
 
     def sql(self, database: str, statement: str) -> str:
         result = subprocess.run(
             ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", statement],
-            env=self.env(), capture_output=True, text=True, timeout=30,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if result.returncode != 0:
             raise AssertionError(f"psql failed: {result.stderr.strip()}")
@@ -129,7 +138,11 @@ class Postgres:
 
 
 def _pg_binary(name: str) -> str:
-    for candidate in (shutil.which(name), f"/usr/local/bin/{name}", *sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)):
+    for candidate in (
+        shutil.which(name),
+        f"/usr/local/bin/{name}",
+        *sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True),
+    ):
         if candidate and Path(candidate).exists():
             return str(candidate)
     raise RuntimeError(f"{name} not found: install the PostgreSQL server package (see docs/operations.md)")
@@ -145,17 +158,52 @@ def postgres() -> Iterator[Postgres]:
         os.chown(base, pw.pw_uid, pw.pw_gid)
     data = base / "data"
     port = free_port()
-    subprocess.run([*runner, _pg_binary("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"],
-                   check=True, capture_output=True, timeout=60)
     subprocess.run(
-        [*runner, _pg_binary("pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "30",
-         "-o", f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off", "start"],
-        check=True, capture_output=True, timeout=60,
+        [
+            *runner,
+            _pg_binary("initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    subprocess.run(
+        [
+            *runner,
+            _pg_binary("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     try:
         yield Postgres(host="127.0.0.1", port=port, user="postgres")
     finally:
-        subprocess.run([*runner, _pg_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60)
+        subprocess.run(
+            [*runner, _pg_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -173,15 +221,32 @@ CREATE SCHEMA ledger;
 CREATE TABLE ledger.entries (id bigserial PRIMARY KEY, account int REFERENCES accounts, memo text);
 INSERT INTO ledger.entries (account, memo) SELECT (g % 1500) + 1, E'line\\nwith ''quotes'' and \\t tab ' || g FROM generate_series(1, 3000) g;
 """
-SOURCE_DBS = {"auth": "auth", "trading": "trading", "analytics": "analytics", "billing": "billing", "market-data": "market_data"}
+SOURCE_DBS = {
+    "auth": "auth",
+    "trading": "trading",
+    "analytics": "analytics",
+    "billing": "billing",
+    "market-data": "market_data",
+}
 
 
 def pg_args(pg) -> list[str]:
-    return ["--db-host", pg.host, "--db-port", str(pg.port), "--db-user", pg.user, "--sslmode", "disable", "--poll-interval", "0.01"]
+    return [
+        "--db-host",
+        pg.host,
+        "--db-port",
+        str(pg.port),
+        "--db-user",
+        pg.user,
+        "--sslmode",
+        "disable",
+        "--poll-interval",
+        "0.01",
+    ]
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def seed(pg, name: str) -> None:
@@ -202,5 +267,3 @@ def databases(postgres):
     for name in SOURCE_DBS.values():
         seed(postgres, name)
     return postgres
-
-

@@ -8,8 +8,9 @@ import http.server
 import socket
 import threading
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import boto3
 
@@ -24,7 +25,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tags(settings: Settings, service: str, purpose: Optional[str] = None) -> list[dict[str, str]]:
+def tags(settings: Settings, service: str, purpose: str | None = None) -> list[dict[str, str]]:
     values = {
         "Project": settings.project,
         "Stack": settings.stack,
@@ -53,11 +54,11 @@ class Deployment:
     bucket: str = ""
     web_acl: dict[str, str] = field(default_factory=dict)
 
-    def client(self, service: str, region: Optional[str] = None) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
         return boto3.client(service, region_name=region or self.settings.region, endpoint_url=self.endpoint)
 
 
-def build_deployment(settings: Settings, endpoint: str, db_overrides: Optional[dict[str, dict]] = None) -> Deployment:
+def build_deployment(settings: Settings, endpoint: str, db_overrides: dict[str, dict] | None = None) -> Deployment:
     """`db_overrides` maps a service to create_db_instance arguments that replace the compliant ones."""
     d = Deployment(settings=settings, endpoint=endpoint)
     region = settings.region
@@ -78,7 +79,9 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: Optional[d
 
     vpc = ec2.create_vpc(CidrBlock=settings.network.cidr)["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"{region}{'ab'[i]}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"{region}{'ab'[i]}")["Subnet"][
+            "SubnetId"
+        ]
         for i in range(2)
     ]
     cw = d.client("cloudwatch")
@@ -87,14 +90,25 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: Optional[d
         svc, db = service.name, service.database
         group = f"tradesense-{settings.stack}-{svc}-pg16"
         rds.create_db_parameter_group(
-            DBParameterGroupName=group, DBParameterGroupFamily="postgres16", Description=f"{svc}", Tags=tags(settings, svc)
+            DBParameterGroupName=group,
+            DBParameterGroupFamily="postgres16",
+            Description=f"{svc}",
+            Tags=tags(settings, svc),
         )
         rds.modify_db_parameter_group(
             DBParameterGroupName=group,
             Parameters=[
                 {"ParameterName": "rds.force_ssl", "ParameterValue": "1", "ApplyMethod": "pending-reboot"},
-                {"ParameterName": "statement_timeout", "ParameterValue": str(db.statement_timeout_ms), "ApplyMethod": "immediate"},
-                {"ParameterName": "log_min_duration_statement", "ParameterValue": str(db.slow_query_ms), "ApplyMethod": "immediate"},
+                {
+                    "ParameterName": "statement_timeout",
+                    "ParameterValue": str(db.statement_timeout_ms),
+                    "ApplyMethod": "immediate",
+                },
+                {
+                    "ParameterName": "log_min_duration_statement",
+                    "ParameterValue": str(db.slow_query_ms),
+                    "ApplyMethod": "immediate",
+                },
             ],
         )
         ident = f"tradesense-{settings.stack}-{svc}"
@@ -124,7 +138,13 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: Optional[d
         rds.create_db_proxy(
             DBProxyName=f"tradesense-{settings.stack}-{svc}",
             EngineFamily="POSTGRESQL",
-            Auth=[{"AuthScheme": "SECRETS", "SecretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{svc}", "IAMAuth": "REQUIRED"}],
+            Auth=[
+                {
+                    "AuthScheme": "SECRETS",
+                    "SecretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{svc}",
+                    "IAMAuth": "REQUIRED",
+                }
+            ],
             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/tradesense-{svc}-proxy",
             VpcSubnetIds=subnets,
             RequireTLS=True,
@@ -170,22 +190,43 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: Optional[d
     s3.put_bucket_encryption(
         Bucket=d.bucket,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": d.keys["backups"]}, "BucketKeyEnabled": True}]
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": d.keys["backups"],
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
         },
     )
     s3.put_public_access_block(
         Bucket=d.bucket,
-        PublicAccessBlockConfiguration={f: True for f in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")},
+        PublicAccessBlockConfiguration={
+            f: True for f in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+        },
     )
     s3.put_bucket_versioning(Bucket=d.bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object_lock_configuration(
         Bucket=d.bucket,
-        ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": settings.backup_retention_days}}},
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": settings.backup_retention_days}},
+        },
     )
     s3.put_bucket_lifecycle_configuration(
         Bucket=d.bucket,
         LifecycleConfiguration={
-            "Rules": [{"ID": "expire-old-dumps", "Status": "Enabled", "Filter": {"Prefix": ""}, "NoncurrentVersionExpiration": {"NoncurrentDays": 90}, "Expiration": {"Days": 400}}]
+            "Rules": [
+                {
+                    "ID": "expire-old-dumps",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                    "Expiration": {"Days": 400},
+                }
+            ]
         },
     )
     audit = f"tradesense-{settings.stack}-audit-{ACCOUNT}"
@@ -199,39 +240,87 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: Optional[d
 
     edge = settings.edge
     login_matches = [
-        {"ByteMatchStatement": {"SearchString": path.encode(), "FieldToMatch": {"UriPath": {}}, "TextTransformations": [{"Priority": 0, "Type": "NONE"}], "PositionalConstraint": "STARTS_WITH"}}
+        {
+            "ByteMatchStatement": {
+                "SearchString": path.encode(),
+                "FieldToMatch": {"UriPath": {}},
+                "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+                "PositionalConstraint": "STARTS_WITH",
+            }
+        }
         for path in edge.login_paths
     ]
     rules = [
         {
-            "Name": "login-rate-limit", "Priority": 0, "Action": {"Block": {}}, "VisibilityConfig": visibility("login"),
-            "Statement": {"RateBasedStatement": {"Limit": edge.login_rate_limit.limit, "EvaluationWindowSec": edge.login_rate_limit.window_seconds, "AggregateKeyType": "IP",
-                                                 "ScopeDownStatement": {"OrStatement": {"Statements": login_matches}} if len(login_matches) > 1 else login_matches[0]}},
+            "Name": "login-rate-limit",
+            "Priority": 0,
+            "Action": {"Block": {}},
+            "VisibilityConfig": visibility("login"),
+            "Statement": {
+                "RateBasedStatement": {
+                    "Limit": edge.login_rate_limit.limit,
+                    "EvaluationWindowSec": edge.login_rate_limit.window_seconds,
+                    "AggregateKeyType": "IP",
+                    "ScopeDownStatement": {"OrStatement": {"Statements": login_matches}}
+                    if len(login_matches) > 1
+                    else login_matches[0],
+                }
+            },
         },
         {
-            "Name": "api-rate-limit", "Priority": 1, "Action": {"Block": {}}, "VisibilityConfig": visibility("api"),
-            "Statement": {"RateBasedStatement": {"Limit": edge.api_rate_limit.limit, "EvaluationWindowSec": edge.api_rate_limit.window_seconds, "AggregateKeyType": "IP"}},
+            "Name": "api-rate-limit",
+            "Priority": 1,
+            "Action": {"Block": {}},
+            "VisibilityConfig": visibility("api"),
+            "Statement": {
+                "RateBasedStatement": {
+                    "Limit": edge.api_rate_limit.limit,
+                    "EvaluationWindowSec": edge.api_rate_limit.window_seconds,
+                    "AggregateKeyType": "IP",
+                }
+            },
         },
     ]
-    for i, group in enumerate(("AWSManagedRulesSQLiRuleSet", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")):
-        rules.append({"Name": group, "Priority": 10 + i, "OverrideAction": {"None": {}}, "VisibilityConfig": visibility(group),
-                      "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": group}}})
+    for i, group in enumerate(
+        ("AWSManagedRulesSQLiRuleSet", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+    ):
+        rules.append(
+            {
+                "Name": group,
+                "Priority": 10 + i,
+                "OverrideAction": {"None": {}},
+                "VisibilityConfig": visibility(group),
+                "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": group}},
+            }
+        )
     acl = waf.create_web_acl(
-        Name=f"tradesense-{settings.stack}-edge", Scope="CLOUDFRONT", DefaultAction={"Allow": {}},
-        VisibilityConfig=visibility("edge"), Rules=rules, Tags=tags(settings, "gateway", "edge-firewall"),
+        Name=f"tradesense-{settings.stack}-edge",
+        Scope="CLOUDFRONT",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig=visibility("edge"),
+        Rules=rules,
+        Tags=tags(settings, "gateway", "edge-firewall"),
     )["Summary"]
     d.web_acl = {"Name": acl["Name"], "Id": acl["Id"], "ARN": acl["ARN"]}
     log_group = f"aws-waf-logs-tradesense-{settings.stack}"
     d.client("logs", "us-east-1").create_log_group(logGroupName=log_group, kmsKeyId=d.keys["logs"])
-    waf.put_logging_configuration(LoggingConfiguration={
-        "ResourceArn": acl["ARN"],
-        "LogDestinationConfigs": [f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{log_group}"],
-        "RedactedFields": [{"SingleHeader": {"Name": "authorization"}}, {"SingleHeader": {"Name": "cookie"}}],
-    })
+    waf.put_logging_configuration(
+        LoggingConfiguration={
+            "ResourceArn": acl["ARN"],
+            "LogDestinationConfigs": [f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{log_group}"],
+            "RedactedFields": [{"SingleHeader": {"Name": "authorization"}}, {"SingleHeader": {"Name": "cookie"}}],
+        }
+    )
 
     ct = d.client("cloudtrail")
-    ct.create_trail(Name=f"tradesense-{settings.stack}", S3BucketName=audit, IsMultiRegionTrail=True,
-                    EnableLogFileValidation=True, KmsKeyId=d.keys["logs"], TagsList=tags(settings, "platform", "audit"))
+    ct.create_trail(
+        Name=f"tradesense-{settings.stack}",
+        S3BucketName=audit,
+        IsMultiRegionTrail=True,
+        EnableLogFileValidation=True,
+        KmsKeyId=d.keys["logs"],
+        TagsList=tags(settings, "platform", "audit"),
+    )
     ct.start_logging(Name=f"tradesense-{settings.stack}")
     return d
 
@@ -242,8 +331,15 @@ def remove_waf_rule(d: Deployment, rule_name: str) -> None:
     rules = [r for r in acl["WebACL"]["Rules"] if r["Name"] != rule_name]
     for rule in rules:  # moto echoes blobs back as text; hand them back as bytes
         _fix_blobs(rule)
-    waf.update_web_acl(Name=d.web_acl["Name"], Scope="CLOUDFRONT", Id=d.web_acl["Id"], DefaultAction={"Allow": {}},
-                       Rules=rules, VisibilityConfig=acl["WebACL"]["VisibilityConfig"], LockToken=acl["LockToken"])
+    waf.update_web_acl(
+        Name=d.web_acl["Name"],
+        Scope="CLOUDFRONT",
+        Id=d.web_acl["Id"],
+        DefaultAction={"Allow": {}},
+        Rules=rules,
+        VisibilityConfig=acl["WebACL"]["VisibilityConfig"],
+        LockToken=acl["LockToken"],
+    )
 
 
 def restore_web_acl(d: Deployment, saved: dict) -> None:
@@ -252,8 +348,15 @@ def restore_web_acl(d: Deployment, saved: dict) -> None:
     rules = saved["Rules"]
     for rule in rules:
         _fix_blobs(rule)
-    waf.update_web_acl(Name=d.web_acl["Name"], Scope="CLOUDFRONT", Id=d.web_acl["Id"], DefaultAction={"Allow": {}},
-                       Rules=rules, VisibilityConfig=saved["VisibilityConfig"], LockToken=token)
+    waf.update_web_acl(
+        Name=d.web_acl["Name"],
+        Scope="CLOUDFRONT",
+        Id=d.web_acl["Id"],
+        DefaultAction={"Allow": {}},
+        Rules=rules,
+        VisibilityConfig=saved["VisibilityConfig"],
+        LockToken=token,
+    )
 
 
 def _fix_blobs(node: Any) -> None:
@@ -281,7 +384,9 @@ def serve(handler_cls: type, *, threaded: bool = True) -> tuple[http.server.HTTP
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def faulty_proxy(upstream: str, should_fail: Callable[[str, str, dict], Optional[int]]) -> tuple[http.server.HTTPServer, str, list]:
+def faulty_proxy(
+    upstream: str, should_fail: Callable[[str, str, dict], int | None]
+) -> tuple[http.server.HTTPServer, str, list]:
     """A proxy to the moto server that answers some calls with an error status instead.
 
     `should_fail(method, path, headers)` returns a status (500, 503) to fail that call, or None.
@@ -308,7 +413,9 @@ def faulty_proxy(upstream: str, should_fail: Callable[[str, str, dict], Optional
                 self.end_headers()
                 self.wfile.write(payload)
                 return
-            request = urllib.request.Request(upstream + self.path, data=body if self.command not in ("GET", "HEAD") else None, method=self.command)
+            request = urllib.request.Request(
+                upstream + self.path, data=body if self.command not in ("GET", "HEAD") else None, method=self.command
+            )
             for name, value in self.headers.items():
                 if name.lower() not in ("host", "content-length", "connection"):
                     request.add_header(name, value)

@@ -6,16 +6,18 @@ import datetime as dt
 import json
 import re
 
-import pytest
-
-from scripts.ops import backup, restore
 from scripts.cli import run
+from scripts.ops import backup, restore
 from tests.ops.conftest import now_iso, pg_args, seed
+
 
 def table_digest(pg, database: str) -> dict[str, str]:
     """An independent proof of identity: every row of every table, in primary-key order."""
     return {
-        table: pg.sql(database, f"SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM {table} t")
+        table: pg.sql(
+            database,
+            f"SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM {table} t",
+        )
         for table in ("accounts", "ledger.entries")
     }
 
@@ -52,7 +54,9 @@ def test_backup_then_restore_round_trip_is_identical_and_verified(shared_deploym
     assert head["ContentLength"] == manifest["dump"]["bytes"]
     (snap,) = rds.describe_db_snapshots(DBSnapshotIdentifier=manifest["snapshot"]["id"])["DBSnapshots"]
     assert snap["Encrypted"] and {"Key": "Purpose", "Value": "on-demand-backup"} in snap["TagList"]
-    (dr,) = shared_deployment.client("rds", "us-west-2").describe_db_snapshots(DBSnapshotIdentifier=manifest["dr_snapshot"]["id"])["DBSnapshots"]
+    (dr,) = shared_deployment.client("rds", "us-west-2").describe_db_snapshots(
+        DBSnapshotIdentifier=manifest["dr_snapshot"]["id"]
+    )["DBSnapshots"]
     assert dr["Encrypted"] and dr["KmsKeyId"] == shared_deployment.keys["dr-backups"]
 
     pg.sql("postgres", "DROP DATABASE IF EXISTS auth_copy")
@@ -77,11 +81,14 @@ def test_corrupted_dump_is_detected_and_nothing_restored(shared_deployment, data
     assert pg.sql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'trading_copy'") == "0"
 
 
-def test_restored_data_that_differs_from_the_manifest_fails_verification(shared_deployment, databases, capsys, monkeypatch):
+def test_restored_data_that_differs_from_the_manifest_fails_verification(
+    shared_deployment, databases, capsys, monkeypatch
+):
     pg = databases
     assert run(backup.main, ["--service", "billing", *pg_args(pg)]) == 0
     # the archive is intact but its content no longer matches what the manifest recorded
     import scripts.ops.restore as module
+
     real = module.restore_archive
 
     def restore_then_lose_a_row(conn, path):
@@ -117,7 +124,7 @@ def test_one_failing_database_leaves_the_others_backed_up(shared_deployment, dat
 
 def test_point_in_time_restore_creates_a_new_protected_instance(shared_deployment, capsys):
     rds = shared_deployment.client("rds")
-    when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%MZ")
     before = len(rds.describe_db_instances()["DBInstances"])
     assert run(restore.main, ["analytics", when, "--dry-run", "--poll-interval", "0.01"]) == 0
     assert "DRY RUN" in capsys.readouterr().out
@@ -142,6 +149,7 @@ def test_snapshot_restore_creates_a_new_instance(shared_deployment, capsys):
     assert "restored tradesense-prod-auth as tradesense-prod-auth-restored-" in out
     name = re.search(r"as (tradesense-prod-auth-restored-[0-9-]+)", out).group(1)
     (restored,) = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"]
-    assert restored["DeletionProtection"] and {"Key": "RestoredFrom", "Value": "tradesense-prod-auth"} in restored["TagList"]
-
-
+    assert (
+        restored["DeletionProtection"]
+        and {"Key": "RestoredFrom", "Value": "tradesense-prod-auth"} in restored["TagList"]
+    )

@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
+from scripts.cli import run
 from scripts.ops import aws as aws_module
 from scripts.ops import backup, health, restore, validate_deployment
-from scripts.cli import run
 from tests.ops.conftest import now_iso, pg_args
 from tests.ops.ops_fixtures import faulty_proxy
 
@@ -26,7 +26,7 @@ def _state(d, pg) -> tuple:
 
 
 def _old(days: int) -> str:
-    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).strftime("%Y-%m-%d")
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%d")
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,11 @@ def _old(days: int) -> str:
         (restore, ["auth", "--snapshot", "no-such-snapshot"], "--snapshot = 'no-such-snapshot': no such snapshot"),
         (restore, ["auth", "__NOW__", "--snapshot", "x"], "date and --snapshot exclude each other"),
         (restore, ["auth", "__NOW__", "--target", "tradesense-prod-auth"], "is the original instance"),
-        (restore, ["auth", "__NOW__", "--from-dump", "--target", "auth", "--db-user", "postgres", "--sslmode", "require"], "is the original database"),
+        (
+            restore,
+            ["auth", "__NOW__", "--from-dump", "--target", "auth", "--db-user", "postgres", "--sslmode", "require"],
+            "is the original database",
+        ),
         (restore, ["auth", "__NOW__", "--from-dump", "--target", "auth_x", "__PG__"], "no logical dump of auth"),
         (restore, ["auth", "__NOW__", "--from-dump", "--target", "Bad-Name", "__PG__"], "--target = 'Bad-Name'"),
         (backup, ["--service", "payments"], "service = 'payments': not a service"),
@@ -51,7 +55,9 @@ def _old(days: int) -> str:
         (backup, ["--stack", "qa"], "stack 'qa'"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_nothing_changes(shared_deployment, databases, capsys, monkeypatch, command, args, message):
+def test_bad_input_is_one_line_exit_2_and_nothing_changes(
+    shared_deployment, databases, capsys, monkeypatch, command, args, message
+):
     monkeypatch.delenv("PGSSLROOTCERT", raising=False)
     pg = databases
     expanded: list[str] = []
@@ -81,30 +87,78 @@ def test_a_date_outside_the_stack_window_is_refused_before_any_aws_call(capsys, 
 
 # (command, args, what the one line says). Dates are inside the window unless the case is the date.
 BEFORE_ANY_CALL = [
-    (restore, ["auth", "__NOW__", "--wait-timeout", "nan"], "--wait-timeout = nan: must be a number of seconds, more than 0"),
+    (
+        restore,
+        ["auth", "__NOW__", "--wait-timeout", "nan"],
+        "--wait-timeout = nan: must be a number of seconds, more than 0",
+    ),
     (restore, ["auth", "__NOW__", "--wait-timeout", "inf"], "--wait-timeout = inf: must be a number of seconds"),
     (restore, ["auth", "__NOW__", "--wait-timeout", "1e999"], "--wait-timeout = 1e999: must be a number of seconds"),
-    (restore, ["auth", "__NOW__", "--wait-timeout", "0"], "--wait-timeout = 0: must be a number of seconds, more than 0"),
+    (
+        restore,
+        ["auth", "__NOW__", "--wait-timeout", "0"],
+        "--wait-timeout = 0: must be a number of seconds, more than 0",
+    ),
     (restore, ["auth", "__NOW__", "--wait-timeout", "-5"], "--wait-timeout = -5:"),
     (restore, ["auth", "__NOW__", "--wait-timeout", "999999"], "at most 172800"),
-    (restore, ["auth", "__NOW__", "--poll-interval", "0"], "--poll-interval = 0: must be a number of seconds, more than 0"),
+    (
+        restore,
+        ["auth", "__NOW__", "--poll-interval", "0"],
+        "--poll-interval = 0: must be a number of seconds, more than 0",
+    ),
     (restore, ["auth", "__NOW__", "--poll-interval", "-1"], "--poll-interval = -1:"),
     (restore, ["auth", "__NOW__", "--poll-interval", "NaN"], "--poll-interval = NaN:"),
     (restore, ["auth", "__NOW__", "--poll-interval", "1e300"], "at most 3600"),
     (restore, ["auth", "__NOW__", "--poll-interval", "soon"], "--poll-interval = 'soon': must be a number"),
-    (restore, ["auth", "__NOW__", "--from-dump", "--db-port", "0"], "--db-port = 0: must be a whole number, at least 1 and at most 65535"),
+    (
+        restore,
+        ["auth", "__NOW__", "--from-dump", "--db-port", "0"],
+        "--db-port = 0: must be a whole number, at least 1 and at most 65535",
+    ),
     (restore, ["auth", "__NOW__", "--from-dump", "--db-port", "65536"], "--db-port = 65536:"),
     (restore, ["auth", "__NOW__", "--from-dump", "--db-port", "-1"], "--db-port = -1:"),
-    (restore, ["auth", "__NOW__", "--from-dump", "--db-port", "5432.5"], "--db-port = '5432.5': must be a whole number"),
-    (restore, ["auth", "__NOW__", "--from-dump", "--db-host", "db host", "--sslmode", "require"], "--db-host = 'db host': must be a host name"),
-    (restore, ["auth", "__NOW__", "--from-dump", "--db-host", "/var/run/postgresql", "--sslmode", "require"], "--db-host = '/var/run/postgresql'"),
-    (restore, ["auth", "__NOW__", "--from-dump", "--db-user", "x'; DROP", "--sslmode", "require"], "--db-user = \"x'; DROP\": must be a PostgreSQL role"),
-    (restore, ["auth", "__NOW__", "--from-dump", "--sslmode", "disable", "--db-host", "10.0.0.5"], "allowed only to a loopback address"),
-    (restore, ["auth", "__NOW__", "--from-dump", "--sslmode", "verify-full", "--ssl-root-cert", "/nonexistent.pem"], "--ssl-root-cert = '/nonexistent.pem': no such file"),
-    (restore, ["auth", "__NOW__", "--from-dump", "--target", "Bad-Name", "--sslmode", "require"], "--target = 'Bad-Name': must be a PostgreSQL name"),
+    (
+        restore,
+        ["auth", "__NOW__", "--from-dump", "--db-port", "5432.5"],
+        "--db-port = '5432.5': must be a whole number",
+    ),
+    (
+        restore,
+        ["auth", "__NOW__", "--from-dump", "--db-host", "db host", "--sslmode", "require"],
+        "--db-host = 'db host': must be a host name",
+    ),
+    (
+        restore,
+        ["auth", "__NOW__", "--from-dump", "--db-host", "/var/run/postgresql", "--sslmode", "require"],
+        "--db-host = '/var/run/postgresql'",
+    ),
+    (
+        restore,
+        ["auth", "__NOW__", "--from-dump", "--db-user", "x'; DROP", "--sslmode", "require"],
+        '--db-user = "x\'; DROP": must be a PostgreSQL role',
+    ),
+    (
+        restore,
+        ["auth", "__NOW__", "--from-dump", "--sslmode", "disable", "--db-host", "10.0.0.5"],
+        "allowed only to a loopback address",
+    ),
+    (
+        restore,
+        ["auth", "__NOW__", "--from-dump", "--sslmode", "verify-full", "--ssl-root-cert", "/nonexistent.pem"],
+        "--ssl-root-cert = '/nonexistent.pem': no such file",
+    ),
+    (
+        restore,
+        ["auth", "__NOW__", "--from-dump", "--target", "Bad-Name", "--sslmode", "require"],
+        "--target = 'Bad-Name': must be a PostgreSQL name",
+    ),
     (restore, ["auth", "__NOW__", "--target", "Bad_Name"], "--target = 'Bad_Name': an RDS identifier"),
     (restore, ["auth", "__NOW__", "--target", "auth--copy"], "--target = 'auth--copy': an RDS identifier"),
-    (restore, ["auth", "--snapshot", "bad snapshot!"], "--snapshot = 'bad snapshot!': must be a DB snapshot identifier"),
+    (
+        restore,
+        ["auth", "--snapshot", "bad snapshot!"],
+        "--snapshot = 'bad snapshot!': must be a DB snapshot identifier",
+    ),
     (restore, ["auth", "--snapshot", ""], "--snapshot = '': must be a DB snapshot identifier"),
     (restore, ["auth", "__NOW__", "--snapshot", "auth-snap"], "date and --snapshot exclude each other"),
     (restore, ["auth", "2026-02-30"], "date = '2026-02-30': must be an ISO date"),
@@ -112,12 +166,20 @@ BEFORE_ANY_CALL = [
     (restore, ["auth", "__OLD__"], "outside the retention window"),
     (restore, ["auth"], "date is required"),
     (restore, ["auth", "__NOW__", "--region", "mars-north-1"], "--region = 'mars-north-1': must be an AWS region"),
-    (restore, ["auth", "__NOW__", "--endpoint-url", "ftp://127.0.0.1"], "--endpoint-url = 'ftp://127.0.0.1': must be an http(s) URL"),
+    (
+        restore,
+        ["auth", "__NOW__", "--endpoint-url", "ftp://127.0.0.1"],
+        "--endpoint-url = 'ftp://127.0.0.1': must be an http(s) URL",
+    ),
     (restore, ["auth", "__NOW__", "--bogus"], "restore: unrecognized arguments: --bogus"),
     (backup, ["--wait-timeout", "nan"], "--wait-timeout = nan:"),
     (backup, ["--poll-interval", "-1"], "--poll-interval = -1:"),
     (backup, ["--db-port", "70000"], "--db-port = 70000:"),
-    (backup, ["--db-host=-oProxyCommand=x", "--sslmode", "require"], "--db-host = '-oProxyCommand=x': must be a host name"),
+    (
+        backup,
+        ["--db-host=-oProxyCommand=x", "--sslmode", "require"],
+        "--db-host = '-oProxyCommand=x': must be a host name",
+    ),
     (backup, ["--sslmode", "prefer", "--db-host", "127.0.0.1"], "--sslmode = 'prefer'"),
     (health, ["--timeout", "nan"], "--timeout = nan: must be a number of seconds, more than 0 and at most 60"),
     (health, ["--timeout", "inf"], "--timeout = inf:"),
@@ -129,7 +191,11 @@ BEFORE_ANY_CALL = [
     (validate_deployment, ["--region", "us_east_1"], "--region = 'us_east_1': must be an AWS region"),
     (validate_deployment, ["--endpoint-url", "localhost:5000"], "--endpoint-url = 'localhost:5000'"),
     (validate_deployment, ["--stack", "../prod"], "stack '../prod': must be a Pulumi stack name"),
-    (validate_deployment, ["--endpoint-url", "http://admin:hunter2@127.0.0.1:5000"], "--endpoint-url: must not carry a user or password"),
+    (
+        validate_deployment,
+        ["--endpoint-url", "http://admin:hunter2@127.0.0.1:5000"],
+        "--endpoint-url: must not carry a user or password",
+    ),
     (health, ["--base-url", "https://ops:hunter2@api.example.com"], "--base-url: must not carry a user or password"),
     (aws_module, ["identity", "--region", "nowhere"], "--region = 'nowhere'"),
 ]
@@ -153,8 +219,11 @@ def unreachable_aws(monkeypatch):
     return f"http://127.0.0.1:{port}"
 
 
-@pytest.mark.parametrize(("command", "args", "message"), BEFORE_ANY_CALL,
-                         ids=[f"{c.__name__.split('.')[-1]}-{i}" for i, (c, _, _) in enumerate(BEFORE_ANY_CALL)])
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    BEFORE_ANY_CALL,
+    ids=[f"{c.__name__.split('.')[-1]}-{i}" for i, (c, _, _) in enumerate(BEFORE_ANY_CALL)],
+)
 def test_bad_arguments_exit_2_before_any_aws_call(unreachable_aws, capsys, command, args, message):
     expanded = [{"__OLD__": _old(45), "__NOW__": now_iso()}.get(arg, arg) for arg in args]
     main = command._identity if command is aws_module else command.main
@@ -184,7 +253,10 @@ def test_a_failure_after_the_restore_started_says_what_was_created(deployment, c
 
     server, url, calls = faulty_proxy(deployment.endpoint, fail_after_start)
     try:
-        code = run(restore.main, ["billing", now_iso(), "--target", "billing-drill", "--endpoint-url", url, "--poll-interval", "0.01"])
+        code = run(
+            restore.main,
+            ["billing", now_iso(), "--target", "billing-drill", "--endpoint-url", url, "--poll-interval", "0.01"],
+        )
     finally:
         server.shutdown()
     err = capsys.readouterr().err
@@ -214,13 +286,29 @@ def test_an_interrupt_after_the_restore_started_says_what_exists(deployment, cap
 def test_a_malformed_manifest_is_refused_before_anything_is_created(deployment, databases, capsys):
     # A manifest without the table checksums cannot verify a restore: refused before the download.
     s3 = deployment.client("s3")
-    stamp = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y%m%d-%H%M%S-000")
+    stamp = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y%m%d-%H%M%S-000")
     key = f"logical/prod/market-data/{stamp}/manifest.json"
-    s3.put_object(Bucket=deployment.bucket, Key=key, Body=json.dumps(
-        {"version": 1, "service": "market-data", "created_at": stamp, "dump": {"key": "../../etc/passwd", "bytes": 1}}).encode())
+    s3.put_object(
+        Bucket=deployment.bucket,
+        Key=key,
+        Body=json.dumps(
+            {
+                "version": 1,
+                "service": "market-data",
+                "created_at": stamp,
+                "dump": {"key": "../../etc/passwd", "bytes": 1},
+            }
+        ).encode(),
+    )
     before = databases.sql("postgres", "SELECT count(*) FROM pg_database")
-    code = run(restore.main, ["market-data", now_iso(), "--from-dump", "--target", "market_data_drill", *pg_args(databases)])
+    code = run(
+        restore.main, ["market-data", now_iso(), "--from-dump", "--target", "market_data_drill", *pg_args(databases)]
+    )
     *progress_lines, err = capsys.readouterr().err.splitlines()
     assert code == 1 and all(line.startswith("... ") for line in progress_lines), progress_lines
-    assert err.startswith("FAILED: ") and f"s3://{deployment.bucket}/{key} is not a version-1 manifest for market-data" in err and "nothing restored" in err
+    assert (
+        err.startswith("FAILED: ")
+        and f"s3://{deployment.bucket}/{key} is not a version-1 manifest for market-data" in err
+        and "nothing restored" in err
+    )
     assert databases.sql("postgres", "SELECT count(*) FROM pg_database") == before

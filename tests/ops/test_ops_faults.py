@@ -5,12 +5,9 @@ backed up. A proxy on 127.0.0.1 sits between the scripts and moto and injects th
 from __future__ import annotations
 
 import datetime as dt
-import json
 
-import pytest
-
-from scripts.ops import backup, restore, validate_deployment
 from scripts.cli import run
+from scripts.ops import backup, restore, validate_deployment
 from tests.ops.conftest import pg_args
 from tests.ops.ops_fixtures import faulty_proxy
 
@@ -44,9 +41,13 @@ def test_transient_errors_are_retried_and_the_backup_succeeds(deployment, databa
     assert deletes(calls) == []
 
 
-def test_persistent_errors_give_a_clear_error_per_database_and_delete_nothing(deployment, databases, capsys, monkeypatch):
+def test_persistent_errors_give_a_clear_error_per_database_and_delete_nothing(
+    deployment, databases, capsys, monkeypatch
+):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
-    server, url, calls = faulty_proxy(deployment.endpoint, lambda m, p, info: 500 if info["target"] == "CreateDBSnapshot" else None)
+    server, url, calls = faulty_proxy(
+        deployment.endpoint, lambda m, p, info: 500 if info["target"] == "CreateDBSnapshot" else None
+    )
     try:
         code = run(backup.main, ["--endpoint-url", url, *pg_args(databases)])
     finally:
@@ -60,7 +61,9 @@ def test_persistent_errors_give_a_clear_error_per_database_and_delete_nothing(de
     assert len(deployment.client("rds").describe_db_instances()["DBInstances"]) == 5
 
 
-def test_failed_dump_upload_writes_no_manifest_and_the_next_database_still_runs(deployment, databases, capsys, monkeypatch):
+def test_failed_dump_upload_writes_no_manifest_and_the_next_database_still_runs(
+    deployment, databases, capsys, monkeypatch
+):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
 
     def should_fail(method, path, info):
@@ -84,7 +87,9 @@ def test_failed_dump_upload_writes_no_manifest_and_the_next_database_still_runs(
 # The tests below share one module deployment; keep them after the ones that reset moto.
 def test_validation_against_a_failing_endpoint_is_one_clear_line(shared_deployment, capsys, monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    server, url, calls = faulty_proxy(shared_deployment.endpoint, lambda m, p, info: 503 if info["target"] == "DescribeDBInstances" else None)
+    server, url, calls = faulty_proxy(
+        shared_deployment.endpoint, lambda m, p, info: 503 if info["target"] == "DescribeDBInstances" else None
+    )
     try:
         code = run(validate_deployment.main, ["--endpoint-url", url])
     finally:
@@ -97,10 +102,15 @@ def test_validation_against_a_failing_endpoint_is_one_clear_line(shared_deployme
 
 
 def test_restore_retries_through_throttling_and_never_touches_the_original(shared_deployment, capsys, monkeypatch):
-    server, url, calls = faulty_proxy(shared_deployment.endpoint, fail_first("RestoreDBInstanceToPointInTime", 1, status=503))
-    when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%MZ")
+    server, url, calls = faulty_proxy(
+        shared_deployment.endpoint, fail_first("RestoreDBInstanceToPointInTime", 1, status=503)
+    )
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%MZ")
     try:
-        code = run(restore.main, ["trading", when, "--target", "trading-drill", "--endpoint-url", url, "--poll-interval", "0.01"])
+        code = run(
+            restore.main,
+            ["trading", when, "--target", "trading-drill", "--endpoint-url", url, "--poll-interval", "0.01"],
+        )
     finally:
         server.shutdown()
     assert code == 0, capsys.readouterr().err

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from scripts.ops import health
 from scripts.cli import run
+from scripts.ops import health
 from tests.ops.ops_fixtures import _QuietHandler, serve
 
 
@@ -58,7 +58,9 @@ def test_all_healthy_is_exit_0_with_a_row_per_service(shared_deployment, endpoin
 
 def test_flaky_endpoint_is_retried_and_down_or_slow_ones_fail(shared_deployment, endpoints, capsys):
     endpoints.behaviour.update(trading="flaky", billing="down", ai="slow")
-    code = run(health.main, ["--base-url", endpoints.url, "--timeout", "0.5", "--retries", "2", "--backoff", "0", "--json"])
+    code = run(
+        health.main, ["--base-url", endpoints.url, "--timeout", "0.5", "--retries", "2", "--backoff", "0", "--json"]
+    )
     document = json.loads(capsys.readouterr().out)
     rows = {r["service"]: r for r in document["services"]}
     assert code == 1 and document["ok"] is False

@@ -48,7 +48,9 @@ exit "${code:-0}"
 def test_shell_scripts_are_shellcheck_clean():
     scripts = sorted(str(p) for p in SCRIPTS.glob("*.sh"))
     assert len(scripts) == 6
-    result = subprocess.run([str(SHELLCHECK), "-x", "--severity=style", *scripts], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [str(SHELLCHECK), "-x", "--severity=style", *scripts], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 0, result.stdout
 
 
@@ -62,15 +64,24 @@ def test_shell_scripts_are_shellcheck_clean():
     ],
 )
 def test_wrappers_run_the_module_and_pass_its_exit_code(moto_server, script, args, message):
-    result = subprocess.run([str(SCRIPTS / script), *args], capture_output=True, text=True,
-                            env={**os.environ, "PYTHON": sys.executable}, cwd="/")
+    result = subprocess.run(
+        [str(SCRIPTS / script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+        cwd="/",
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
 
 
 def test_wrapper_without_a_python_says_how_to_make_one(tmp_path):
-    result = subprocess.run([str(SCRIPTS / "backup.sh")], capture_output=True, text=True,
-                            env={**os.environ, "PYTHON": str(tmp_path / "missing")})
+    result = subprocess.run(
+        [str(SCRIPTS / "backup.sh")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": str(tmp_path / "missing")},
+    )
     assert result.returncode == 2 and "python3 -m venv .venv" in result.stderr
 
 
@@ -100,10 +111,21 @@ def deploy(tmp_path):
         scenario.write_text(scenario_lines)
         if log.exists():
             log.unlink()
-        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHON": str(bin_dir / "python"),
-               "CALL_LOG": str(log), "SCENARIO": str(scenario)}
-        result = subprocess.run([str(repo / "scripts" / "deploy-production-secure.sh"), *args], input=stdin,
-                                capture_output=True, text=True, env=env, timeout=60)
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "PYTHON": str(bin_dir / "python"),
+            "CALL_LOG": str(log),
+            "SCENARIO": str(scenario),
+        }
+        result = subprocess.run(
+            [str(repo / "scripts" / "deploy-production-secure.sh"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         calls = log.read_text().splitlines() if log.exists() else []
         return result, calls
 
@@ -182,7 +204,11 @@ def test_each_failure_stops_the_deploy_there(deploy, scenario, failed_step, call
 def test_dirty_tree_stops_before_the_gate(deploy):
     (deploy.repo / "stray.txt").write_text("uncommitted")
     result, calls = deploy("--yes")
-    assert result.returncode == 1 and "FAILED at preflight: clean git tree" in result.stderr and "stray.txt" in result.stderr
+    assert (
+        result.returncode == 1
+        and "FAILED at preflight: clean git tree" in result.stderr
+        and "stray.txt" in result.stderr
+    )
     assert normalise(calls, deploy.repo) == HAPPY[:4]
 
 
@@ -194,8 +220,12 @@ def test_missing_pulumi_cli_is_reported(deploy, tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--bogus"], "unknown argument '--bogus'"), (["--stack"], "--stack needs a stack name"),
-     (["--stack", "qa"], "no Pulumi.qa.yaml"), (["--stack", "a;b"], "only letters")],
+    [
+        (["--bogus"], "unknown argument '--bogus'"),
+        (["--stack"], "--stack needs a stack name"),
+        (["--stack", "qa"], "no Pulumi.qa.yaml"),
+        (["--stack", "a;b"], "only letters"),
+    ],
 )
 def test_bad_arguments_exit_2_before_anything_runs(deploy, args, message):
     result, calls = deploy(*args)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from scripts.ops import validate_deployment
 from scripts.cli import run
-from tests.ops.ops_fixtures import build_deployment, remove_waf_rule, restore_web_acl
+from scripts.ops import validate_deployment
+from tests.ops.ops_fixtures import remove_waf_rule, restore_web_acl
 
 
 def validate(capsys, *args: str) -> tuple[int, list[str], str]:
@@ -36,13 +36,17 @@ def test_compliant_deployment_passes_every_check(shared_deployment, capsys):
 def _drift_deletion_protection(d):
     rds = d.client("rds")
     rds.modify_db_instance(DBInstanceIdentifier=d.instances["trading"], DeletionProtection=False, ApplyImmediately=True)
-    return lambda: rds.modify_db_instance(DBInstanceIdentifier=d.instances["trading"], DeletionProtection=True, ApplyImmediately=True)
+    return lambda: rds.modify_db_instance(
+        DBInstanceIdentifier=d.instances["trading"], DeletionProtection=True, ApplyImmediately=True
+    )
 
 
 def _drift_retention(d):
     rds = d.client("rds")
     rds.modify_db_instance(DBInstanceIdentifier=d.instances["billing"], BackupRetentionPeriod=7, ApplyImmediately=True)
-    return lambda: rds.modify_db_instance(DBInstanceIdentifier=d.instances["billing"], BackupRetentionPeriod=30, ApplyImmediately=True)
+    return lambda: rds.modify_db_instance(
+        DBInstanceIdentifier=d.instances["billing"], BackupRetentionPeriod=30, ApplyImmediately=True
+    )
 
 
 def _drift_public_access_block(d):
@@ -79,15 +83,21 @@ def _drift_trail_stopped(d):
 
 def _drift_read_only_selectors(d):
     ct = d.client("cloudtrail")
-    ct.put_event_selectors(TrailName="tradesense-prod", EventSelectors=[{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}])
-    return lambda: ct.put_event_selectors(TrailName="tradesense-prod", EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}])
+    ct.put_event_selectors(
+        TrailName="tradesense-prod", EventSelectors=[{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}]
+    )
+    return lambda: ct.put_event_selectors(
+        TrailName="tradesense-prod", EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}]
+    )
 
 
 def _drift_unredacted_cookie(d):
     waf = d.client("wafv2", "us-east-1")
     saved = waf.get_logging_configuration(ResourceArn=d.web_acl["ARN"])["LoggingConfiguration"]
     saved.pop("ManagedByFirewallManager", None)
-    waf.put_logging_configuration(LoggingConfiguration={**saved, "RedactedFields": [{"SingleHeader": {"Name": "authorization"}}]})
+    waf.put_logging_configuration(
+        LoggingConfiguration={**saved, "RedactedFields": [{"SingleHeader": {"Name": "authorization"}}]}
+    )
     return lambda: waf.put_logging_configuration(LoggingConfiguration=saved)
 
 
@@ -96,16 +106,34 @@ def _drift_unredacted_cookie(d):
     [
         (_drift_deletion_protection, "rds-deletion-protection", "tradesense-prod-trading", "DeletionProtection=False"),
         (_drift_retention, "rds-backup-retention", "tradesense-prod-billing", "7 days (need >= 30)"),
-        (_drift_public_access_block, "s3-public-access-block", "tradesense-prod-db-backups-123456789012", "no public-access block"),
+        (
+            _drift_public_access_block,
+            "s3-public-access-block",
+            "tradesense-prod-db-backups-123456789012",
+            "no public-access block",
+        ),
         (_drift_login_rule, "waf-login-rate-limit", "tradesense-prod-edge", "rule login-rate-limit missing"),
         (_drift_force_ssl, "rds-force-ssl", "tradesense-prod-auth-pg16", "rds.force_ssl=0"),
         (_drift_trail_stopped, "cloudtrail-logging-management-events", "tradesense-prod", "logging=False"),
         # judged by the pack's own rule function on the live selectors: the same message as on the plan
-        (_drift_read_only_selectors, "cloudtrail-logging-management-events", "tradesense-prod", "no event selector records all management events"),
+        (
+            _drift_read_only_selectors,
+            "cloudtrail-logging-management-events",
+            "tradesense-prod",
+            "no event selector records all management events",
+        ),
         (_drift_unredacted_cookie, "waf-logging-redacts-credentials", "tradesense-prod-edge", "NOT redacted: cookie"),
     ],
-    ids=["deletion-protection-off", "retention-7-days", "public-access-block-removed", "login-rule-removed",
-         "force-ssl-off", "trail-stopped", "read-only-selectors", "cookie-not-redacted"],
+    ids=[
+        "deletion-protection-off",
+        "retention-7-days",
+        "public-access-block-removed",
+        "login-rule-removed",
+        "force-ssl-off",
+        "trail-stopped",
+        "read-only-selectors",
+        "cookie-not-redacted",
+    ],
 )
 def test_console_drift_is_caught_with_the_right_finding(shared_deployment, capsys, drift, check, resource, found):
     undo = drift(shared_deployment)

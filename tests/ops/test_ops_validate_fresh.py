@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scripts.ops import validate_deployment
 from scripts.cli import run
+from scripts.ops import validate_deployment
 from tests.ops.ops_fixtures import build_deployment
 
 
@@ -20,7 +20,9 @@ def test_unencrypted_database_fails_encryption(aws, settings, capsys):
     build_deployment(settings, aws, db_overrides={"analytics": {"StorageEncrypted": False, "KmsKeyId": None}})
     code, lines = validate(capsys)
     assert code == 1
-    assert [line.split()[1:3] for line in failures(lines)] == [["rds-storage-encrypted-cmk", "tradesense-prod-analytics"]]
+    assert [line.split()[1:3] for line in failures(lines)] == [
+        ["rds-storage-encrypted-cmk", "tradesense-prod-analytics"]
+    ]
     assert "encrypted=False" in failures(lines)[0]
 
 
@@ -29,9 +31,12 @@ def test_missing_resources_fail_rather_than_pass_silently(aws, capsys):
     code, lines = validate(capsys)
     assert code == 1
     names = {line.split()[1] for line in failures(lines)}
-    assert {"live-only:rds-present", "live-only:cache-present", "live-only:backup-bucket-present",
-            "live-only:waf-present", "audit-trail-present"} <= names
+    assert {
+        "live-only:rds-present",
+        "live-only:cache-present",
+        "live-only:backup-bucket-present",
+        "live-only:waf-present",
+        "audit-trail-present",
+    } <= names
     # even with nothing to find, every id reported is one the validator declares (a pack rule or live-only)
     assert {line.split()[1] for line in lines[:-1]} <= set(validate_deployment.LIVE_CHECKS)
-
-

@@ -35,9 +35,12 @@ def test_expectations_restates_no_floor_of_the_pack():
     # no number assigned at module level: every threshold is read from the pack
     literals = [
         target.id
-        for node in tree.body if isinstance(node, ast.Assign)
-        for target in node.targets if isinstance(target, ast.Name)
-        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, (int, float))
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+        if isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, (int, float))
         and not isinstance(node.value.value, bool)
     ]
     assert literals == [], f"thresholds restated in expectations.py: {literals}"
@@ -45,10 +48,14 @@ def test_expectations_restates_no_floor_of_the_pack():
     read = {
         node.args[0].value
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "floor"
-        and node.args and isinstance(node.args[0], ast.Constant)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "floor"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
     }
-    needed = {key for name in validate_deployment.LIVE_CHECKS if name in all_rules() for key in all_rules()[name].config}
+    needed = {
+        key for name in validate_deployment.LIVE_CHECKS if name in all_rules() for key in all_rules()[name].config
+    }
     assert needed - NOT_LIVE <= read, f"floors a live check must read from the pack: {sorted(needed - NOT_LIVE - read)}"
     assert read <= set(FLOORS)
 

@@ -20,9 +20,9 @@ import pytest
 from botocore.stub import Stubber
 
 from components.network import DEFAULT_INTERFACE_ENDPOINTS
+from scripts.cli import Report, run
 from scripts.ops import preflight as pf
 from scripts.ops.aws import Aws
-from scripts.cli import Report, run
 
 REGION = "us-east-1"
 
@@ -60,6 +60,7 @@ def edge(hostname: str = "api.tradesense.io", zone_name=None) -> SimpleNamespace
 
 # -- what the stack adds, from the program -----------------------------------------------------
 
+
 def test_plan_counts_what_the_program_registers(plan, settings):
     databases = [s for s in settings.services.values() if s.database]
     assert plan.count("aws:rds/proxy:Proxy", REGION) == len(databases) == 5
@@ -80,8 +81,8 @@ def test_prod_web_acl_capacity_is_the_sum_of_awss_published_costs(plan):
     # rate-based: 2 + scope-down (waf-rule-statement-type-rate-based.html); STARTS_WITH string match 2,
     # +10 per text transformation (waf-rule-statement-type-string-match.html); OR = sum of nested.
     managed = 700 + 200 + 200 + 50
-    login = 2 + 2 * (2 + 10)      # two login paths, OR-ed, each lowercased
-    api = 2 + (2 + 10)            # one /api/ prefix, lowercased
+    login = 2 + 2 * (2 + 10)  # two login paths, OR-ed, each lowercased
+    api = 2 + (2 + 10)  # one /api/ prefix, lowercased
     assert pf.web_acl_wcu(plan.web_acls["tradesense-prod-edge"]) == managed + login + api == 1190
     # the web ACL limits: 5,000 per web ACL, 1,500 in the basic price
     # (https://docs.aws.amazon.com/waf/latest/developerguide/limits.html, aws-waf-capacity-units.html)
@@ -102,8 +103,16 @@ def _managed(name):
         ([_managed("AWSManagedRulesCommonRuleSet")] * 2, "PASS", "1400 WCUs"),
         ([_managed("AWSManagedRulesCommonRuleSet")] * 3, "WARN", "above 1500 WAF bills extra"),
         ([_managed("AWSManagedRulesCommonRuleSet")] * 8, "FAIL", "5600 WCUs"),
-        ([_rule({"regexPatternSetReferenceStatement": {}})], "FAIL", "statement type regexPatternSetReferenceStatement"),
-        ([_managed("AWSManagedRulesBotControlRuleSet")], "FAIL", "managed rule group 'AWSManagedRulesBotControlRuleSet'"),
+        (
+            [_rule({"regexPatternSetReferenceStatement": {}})],
+            "FAIL",
+            "statement type regexPatternSetReferenceStatement",
+        ),
+        (
+            [_managed("AWSManagedRulesBotControlRuleSet")],
+            "FAIL",
+            "managed rule group 'AWSManagedRulesBotControlRuleSet'",
+        ),
     ],
 )
 def test_web_acl_capacity_over_the_limit_or_unknown_fails(rules, status, text):
@@ -115,15 +124,16 @@ def test_web_acl_capacity_over_the_limit_or_unknown_fails(rules, status, text):
 
 # -- alert email -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("email", "ok"),
     [
         ("platform-oncall@tradesense.io", True),
-        ("oncall@example.com", False),        # RFC 2606 section 3
+        ("oncall@example.com", False),  # RFC 2606 section 3
         ("oncall@alerts.example.org", False),
-        ("ops@tradesense.test", False),       # RFC 2606 section 2 / RFC 6761 6.2
-        ("ops@tradesense.invalid", False),    # RFC 6761 6.4
-        ("ops@box.localhost", False),         # RFC 6761 6.3
+        ("ops@tradesense.test", False),  # RFC 2606 section 2 / RFC 6761 6.2
+        ("ops@tradesense.invalid", False),  # RFC 6761 6.4
+        ("ops@box.localhost", False),  # RFC 6761 6.3
         ("changeme@tradesense.io", False),
         ("noreply@tradesense.io", False),
     ],
@@ -135,6 +145,7 @@ def test_alert_email_placeholders_fail(email, ok):
 
 
 # -- regions -----------------------------------------------------------------------------------
+
 
 def test_an_opt_in_dr_region_that_is_not_enabled_fails(aws_client):
     report = Report()
@@ -149,10 +160,17 @@ def test_a_region_aws_does_not_know_fails(aws_client):
     refused = {"AllRegions": True, "RegionNames": [REGION, "us-nowhere-9"]}
     with Stubber(ec2) as stub:
         stub.add_client_error("describe_regions", "InvalidParameterValue", "Invalid region", expected_params=refused)
-        stub.add_response("describe_regions", {"Regions": [{"RegionName": REGION, "OptInStatus": "opt-in-not-required"}]},
-                          {"AllRegions": True, "RegionNames": [REGION]})
-        stub.add_client_error("describe_regions", "InvalidParameterValue", "Invalid region",
-                              expected_params={"AllRegions": True, "RegionNames": ["us-nowhere-9"]})
+        stub.add_response(
+            "describe_regions",
+            {"Regions": [{"RegionName": REGION, "OptInStatus": "opt-in-not-required"}]},
+            {"AllRegions": True, "RegionNames": [REGION]},
+        )
+        stub.add_client_error(
+            "describe_regions",
+            "InvalidParameterValue",
+            "Invalid region",
+            expected_params={"AllRegions": True, "RegionNames": ["us-nowhere-9"]},
+        )
         report = Report()
         pf.check_regions(report, aws_client, SimpleNamespace(region=REGION, dr_region="us-nowhere-9"))
     assert [(c.status, c.resource) for c in report.checks] == [("PASS", REGION), ("FAIL", "us-nowhere-9")]
@@ -167,15 +185,19 @@ def test_enabled_regions_pass(aws_client, settings):
 
 # -- engine version orderable (Stubber: moto has no PostgreSQL orderable options) ------------------
 
+
 def _offering(version, vpc=True):
     return {"Engine": "postgres", "EngineVersion": version, "DBInstanceClass": "x", "Vpc": vpc}
 
 
 def _databases(*pairs):
-    return SimpleNamespace(services={
-        f"svc{i}": SimpleNamespace(name=f"svc{i}", database=SimpleNamespace(engine_version=v, instance_class=c))
-        for i, (v, c) in enumerate(pairs)
-    } | {"edge": SimpleNamespace(name="edge", database=None)})
+    return SimpleNamespace(
+        services={
+            f"svc{i}": SimpleNamespace(name=f"svc{i}", database=SimpleNamespace(engine_version=v, instance_class=c))
+            for i, (v, c) in enumerate(pairs)
+        }
+        | {"edge": SimpleNamespace(name="edge", database=None)}
+    )
 
 
 def test_exact_pin_is_looked_up_per_instance_class(aws_client, settings):
@@ -185,7 +207,7 @@ def test_exact_pin_is_looked_up_per_instance_class(aws_client, settings):
     assert len(pins) == 1
     (pin,) = pins
     with Stubber(rds) as stub:
-        for cls, offered in zip(classes, ([_offering(pin)], [])):
+        for cls, offered in zip(classes, ([_offering(pin)], []), strict=True):
             params = {"Engine": "postgres", "DBInstanceClass": cls, "Vpc": True}
             if "." in pin:
                 params["EngineVersion"] = pin
@@ -203,13 +225,21 @@ def test_major_pin_needs_some_orderable_minor_and_pages_until_found(aws_client):
     with Stubber(rds) as stub:
         base = {"Engine": "postgres", "DBInstanceClass": "db.r6g.large", "Vpc": True}
         # page 1: only other majors (and a non-VPC 16.x, which does not count); page 2: 16.x
-        stub.add_response("describe_orderable_db_instance_options",
-                          {"OrderableDBInstanceOptions": [_offering("15.8"), _offering("16.1", vpc=False)], "Marker": "m1"}, base)
-        stub.add_response("describe_orderable_db_instance_options",
-                          {"OrderableDBInstanceOptions": [_offering("16.2"), _offering("16.6"), _offering("17.2")]}, {**base, "Marker": "m1"})
-        stub.add_response("describe_orderable_db_instance_options",
-                          {"OrderableDBInstanceOptions": [_offering("14.12"), _offering("15.8")]},
-                          {"Engine": "postgres", "DBInstanceClass": "db.t4g.micro", "Vpc": True})
+        stub.add_response(
+            "describe_orderable_db_instance_options",
+            {"OrderableDBInstanceOptions": [_offering("15.8"), _offering("16.1", vpc=False)], "Marker": "m1"},
+            base,
+        )
+        stub.add_response(
+            "describe_orderable_db_instance_options",
+            {"OrderableDBInstanceOptions": [_offering("16.2"), _offering("16.6"), _offering("17.2")]},
+            {**base, "Marker": "m1"},
+        )
+        stub.add_response(
+            "describe_orderable_db_instance_options",
+            {"OrderableDBInstanceOptions": [_offering("14.12"), _offering("15.8")]},
+            {"Engine": "postgres", "DBInstanceClass": "db.t4g.micro", "Vpc": True},
+        )
         report = Report()
         pf.check_engine_orderable(report, aws_client, settings)
         stub.assert_no_pending_responses()
@@ -220,12 +250,18 @@ def test_major_pin_needs_some_orderable_minor_and_pages_until_found(aws_client):
 
 # -- hosted zone (moto) and delegation (injected resolver) -------------------------------------
 
+
 def _zone(client, name, private_vpc=None):
     kwargs = {"Name": name, "CallerReference": f"{name}-{private_vpc}"}
     if private_vpc:
-        kwargs.update(HostedZoneConfig={"PrivateZone": True, "Comment": "private"}, VPC={"VPCRegion": REGION, "VPCId": private_vpc})
+        kwargs.update(
+            HostedZoneConfig={"PrivateZone": True, "Comment": "private"},
+            VPC={"VPCRegion": REGION, "VPCId": private_vpc},
+        )
     created = client.create_hosted_zone(**kwargs)
-    return created["HostedZone"]["Id"].split("/")[-1], created["DelegationSet"]["NameServers"] if "DelegationSet" in created else []
+    return created["HostedZone"]["Id"].split("/")[-1], created["DelegationSet"][
+        "NameServers"
+    ] if "DelegationSet" in created else []
 
 
 def _zone_report(aws_client, hostname, zone_name, resolver):
@@ -260,7 +296,9 @@ def test_a_missing_zone_fails_and_says_how_to_name_another(aws_client):
     route53 = aws_client.client("route53")
     _zone(route53, "other.io")
     report = _zone_report(aws_client, "api.tradesense.io", None, None)
-    assert report.checks[0].status == "FAIL" and "public hosted zones named tradesense.io: none" in report.checks[0].found
+    assert (
+        report.checks[0].status == "FAIL" and "public hosted zones named tradesense.io: none" in report.checks[0].found
+    )
     zone_id, _ = _zone(route53, "tradesense.io")
     report = _zone_report(aws_client, "api.tradesense.io", None, None)
     assert [(c.status, c.check) for c in report.checks] == [("PASS", "route53.zone"), ("WARN", "route53.delegation")]
@@ -271,7 +309,11 @@ def test_a_missing_zone_fails_and_says_how_to_name_another(aws_client):
     ("setup", "hostname", "message"),
     [
         ("private", "api.tradesense.io", "public hosted zones named tradesense.io: none"),
-        ("more-specific", "api.tradesense.io", "a more specific public zone exists for api.tradesense.io: api.tradesense.io"),
+        (
+            "more-specific",
+            "api.tradesense.io",
+            "a more specific public zone exists for api.tradesense.io: api.tradesense.io",
+        ),
         ("duplicate", "api.tradesense.io", "public hosted zones named tradesense.io: 2"),
     ],
 )
@@ -287,13 +329,19 @@ def test_a_zone_that_cannot_serve_the_hostname_fails(aws_client, setup, hostname
         else:
             route53.create_hosted_zone(Name="tradesense.io", CallerReference="second")
     report = _zone_report(aws_client, hostname, None, lambda name: pytest.fail("DNS asked"))
-    assert len(report.checks) == 1 and report.checks[0].status == "FAIL" and message in report.checks[0].found, lines_of(report)
+    assert len(report.checks) == 1 and report.checks[0].status == "FAIL" and message in report.checks[0].found, (
+        lines_of(report)
+    )
 
 
 @pytest.mark.parametrize(
     ("answer", "status", "message"),
     [
-        (["ns1.registrar-dns.net", "ns2.registrar-dns.net"], "FAIL", "public DNS delegates tradesense.io to ns1.registrar-dns.net"),
+        (
+            ["ns1.registrar-dns.net", "ns2.registrar-dns.net"],
+            "FAIL",
+            "public DNS delegates tradesense.io to ns1.registrar-dns.net",
+        ),
         ([], "FAIL", "no NS records for tradesense.io"),
         (pf.DnsUnavailable("no answer from 10.0.0.2: timed out"), "WARN", "not checked: DNS unavailable"),
     ],
@@ -321,12 +369,20 @@ def _dns_answer(query: bytes, rcode: int, servers: list[str]) -> bytes:
     answers = b""
     for server in servers:
         label, _, rest = server.partition(".")
-        rdata = bytes([len(label)]) + label.encode() + b"".join(bytes([len(p)]) + p.encode() for p in rest.split(".")) + b"\0"
+        rdata = (
+            bytes([len(label)])
+            + label.encode()
+            + b"".join(bytes([len(p)]) + p.encode() for p in rest.split("."))
+            + b"\0"
+        )
         answers += struct.pack(">HHHIH", 0xC00C, 2, 1, 300, len(rdata)) + rdata  # owner: pointer to the question
     return header + question + answers
 
 
-@pytest.mark.parametrize(("rcode", "servers", "expected"), [(0, ["ns-1.awsdns-01.org", "ns-2.awsdns-02.com"], ["ns-1.awsdns-01.org", "ns-2.awsdns-02.com"]), (3, [], [])])
+@pytest.mark.parametrize(
+    ("rcode", "servers", "expected"),
+    [(0, ["ns-1.awsdns-01.org", "ns-2.awsdns-02.com"], ["ns-1.awsdns-01.org", "ns-2.awsdns-02.com"]), (3, [], [])],
+)
 def test_the_stdlib_resolver_parses_ns_answers(rcode, servers, expected):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
@@ -339,7 +395,9 @@ def test_the_stdlib_resolver_parses_ns_answers(rcode, servers, expected):
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        assert pf.system_ns_lookup("tradesense.io", timeout=5, server="127.0.0.1", port=sock.getsockname()[1]) == expected
+        assert (
+            pf.system_ns_lookup("tradesense.io", timeout=5, server="127.0.0.1", port=sock.getsockname()[1]) == expected
+        )
     finally:
         thread.join(5)
         sock.close()
@@ -375,6 +433,7 @@ def test_the_stdlib_resolver_reports_no_answer_as_unavailable():
 
 # -- quotas --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("quota", "code", "default", "doc"),
     [
@@ -393,7 +452,12 @@ def test_the_stdlib_resolver_reports_no_answer_as_unavailable():
 def test_quota_codes_and_defaults_are_awss(quota, code, default, doc, aws_client):
     assert (quota.service, quota.code) == code and quota.default == default and doc in quota.doc
     if quota.service == "vpc":  # moto ships these vpc defaults too: the emulator agrees with the docs
-        assert aws_client.client("service-quotas").get_service_quota(ServiceCode="vpc", QuotaCode=quota.code)["Quota"]["Value"] == default
+        assert (
+            aws_client.client("service-quotas").get_service_quota(ServiceCode="vpc", QuotaCode=quota.code)["Quota"][
+                "Value"
+            ]
+            == default
+        )
 
 
 def test_quotas_of_an_empty_account_hold_the_stack(aws_client, settings, plan):
@@ -403,12 +467,20 @@ def test_quotas_of_an_empty_account_hold_the_stack(aws_client, settings, plan):
     assert not report.failures, lines_of(report)
     # moto has Service Quotas for vpc codes: read, not assumed
     vpcs = by_check[("quota.vpcs", REGION)]
-    assert vpcs.status == "PASS" and "Service Quotas vpc/L-F678F1CE" in vpcs.found and "= 2 of 5" in vpcs.found  # moto's default VPC + ours
+    assert (
+        vpcs.status == "PASS" and "Service Quotas vpc/L-F678F1CE" in vpcs.found and "= 2 of 5" in vpcs.found
+    )  # moto's default VPC + ours
     # no rds/kms codes in moto: AWS's documented defaults, and the line says so
     proxies = by_check[("quota.rds_proxies", REGION)]
-    assert proxies.status == "WARN" and "0 in use + 5 this stack declares = 5 of 20" in proxies.found and "AWS default 20 assumed" in proxies.found
+    assert (
+        proxies.status == "WARN"
+        and "0 in use + 5 this stack declares = 5 of 20" in proxies.found
+        and "AWS default 20 assumed" in proxies.found
+    )
     assert ("quota.kms_keys", settings.dr_region) in by_check
-    assert by_check[("quota.vpc_interface_endpoints", "VPC of network")].found.startswith(f"0 in use + {len(DEFAULT_INTERFACE_ENDPOINTS)} this stack declares")
+    assert by_check[("quota.vpc_interface_endpoints", "VPC of network")].found.startswith(
+        f"0 in use + {len(DEFAULT_INTERFACE_ENDPOINTS)} this stack declares"
+    )
 
 
 def test_a_redeploy_does_not_count_the_stacks_own_resources_twice(deployment, boto_session, settings, plan):
@@ -416,12 +488,21 @@ def test_a_redeploy_does_not_count_the_stacks_own_resources_twice(deployment, bo
     databases are the ones the program declares, not 5 more."""
     aws_client = Aws(region=REGION, endpoint_url=deployment.endpoint, session=boto_session)
     rds = aws_client.client("rds")
-    rds.create_db_instance(DBInstanceIdentifier="someone-elses", DBInstanceClass="db.t4g.micro", Engine="postgres",
-                           AllocatedStorage=20, MasterUsername="x", MasterUserPassword="not-a-real-password")
+    rds.create_db_instance(
+        DBInstanceIdentifier="someone-elses",
+        DBInstanceClass="db.t4g.micro",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="x",
+        MasterUserPassword="not-a-real-password",
+    )
     report = Report()
     pf.check_quotas(report, aws_client, settings, plan)
     proxies = only(report, "quota.rds_proxies")[0]
-    assert proxies.found.startswith("0 in use + 5 this stack declares = 5 of 20") and "the stack's 5 existing are in its 5" in proxies.found
+    assert (
+        proxies.found.startswith("0 in use + 5 this stack declares = 5 of 20")
+        and "the stack's 5 existing are in its 5" in proxies.found
+    )
     instances = only(report, "quota.rds_instances")[0]
     assert instances.found.startswith("1 in use + 5 this stack declares = 6 of 40")
 
@@ -432,7 +513,9 @@ def test_a_full_region_fails_the_vpc_quota(aws_client, settings, plan):
         ec2.create_vpc(CidrBlock=f"10.{i + 1}.0.0/16")
     report = Report()
     pf.check_quotas(report, aws_client, settings, plan)
-    assert [(c.check, c.found.split(" (")[0]) for c in report.failures] == [("quota.vpcs", "5 in use + 1 this stack declares = 6 of 5")]
+    assert [(c.check, c.found.split(" (")[0]) for c in report.failures] == [
+        ("quota.vpcs", "5 in use + 1 this stack declares = 6 of 5")
+    ]
     assert "request an increase of VPCs per region" in report.failures[0].found
 
 
@@ -440,20 +523,37 @@ def test_an_applied_quota_from_service_quotas_is_used(aws_client, settings, plan
     """moto has no rds code in Service Quotas; an applied value (raised or lowered) comes from a Stubber."""
     rds, ec2 = aws_client.client("rds"), aws_client.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"{REGION}{'ab'[i]}")["Subnet"]["SubnetId"] for i in range(2)]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"{REGION}{'ab'[i]}")["Subnet"][
+            "SubnetId"
+        ]
+        for i in range(2)
+    ]
     for i in range(2):
-        rds.create_db_proxy(DBProxyName=f"existing-{i}", EngineFamily="POSTGRESQL", RoleArn="arn:aws:iam::123456789012:role/p",
-                            Auth=[{"AuthScheme": "SECRETS", "SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s"}],
-                            VpcSubnetIds=subnets)
+        rds.create_db_proxy(
+            DBProxyName=f"existing-{i}",
+            EngineFamily="POSTGRESQL",
+            RoleArn="arn:aws:iam::123456789012:role/p",
+            Auth=[{"AuthScheme": "SECRETS", "SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s"}],
+            VpcSubnetIds=subnets,
+        )
     quotas = aws_client.client("service-quotas")
 
     def value(quota, v):
         return {"Quota": {"ServiceCode": quota.service, "QuotaCode": quota.code, "Value": v}}
 
     with Stubber(quotas) as stub:
-        for quota, v in ((pf.RDS_PROXIES, 6.0), (pf.RDS_INSTANCES, 40.0), (pf.KMS_KEYS, 100000.0), (pf.VPCS, 10.0),
-                         (pf.GATEWAY_ENDPOINTS, 20.0), (pf.INTERFACE_ENDPOINTS, 50.0)):
-            stub.add_response("get_service_quota", value(quota, v), {"ServiceCode": quota.service, "QuotaCode": quota.code})
+        for quota, v in (
+            (pf.RDS_PROXIES, 6.0),
+            (pf.RDS_INSTANCES, 40.0),
+            (pf.KMS_KEYS, 100000.0),
+            (pf.VPCS, 10.0),
+            (pf.GATEWAY_ENDPOINTS, 20.0),
+            (pf.INTERFACE_ENDPOINTS, 50.0),
+        ):
+            stub.add_response(
+                "get_service_quota", value(quota, v), {"ServiceCode": quota.service, "QuotaCode": quota.code}
+            )
         report = Report()
         pf.check_quotas(report, aws_client, settings, plan)
         stub.assert_no_pending_responses()
@@ -470,8 +570,10 @@ def test_aws_managed_keys_do_not_count_against_the_kms_quota(aws_client):
     keys = [{"KeyId": f"k{i}", "KeyArn": f"arn:aws:kms:us-east-1:123456789012:key/k{i}"} for i in range(3)]
     with Stubber(kms) as stub:
         stub.add_response("list_keys", {"Keys": keys, "Truncated": False}, {})
-        for key, manager in zip(keys, ("AWS", "CUSTOMER", "AWS")):
-            stub.add_response("describe_key", {"KeyMetadata": {"KeyId": key["KeyId"], "KeyManager": manager}}, {"KeyId": key["KeyId"]})
+        for key, manager in zip(keys, ("AWS", "CUSTOMER", "AWS"), strict=True):
+            stub.add_response(
+                "describe_key", {"KeyMetadata": {"KeyId": key["KeyId"], "KeyManager": manager}}, {"KeyId": key["KeyId"]}
+            )
         assert pf._customer_managed_keys(kms, ceiling=2) == 1
         stub.assert_no_pending_responses()
     with Stubber(kms) as stub:  # room enough: the raw count is an upper bound, no DescribeKey needed
@@ -482,7 +584,20 @@ def test_aws_managed_keys_do_not_count_against_the_kms_quota(aws_client):
 
 # -- the whole command ---------------------------------------------------------------------------
 
-MUTATING = ("Create", "Put", "Delete", "Update", "Modify", "Start", "Stop", "Request", "Associate", "Change", "Tag", "Untag")
+MUTATING = (
+    "Create",
+    "Put",
+    "Delete",
+    "Update",
+    "Modify",
+    "Start",
+    "Stop",
+    "Request",
+    "Associate",
+    "Change",
+    "Tag",
+    "Untag",
+)
 
 
 def test_preflight_is_read_only(aws_client, settings, plan):
@@ -491,13 +606,24 @@ def test_preflight_is_read_only(aws_client, settings, plan):
     fresh = Aws(region=REGION, endpoint_url=aws_client.endpoint_url)  # its own session: the hook sees every call
     calls: list[str] = []
     fresh.session.events.register("before-call", lambda model, **_: calls.append(model.name))
-    zone_free = SimpleNamespace(**{k: getattr(settings, k) for k in ("project", "stack", "alert_email", "region", "dr_region", "services")},
-                                edge=edge(settings.edge.public_hostname, None))
+    zone_free = SimpleNamespace(
+        **{k: getattr(settings, k) for k in ("project", "stack", "alert_email", "region", "dr_region", "services")},
+        edge=edge(settings.edge.public_hostname, None),
+    )
     pf.preflight(zone_free, fresh, plan, resolver=lambda name: [])
     assert calls and all(name.startswith(("Describe", "List", "Get")) for name in calls), sorted(set(calls))
     assert not [name for name in calls if name.startswith(MUTATING)]
-    for expected in ("DescribeRegions", "DescribeOrderableDBInstanceOptions", "ListHostedZones", "GetHostedZone",
-                     "GetServiceQuota", "DescribeDBProxies", "ListKeys", "DescribeVpcs", "DescribeVpcEndpoints"):
+    for expected in (
+        "DescribeRegions",
+        "DescribeOrderableDBInstanceOptions",
+        "ListHostedZones",
+        "GetHostedZone",
+        "GetServiceQuota",
+        "DescribeDBProxies",
+        "ListKeys",
+        "DescribeVpcs",
+        "DescribeVpcEndpoints",
+    ):
         assert expected in calls
 
 
@@ -512,8 +638,16 @@ def test_the_command_against_moto_fails_only_what_moto_cannot_hold(aws, capsys):
     failed = {line.split()[1] for line in out[:-1] if line.startswith("FAIL")}
     assert failed == {"rds.engine_orderable", "route53.zone"}, out
     checked = {line.split()[1] for line in out[:-1]}
-    assert {"config.alert_email", "region.enabled", "quota.rds_proxies", "quota.kms_keys", "quota.vpcs",
-            "quota.vpc_interface_endpoints", "quota.vpc_gateway_endpoints", "quota.waf_wcu"} <= checked
+    assert {
+        "config.alert_email",
+        "region.enabled",
+        "quota.rds_proxies",
+        "quota.kms_keys",
+        "quota.vpcs",
+        "quota.vpc_interface_endpoints",
+        "quota.vpc_gateway_endpoints",
+        "quota.waf_wcu",
+    } <= checked
 
 
 def test_json_output(aws, capsys, monkeypatch, plan):
