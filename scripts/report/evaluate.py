@@ -71,17 +71,7 @@ def _about(diags: list, secret_paths: list[str]) -> bool:
     return bool(secret_paths) and any(SECRET_TEXT in d.message or any(n in d.message for n in names) for d in diags)
 
 
-# Rules that compare a resource with the stack's config (policies/tradesense_policies/stackconfig.py:
-# the WAF rate limits and login paths). When that config reaches the report as "[secret]", they
-# cannot read it and must not fall back to defaults: undecided.
 UNKNOWN_EVIDENCE = "(unknown until deploy)"  # tradesense_policies.model._collect
-CONFIG_READERS = frozenset({"waf-login-rate-limit", "waf-api-rate-limit"})
-
-
-def secret_config(stack_input: StackInput) -> list[str]:
-    """The stack's own config keys (`<project>:...`) that the document shows only as "[secret]"."""
-    prefix = f"{stack_input.project}:"
-    return sorted(k for k, v in stack_input.config.items() if k.startswith(prefix) and v == SECRET_TEXT)
 
 
 def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[Finding]:
@@ -112,7 +102,6 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                 subjects.append(by_urn[urn])
                 judged.add(urn)
         partial = rule.kind == "stack" and stack_input.partial
-        hidden_config = secret_config(stack_input) if rule.name in CONFIG_READERS else []
         for resource in subjects:
             props = resource.state if rule.kind == "stack" else resource.inputs
             evidence = extract_evidence(props, rule.evidence)
@@ -134,12 +123,6 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                 judge("undecided", f"undecided: {what} ({reason})")
             elif partial:
                 judge("undecided", "undecided: " + stack_input.partial)
-            elif hidden_config:
-                judge(
-                    "undecided",
-                    f"undecided: stack config {', '.join(hidden_config)} is a secret ([secret]); "
-                    "the rule compares with it and does not fall back to defaults",
-                )
             elif key in violations and not _about(violations[key], secrets):
                 diags = violations[key]
                 judge("fail", "; ".join(d.message for d in diags), diags[0].enforcement)
