@@ -4,6 +4,7 @@ local servers the ops tests need."""
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import socket
 import threading
@@ -437,3 +438,53 @@ def faulty_proxy(
 
     server, url = serve(Handler)
     return server, url, calls
+
+
+# -- PostgreSQL: the connection arguments, a clock for restore targets, seeded source databases --
+SEED = """
+CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL, balance numeric(18,4), opened timestamptz,
+                       prefs jsonb, avatar bytea, score float8);
+INSERT INTO accounts
+SELECT g, 'user' || g || '@example.com', g * 1.2345, timestamptz '2026-01-01 00:00+00' + g * interval '1 minute',
+       jsonb_build_object('n', g, 'tags', jsonb_build_array('a', 'ü')), decode(md5(g::text), 'hex'),
+       CASE WHEN g % 7 = 0 THEN NULL ELSE g / 3.0 END
+FROM generate_series(1, 1500) g;
+CREATE SCHEMA ledger;
+CREATE TABLE ledger.entries (id bigserial PRIMARY KEY, account int REFERENCES accounts, memo text);
+INSERT INTO ledger.entries (account, memo) SELECT (g % 1500) + 1, E'line\\nwith ''quotes'' and \\t tab ' || g FROM generate_series(1, 3000) g;
+"""
+SOURCE_DBS = {
+    "auth": "auth",
+    "trading": "trading",
+    "analytics": "analytics",
+    "billing": "billing",
+    "market-data": "market_data",
+}
+
+
+def pg_args(pg) -> list[str]:
+    return [
+        "--db-host",
+        pg.host,
+        "--db-port",
+        str(pg.port),
+        "--db-user",
+        pg.user,
+        "--sslmode",
+        "disable",
+        "--poll-interval",
+        "0.01",
+    ]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seed(pg, name: str) -> None:
+    """(Re)create a source database as a copy of the seeded template (seeding once is the slow part)."""
+    if pg.sql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'seed_template'") == "0":
+        pg.sql("postgres", "CREATE DATABASE seed_template")
+        pg.sql("seed_template", SEED)
+    pg.sql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg.sql("postgres", f"CREATE DATABASE {name} TEMPLATE seed_template")

@@ -8,7 +8,7 @@ import re
 
 from scripts.cli import run
 from scripts.ops import backup, restore
-from tests.ops.conftest import now_iso, pg_args, seed
+from tests.ops.ops_fixtures import now_iso, pg_args, seed
 
 
 def table_digest(pg, database: str) -> dict[str, str]:

@@ -11,8 +11,7 @@ import pytest
 from scripts.cli import run
 from scripts.ops import aws as aws_module
 from scripts.ops import backup, health, restore, validate_deployment
-from tests.ops.conftest import now_iso, pg_args
-from tests.ops.ops_fixtures import faulty_proxy
+from tests.ops.ops_fixtures import faulty_proxy, now_iso, pg_args
 
 
 def _state(d, pg) -> tuple:

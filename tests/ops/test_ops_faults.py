@@ -8,8 +8,7 @@ import datetime as dt
 
 from scripts.cli import run
 from scripts.ops import backup, restore, validate_deployment
-from tests.ops.conftest import pg_args
-from tests.ops.ops_fixtures import faulty_proxy
+from tests.ops.ops_fixtures import faulty_proxy, pg_args
 
 
 def deletes(calls) -> list:

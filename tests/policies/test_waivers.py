@@ -124,7 +124,7 @@ def test_a_malformed_stack_scope_is_rejected_naming_the_field(value):
 
 
 def test_committed_stack_scopes_name_existing_stacks():
-    from tests.conftest import STACKS
+    from tests.stack_files import STACKS
 
     scoped = [w for w in waivers.load() if w.stacks]
     assert scoped and all(set(w.stacks) <= set(STACKS) for w in scoped)

@@ -27,9 +27,13 @@ import copy
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from scripts.documents.secrets import SECRET_SIG, SECRET_TEXT, SECRET_VALUE
+
+# The public sample documents (their source is in tests/fixtures/cli/README.md).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cli"
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 STACK_TYPE = "pulumi:pulumi:Stack"

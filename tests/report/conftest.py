@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cli"
+from tests.report.cli_shapes import FIXTURES
+
 TODAY = dt.date(2026, 1, 15)
 
 

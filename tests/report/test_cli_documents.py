@@ -13,7 +13,7 @@ from scripts.documents import reader as inputs
 from scripts.report import analyzer, formats, policy_report
 from scripts.report.evaluate import policy_findings
 from tests.report import cli_shapes as cs
-from tests.report.conftest import FIXTURES
+from tests.report.cli_shapes import FIXTURES
 
 PLAINTEXT = "hunter2-Pl41ntext-Secr3t-Value"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-DB = "urn:pulumi:prod::tradesense::tradesense:database:PostgresDatabase$aws:rds/instance:Instance::auth-db-instance"
+from tests.review.documents import DB, first_of_type, rename_subtree, state  # noqa: F401  (fixtures' helpers)
 
 
 @pytest.fixture
@@ -21,25 +21,6 @@ def base_doc(prod_preview) -> dict[str, Any]:
 @pytest.fixture
 def head_doc(prod_preview) -> dict[str, Any]:
     return copy.deepcopy(prod_preview)
-
-
-def state(document: dict[str, Any], urn: str) -> dict[str, Any]:
-    for step in document["steps"]:
-        if step["newState"]["urn"] == urn:
-            return step["newState"]
-    raise LookupError(urn)
-
-
-def first_of_type(document: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next(s["newState"] for s in document["steps"] if s["newState"]["type"] == type_)
-
-
-def rename_subtree(document: dict[str, Any], old: str, new: str) -> dict[str, Any]:
-    """The head a rename of component `old` to `new` (children `old-x` -> `new-x`) produces, without
-    alias: every URN ending in `::old` or `::old-...` takes the new name (parents and references too)."""
-    text = json.dumps(document)
-    text = text.replace(f'::{old}"', f'::{new}"').replace(f"::{old}-", f"::{new}-")
-    return json.loads(text)
 
 
 @pytest.fixture

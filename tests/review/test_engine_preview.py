@@ -16,7 +16,7 @@ import pytest
 from scripts.review.__main__ import main
 from scripts.review.guard import find_data_loss
 from scripts.review.plan import PlanError, diff_previews, engine_plan
-from tests.review.conftest import DB, first_of_type, state
+from tests.review.documents import DB, first_of_type, state
 
 TODAY = dt.date(2026, 11, 30)
 

@@ -9,7 +9,7 @@ import yaml
 
 from scripts.review.guard import find_data_loss, waiver_module
 from scripts.review.plan import diff_previews
-from tests.review.conftest import DB, state
+from tests.review.documents import DB, state
 
 OTHER_DB = DB.replace("::auth-db-instance", "::billing-db-instance")
 

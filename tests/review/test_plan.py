@@ -7,7 +7,7 @@ import datetime as dt
 
 from scripts.review.guard import find_data_loss
 from scripts.review.plan import diff_previews, property_diff
-from tests.review.conftest import DB, first_of_type, rename_subtree, state
+from tests.review.documents import DB, first_of_type, rename_subtree, state
 
 TODAY = dt.date(2026, 11, 30)
 

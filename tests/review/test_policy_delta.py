@@ -10,7 +10,7 @@ import yaml
 
 from scripts.review.plan import diff_previews
 from scripts.review.policy_delta import PolicyDelta, compare, evaluate, waiver_changes
-from tests.review.conftest import DB, rename_subtree, state
+from tests.review.documents import DB, rename_subtree, state
 
 BILLING_DB = DB.replace("::auth-db-instance", "::billing-db-instance")
 TODAY = dt.date(2026, 11, 30)

@@ -9,7 +9,7 @@ from scripts.review import render
 from scripts.review.guard import find_data_loss
 from scripts.review.plan import diff_previews
 from scripts.review.policy_delta import PolicyDelta
-from tests.review.conftest import DB, rename_subtree, state
+from tests.review.documents import DB, rename_subtree, state
 
 TODAY = dt.date(2026, 11, 30)
 

@@ -14,7 +14,7 @@ from scripts.engine.offline import RealisticMocks
 from scripts.engine.preview import run_stack
 from scripts.report.policy_report import build_report, run_checkov
 from stacks.settings import ConfigError, parse_settings, read_stack_config
-from tests.conftest import STACKS
+from tests.stack_files import STACKS
 
 # A fixed day, so the test does not change verdict on its own; every committed waiver outlives it.
 TODAY = dt.date(2026, 11, 30)
