@@ -174,11 +174,7 @@ def load(path: Path | str | None = None) -> list[Waiver]:
     path = Path(path) if path else DEFAULT_PATH
     if not path.is_file():
         return []
-    try:
-        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise WaiverError(f"{path.name}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse(document, path.name)
+    return parse(_read_yaml(path), path.name)
 
 
 def match(waivers: Iterable[Waiver], rule_id: str, urn: str, today: dt.date) -> tuple[Waiver | None, Waiver | None]:
@@ -231,15 +227,33 @@ def _unique_mapping(loader, node, deep=False):
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
+def _read_yaml(path: Path) -> Any:
+    """One of the repo's waiver-related files, read with the loader that refuses a key twice."""
+    try:
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise WaiverError(f"{path.name}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def _check_approval(
+    label: str, approved_by: str, expires: dt.date, approvers: frozenset[str], max_days: int, today: dt.date
+) -> None:
+    """The same rule for policy and change waivers: a listed approver, and no longer than max_days."""
+    if approved_by.lower() not in approvers:
+        raise WaiverError(f"{label}: approved_by {approved_by!r} is not an approver listed in approvers.yaml")
+    if (expires - today).days > max_days:
+        raise WaiverError(
+            f"{label}: expires {expires.isoformat()}, more than {max_days} days from "
+            f"{today.isoformat()}; a waiver may run at most {max_days} days"
+        )
+
+
 def load_approvers(path: Path | str | None = None) -> tuple[frozenset[str], int]:
     """(the approvers, the longest a waiver may run in days) from policies/approvers.yaml."""
     path = Path(path) if path else APPROVERS_PATH
-    try:
-        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506
-    except FileNotFoundError:
-        raise WaiverError(f"{path.name}: missing; it lists who may approve a waiver") from None
-    except yaml.YAMLError as exc:
-        raise WaiverError(f"{path.name}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not path.is_file():
+        raise WaiverError(f"{path.name}: missing; it lists who may approve a waiver")
+    document = _read_yaml(path) or {}
     approvers = document.get("approvers") if isinstance(document, dict) else None
     if not isinstance(approvers, list) or not approvers or not all(isinstance(a, str) and a for a in approvers):
         raise WaiverError(f"{path.name}: expected `approvers:` as a non-empty list of e-mail addresses")
@@ -281,15 +295,7 @@ def vet(
         label = f"{source}: waiver #{index} ({waiver.policy})"
         if waiver.policy not in known and not CHECKOV_ID.match(waiver.policy):
             raise WaiverError(f"{label}: {waiver.policy!r} is neither a policy of the pack nor a checkov check id")
-        if waiver.approved_by.lower() not in approvers:
-            raise WaiverError(
-                f"{label}: approved_by {waiver.approved_by!r} is not an approver listed in approvers.yaml"
-            )
-        if (waiver.expires - today).days > max_days:
-            raise WaiverError(
-                f"{label}: expires {waiver.expires.isoformat()}, more than {max_days} days from "
-                f"{today.isoformat()}; a waiver may run at most {max_days} days"
-            )
+        _check_approval(label, waiver.approved_by, waiver.expires, approvers, max_days, today)
         broad = [p for p in waiver.resources if _universal(p)]
         if broad and not waiver.all_resources:
             raise WaiverError(
@@ -405,11 +411,7 @@ def load_change_waivers(path: Path | str | None = None) -> list[ChangeWaiver]:
     path = Path(path) if path else DEFAULT_PATH
     if not path.is_file():
         return []
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise WaiverError(f"{path.name}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    waivers = parse_change_waivers(document, path.name)
+    waivers = parse_change_waivers(_read_yaml(path), path.name)
     vet_change_waivers(waivers, path.name)
     return waivers
 
@@ -426,15 +428,7 @@ def vet_change_waivers(
     today = today or dt.date.today()
     for index, waiver in enumerate(waivers, start=1):
         label = f"{source}: change waiver #{index} ({waiver.urn.rsplit('::', 1)[-1]})"
-        if waiver.approved_by.lower() not in approvers:
-            raise WaiverError(
-                f"{label}: approved_by {waiver.approved_by!r} is not an approver listed in approvers.yaml"
-            )
-        if (waiver.expires - today).days > max_days:
-            raise WaiverError(
-                f"{label}: expires {waiver.expires.isoformat()}, more than {max_days} days from "
-                f"{today.isoformat()}; a waiver may run at most {max_days} days"
-            )
+        _check_approval(label, waiver.approved_by, waiver.expires, approvers, max_days, today)
 
 
 def match_change(

@@ -214,3 +214,21 @@ def test_the_cli_pack_blocks_on_a_waiver_covering_every_resource_of_its_rule(pro
     (refused,) = [v for v in result.violations if "refused" in v.message]
     assert refused.policy == "rds-multi-az" and refused.enforcement == "mandatory"
     assert "covers every one of its 5 resources" in refused.message
+
+
+def test_change_waivers_are_read_like_policy_waivers_duplicate_keys_and_unlisted_approvers_refused(tmp_path):
+    path = tmp_path / "waivers.yaml"
+    urn = "urn:pulumi:prod::tradesense::aws:rds/instance:Instance::auth-db-instance"
+    entry = f"  - urn: {urn}\n    operations: [replace]\n    reason: r\n    expires: {dt.date.today()}\n"
+    path.write_text(
+        "waivers: []\nchange_waivers:\n" + entry + "    approved_by: ciso@tradesense.io\n"
+        "    approved_by: platform-lead@tradesense.io\n"
+    )
+    with pytest.raises(waivers.WaiverError, match="duplicate key 'approved_by'"):
+        waivers.load_change_waivers(path)
+    path.write_text("waivers: []\nchange_waivers:\n" + entry + "    approved_by: intern@tradesense.io\n")
+    with pytest.raises(waivers.WaiverError, match="not an approver listed in approvers.yaml"):
+        waivers.load_change_waivers(path)
+    path.write_text("waivers: []\nchange_waivers:\n" + entry + "    approved_by: ciso@tradesense.io\n")
+    (waiver,) = waivers.load_change_waivers(path)
+    assert waiver.covers(urn, "replace") and not waiver.covers(urn, "delete")

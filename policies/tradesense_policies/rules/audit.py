@@ -7,7 +7,7 @@ import json
 from tradesense_policies import types as t
 from tradesense_policies.model import as_bool, as_list, get_path, identity_unknown, is_unknown
 from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
-from tradesense_policies.rules.monitoring import alert_topics, notifies
+from tradesense_policies.rules.monitoring import alert_topics, any_notifies
 
 AUDIT = ((PCI, "10.2.1"), (SOC2, "CC7.2"), (GDPR, "Art. 32(1)(d)"))
 # CIS 4.x security events: a metric filter pattern mentioning any of these words covers the event.
@@ -92,7 +92,7 @@ def audit_metric_filters_alarmed(stack):
     for metric_filter in stack.of_type(t.METRIC_FILTER):
         wanted = _metric(metric_filter, True)
         matching = [a for a in alarms if _metric(a, False) == wanted and not any(map(is_unknown, wanted))]
-        if not any(notifies(a, topics) for a in matching):
+        if not any_notifies(matching, topics):
             yield (
                 metric_filter.urn,
                 (

@@ -45,6 +45,21 @@ def notifies(alarm, topics) -> bool:
     return False
 
 
+def any_notifies(alarms, topics) -> bool:
+    """Whether one of `alarms` notifies an alert topic. One that does decides it even when another
+    cannot be told before deploy; when none does and one cannot be told, Unknown (never a fail)."""
+    undecided: Unknown | None = None
+    for alarm in alarms:
+        try:
+            if notifies(alarm, topics):
+                return True
+        except Unknown as exc:
+            undecided = undecided or exc
+    if undecided is not None:
+        raise undecided
+    return False
+
+
 def _alarm_dimensions(alarm) -> list[dict]:
     found = [alarm.props.get("dimensions") or {}]
     for query in as_list(alarm.props.get("metricQueries")):
@@ -87,10 +102,8 @@ def data_stores_have_alarms(stack):
     topics = alert_topics(stack)
     for resource in stack.of_type(*DIMENSIONS):
         watching = [a for a in alarms if watches(a, resource)]
-        if any(notifies(a, topics) for a in watching):
+        if any_notifies(watching, topics):
             continue
-        if any(is_unknown(a.props.get("alarmActions")) for a in watching):
-            raise Unknown(f"{resource.name} alarms' alarmActions")
         yield (
             resource.urn,
             (
@@ -120,8 +133,6 @@ def alarms_notify_alert_topic(stack):
             continue
         if notifies(alarm, topics):
             continue
-        if is_unknown(alarm.props.get("alarmActions")):
-            raise Unknown(f"{alarm.name}.alarmActions")
         yield (
             alarm.urn,
             f"alarm {alarm.name} notifies no alert topic (alarmActions = {alarm.props.get('alarmActions')})",
