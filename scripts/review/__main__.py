@@ -32,11 +32,19 @@ from scripts.review.build import (
     has_stack,
     repo_root,
     resolve,
-    start_preview,
 )
 from scripts.review.guard import find_data_loss, waiver_module
 from scripts.review.plan import PlanError, diff_previews, engine_plan, engine_states, load_document
-from scripts.review.policy_delta import PolicyDelta, compare, evaluate, start_pack, stop_pack, waiver_changes
+from scripts.review.policy_delta import (
+    PolicyDelta,
+    compare,
+    evaluate,
+    start_pack,
+    stop_pack,
+    waiver_changes,
+    warm_report_modules,
+)
+from scripts.review.previews import Job, PreviewHelper, preload_modules
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,34 +84,39 @@ def review_offline(args, out: Path, today: dt.date) -> render.Review:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     notes: list[str] = []
-    with base_worktree(repo, sha) as base_dir:
-        base_waivers = copy_if_exists(base_dir / "policies" / "waivers.yaml", out / "base" / "waivers.yaml")
-        runs = [start_preview("head (working tree)", repo, args.stack, out / "head")]
-        if has_stack(base_dir, args.stack):
-            runs.append(start_preview(f"base {args.base}", base_dir, args.stack, out / "base"))
-        base_judge_waivers = _usable_waivers(base_waivers, head_waivers, notes)
-        # Each side's pack starts now: its start-up (imports, gRPC server) overlaps the previews.
-        packs = [start_pack(head_waivers), *([start_pack(base_judge_waivers)] if len(runs) > 1 else [])]
+    # The preview helper starts first: its imports (pulumi, pulumi-aws) are the longest step, and
+    # overlap everything up to the previews (the base worktree, the policy packs).
+    helper = PreviewHelper(preload_modules(repo), out / "previews.log")
+    packs: list = []
+    runs: list = []
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        with base_worktree(repo, sha) as base_dir:
+            base_waivers = copy_if_exists(base_dir / "policies" / "waivers.yaml", out / "base" / "waivers.yaml")
+            with_base = has_stack(base_dir, args.stack)
+            base_judge_waivers = _usable_waivers(base_waivers, head_waivers, notes) if with_base else None
+            packs = [start_pack(head_waivers), *([start_pack(base_judge_waivers)] if with_base else [])]
+            jobs = [Job("head (working tree)", repo, args.stack, out / "head")]
+            if with_base:
+                jobs.append(Job(f"base {args.base}", base_dir, args.stack, out / "base"))
+            runs = helper.run(jobs)
+            warm_report_modules()  # while the previews run, not after them
 
-        def side(index: int, waivers: Path | None):
-            path = runs[index].wait()
-            return path, _evaluate(path, waivers, today, args.with_checkov, pack=packs[index])
+            def side(index: int, waivers: Path | None):
+                path = runs[index].wait()
+                return path, _evaluate(path, waivers, today, args.with_checkov, pack=packs[index])
 
-        # Each side runs its preview and then its policy report; the two sides overlap.
-        pool = ThreadPoolExecutor(max_workers=2)
-        try:
+            # Each side runs its preview and then its policy report; the two sides overlap.
             head_future = pool.submit(side, 0, head_waivers)
-            base_future = pool.submit(side, 1, base_judge_waivers) if len(runs) > 1 else None
+            base_future = pool.submit(side, 1, base_judge_waivers) if with_base else None
             head_path, head_report = head_future.result()
             base_path, base_report = base_future.result() if base_future else (None, None)
-        finally:
-            for run in runs:  # one side failed: do not wait for the other's preview
-                if run.proc.poll() is None:
-                    run.proc.kill()
-            pool.shutdown(wait=True, cancel_futures=True)
-            for pack in packs:  # analyze() stops the packs it used; these were not used
-                if not pack.stdout.closed:
-                    stop_pack(pack)
+    finally:
+        helper.stop()  # one side failed: do not wait for the other's preview
+        pool.shutdown(wait=True, cancel_futures=True)
+        for pack in packs:  # analyze() stops the packs it used; these were not used
+            if not pack.stdout.closed:
+                stop_pack(pack)
     timings["previews"] = max(run.seconds for run in runs)
     timings["previews_and_policy"] = time.perf_counter() - started
     diff_started = time.perf_counter()

@@ -1,26 +1,20 @@
-"""The two offline previews a review compares: the base revision's (a throw-away git worktree at
-REF) and the working tree's, each `python -m scripts.engine.preview` of that revision, run in parallel.
+"""The revisions a review compares: the base (a throw-away git worktree at REF) and the working tree.
 
-Every git or preview failure becomes a ReviewError: one line, exit 2, nothing left behind (the
-worktree is removed even when a preview fails).
+Every git failure becomes a ReviewError: one line, exit 2, nothing left behind (the worktree is
+removed whatever happens). The previews of both are run by `scripts.review.previews`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-PREVIEW_TIMEOUT_S = 600
 
 
 class ReviewError(Exception):
@@ -83,49 +77,6 @@ def base_worktree(repo: Path, sha: str) -> Iterator[Path]:
             ["git", "-C", str(repo), "worktree", "remove", "--force", str(path)], capture_output=True, text=True
         )
         shutil.rmtree(parent, ignore_errors=True)
-
-
-@dataclass
-class PreviewRun:
-    label: str
-    proc: subprocess.Popen
-    out_dir: Path
-    started: float
-    seconds: float = 0.0
-
-    def wait(self) -> Path:
-        try:
-            _, stderr = self.proc.communicate(timeout=PREVIEW_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-            raise ReviewError(f"{self.label}: offline preview took longer than {PREVIEW_TIMEOUT_S} s") from None
-        self.seconds = time.perf_counter() - self.started
-        path = self.out_dir / "preview.json"
-        if self.proc.returncode != 0 or not path.is_file():
-            raise ReviewError(f"{self.label}: offline preview failed: {_last_line(stderr)}")
-        return path
-
-
-def start_preview(label: str, project_dir: Path, stack: str, out_dir: Path) -> PreviewRun:
-    """The offline preview of the revision checked out at `project_dir`, with this venv: its own
-    `scripts.engine.preview`, or `scripts.preview` for a revision from before scripts/ had packages."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import that revision's code
-    module = (
-        "scripts.engine.preview"
-        if (project_dir / "scripts" / "engine" / "preview.py").is_file()
-        else "scripts" + ".preview"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, "--stack", stack, "--out", str(out_dir)],
-        cwd=project_dir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return PreviewRun(label, proc, out_dir, time.perf_counter())
 
 
 def has_stack(project_dir: Path, stack: str) -> bool:

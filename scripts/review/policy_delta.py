@@ -85,6 +85,15 @@ def start_pack(waivers: Path | None):
     return spawn_pack(PACK_DIR, pack_env(waivers))
 
 
+def warm_report_modules() -> None:
+    """Import what `evaluate` needs (the report, the gRPC client) now, while the previews run:
+    imported by the first side to finish, they would sit between its preview and its report."""
+    import grpc  # noqa: F401
+    from pulumi.runtime.proto import analyzer_pb2_grpc  # noqa: F401
+
+    from scripts.report import policy_report  # noqa: F401
+
+
 def stop_pack(proc) -> None:
     """Stop a pack that was started but not used (the other side failed)."""
     if proc.poll() is None:
