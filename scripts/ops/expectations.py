@@ -60,7 +60,7 @@ class PackConfig:
     enforcement level is refused the same way. A rule's floors are then `effective(its properties,
     key)`, the pack's own clamp, so a configured floor can only be stricter than the default."""
 
-    def __init__(self, document: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, document: Mapping[str, Any] | None = None, source: str = "policy pack config") -> None:
         from google.protobuf.json_format import MessageToDict
         from pulumi.runtime.proto import analyzer_pb2
 
@@ -71,7 +71,7 @@ class PackConfig:
         try:
             request = configure_request(analyzer_pb2, policies, dict(document or {}))
         except PackError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(f"{source}: {exc}") from None
         self.properties: dict[str, dict[str, Any]] = {
             name: MessageToDict(entry.properties) for name, entry in request.policyConfig.items()
         }

@@ -500,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Read and checked before the stack config and before any AWS call: a bad file is exit 2.
     try:
-        config = expect.PackConfig(load_policy_config(args.policy_pack_config))
+        config = expect.PackConfig(load_policy_config(args.policy_pack_config), args.policy_pack_config)
     except UsageError as exc:
         raise UsageError(f"--policy-pack-config {exc}") from None
     settings = settings_from_args(args)
