@@ -314,6 +314,12 @@ WEB_ACL_RULES = ("waf-login-rate-limit", "waf-api-rate-limit", "waf-managed-rule
 WAF_LOGGING_RULES = ("waf-logging-redacts-credentials", "waf-logging-keeps-blocked")
 
 
+# Live checks whose verdict is the pack's rule function itself, run on the live document converted to
+# the rule's input shape (a test holds this to the calls `validate` makes); the others re-check the
+# same control against the same floors from the API's answer.
+BY_PACK_RULE = frozenset({*WEB_ACL_RULES, *WAF_LOGGING_RULES, "cloudtrail-logging-management-events"})
+
+
 def _waf_config(config: expect.PackConfig, rule: str, settings: Settings) -> dict[str, Any]:
     """`rule`'s policy config, made stricter where the stack's settings ask for more. Never looser:
     the pack's `effective` keeps the stricter of the default and what is given."""

@@ -292,3 +292,23 @@ def test_the_live_acl_passes_every_waf_rule_of_the_pack(shared_deployment, capsy
     assert {*validate_deployment.WEB_ACL_RULES, *validate_deployment.WAF_LOGGING_RULES} <= judged
     (login,) = [line for line in lines if line.split()[1] == "waf-login-rate-limit"]
     assert "login-rate-limit 10 per 120s block" in login
+
+
+def test_the_checks_said_to_be_judged_by_the_pack_rule_are(shared_deployment, monkeypatch):
+    """docs/operations.md marks BY_PACK_RULE rows `pack rule`: each is the pack's function, called."""
+    from scripts.ops.aws import Aws, Discovery
+    from stacks.settings import load_stack_settings
+
+    called: set[str] = set()
+    judge = expect.judge
+
+    def recording(rule, *args, **kwargs):
+        called.add(rule)
+        return judge(rule, *args, **kwargs)
+
+    monkeypatch.setattr(expect, "judge", recording)
+    settings = load_stack_settings("prod")
+    aws = Aws(region=settings.region, endpoint_url=shared_deployment.endpoint)
+    report = validate_deployment.validate(Discovery(aws, settings.project, settings.stack), settings)
+    assert called == validate_deployment.BY_PACK_RULE
+    assert {c.check for c in report.checks} >= called
