@@ -23,6 +23,12 @@ The two shapes, from their references:
   strings. botocore's own `xform_name` gives exactly those snake_case names from the API's, except
   for the names in `RENAMED` (Terraform spells them differently).
 
+The logging configuration (`GetLoggingConfiguration`,
+https://docs.aws.amazon.com/waf/latest/APIReference/API_LoggingConfiguration.html: RedactedFields,
+LoggingFilter {DefaultBehavior, Filters [{Behavior, Requirement, Conditions [{ActionCondition}]}]},
+https://docs.aws.amazon.com/waf/latest/APIReference/API_Filter.html) converts the same way into the
+inputs of `aws.wafv2.WebAclLoggingConfiguration` (`redactedFields`, `loggingFilter.filters`).
+
 Firewall Manager: a web ACL may also hold `PreProcessFirewallManagerRuleGroups`, evaluated before
 every rule of the ACL, and `PostProcessFirewallManagerRuleGroups`, evaluated after them
 (API_WebACL.html above; https://docs.aws.amazon.com/waf/latest/developerguide/waf-policies-rule-groups.html).

@@ -312,3 +312,24 @@ def test_the_checks_said_to_be_judged_by_the_pack_rule_are(shared_deployment, mo
     report = validate_deployment.validate(Discovery(aws, settings.project, settings.stack), settings)
     assert called == validate_deployment.BY_PACK_RULE
     assert {c.check for c in report.checks} >= called
+
+
+def test_a_logging_filter_that_drops_blocked_requests_fails_live(shared_deployment, capsys):
+    # API_LoggingFilter / API_Filter.html: the first filter whose conditions match decides KEEP or DROP
+    waf = shared_deployment.client("wafv2", "us-east-1")
+    saved = waf.get_logging_configuration(ResourceArn=shared_deployment.web_acl["ARN"])["LoggingConfiguration"]
+    saved.pop("ManagedByFirewallManager", None)
+    saved = {k: v for k, v in saved.items() if v is not None}
+    dropping = {
+        "DefaultBehavior": "KEEP",
+        "Filters": [
+            {"Behavior": "DROP", "Requirement": "MEETS_ANY", "Conditions": [{"ActionCondition": {"Action": "BLOCK"}}]}
+        ],
+    }
+    waf.put_logging_configuration(LoggingConfiguration={**saved, "LoggingFilter": dropping})
+    try:
+        code, found = _validate(capsys)
+    finally:
+        waf.put_logging_configuration(LoggingConfiguration=saved)
+    assert code == 1
+    assert found == {"waf-logging-keeps-blocked": ["filters[0] drops blocked requests"]}
