@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from scripts.cli import ArgumentParser, entrypoint
 from scripts.ops import expectations as expect
-from scripts.ops.validate_deployment import LIVE_CHECKS
+from scripts.ops.validate_deployment import BY_PACK_RULE, LIVE_CHECKS
 from scripts.report.analyzer import REPO_ROOT
 from tradesense_policies.registry import all_rules
 
@@ -32,12 +32,18 @@ def render() -> str:
         "Every pack rule judges the plan (`pulumi preview --policy-pack policies`, offline "
         "`scripts.report.policy_report` on a preview) and the state (`scripts.report.policy_report` on a "
         "`pulumi stack export`). `scripts.ops.validate_deployment` judges the live account under the same rule "
-        f"name. {len(rules)} pack rules; {len(shared)} also judged live; {len(live_only)} live-only checks.",
+        f"name. {len(rules)} pack rules; {len(shared)} also judged live; {len(live_only)} live-only checks. "
+        "Live verdict: `pack rule` = the pack's rule function run on the live document converted to its input "
+        "shape (same code, same message as on the plan); `re-check` = the same control and floors, read from "
+        "the API's answer.",
         "",
-        "| control (pack rule) | plan | state | live: what validate_deployment reads |",
-        "| --- | --- | --- | --- |",
+        "| control (pack rule) | plan | state | live: what validate_deployment reads | live verdict |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    lines += [f"| `{name}` | yes | yes | {LIVE_CHECKS[name]} |" for name in shared]
+    lines += [
+        f"| `{name}` | yes | yes | {LIVE_CHECKS[name]} | {'pack rule' if name in BY_PACK_RULE else 're-check'} |"
+        for name in shared
+    ]
     lines += ["", "Live checks with no pack rule (what only a live account can show: the resource exists at all):", ""]
     lines += [f"- `{name}`: {LIVE_CHECKS[name]}" for name in live_only]
     lines += ["", "Pack rules with no live check (judged on the plan and the state only):", ""]

@@ -4,6 +4,7 @@ local servers the ops tests need."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import http.server
 import socket
@@ -240,22 +241,25 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: dict[str, 
         return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": metric}
 
     edge = settings.edge
-    login_matches = [
-        {
+
+    def starts_with(path: str) -> dict:
+        # As components/edge.py declares them (build/prod/preview.json): lower-cased before matching.
+        return {
             "ByteMatchStatement": {
                 "SearchString": path.encode(),
                 "FieldToMatch": {"UriPath": {}},
-                "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+                "TextTransformations": [{"Priority": 0, "Type": "LOWERCASE"}],
                 "PositionalConstraint": "STARTS_WITH",
             }
         }
-        for path in edge.login_paths
-    ]
+
+    login_matches = [starts_with(path) for path in edge.login_paths]
+    block_429 = {"Block": {"CustomResponse": {"ResponseCode": 429}}}
     rules = [
         {
             "Name": "login-rate-limit",
             "Priority": 0,
-            "Action": {"Block": {}},
+            "Action": block_429,
             "VisibilityConfig": visibility("login"),
             "Statement": {
                 "RateBasedStatement": {
@@ -271,13 +275,14 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: dict[str, 
         {
             "Name": "api-rate-limit",
             "Priority": 1,
-            "Action": {"Block": {}},
+            "Action": block_429,
             "VisibilityConfig": visibility("api"),
             "Statement": {
                 "RateBasedStatement": {
                     "Limit": edge.api_rate_limit.limit,
                     "EvaluationWindowSec": edge.api_rate_limit.window_seconds,
                     "AggregateKeyType": "IP",
+                    "ScopeDownStatement": starts_with("/api/"),
                 }
             },
         },
@@ -358,6 +363,26 @@ def restore_web_acl(d: Deployment, saved: dict) -> None:
         VisibilityConfig=saved["VisibilityConfig"],
         LockToken=token,
     )
+
+
+def edit_web_acl_rules(d: Deployment, change: Callable[[list[dict]], list[dict]]) -> Callable[[], None]:
+    """Replace the live ACL's rules with `change(rules)`, as a console edit would; returns the undo."""
+    waf = d.client("wafv2", "us-east-1")
+    acl = waf.get_web_acl(Name=d.web_acl["Name"], Scope="CLOUDFRONT", Id=d.web_acl["Id"])
+    saved = copy.deepcopy(acl["WebACL"])
+    rules = copy.deepcopy(acl["WebACL"]["Rules"])
+    for rule in rules:
+        _fix_blobs(rule)
+    waf.update_web_acl(
+        Name=d.web_acl["Name"],
+        Scope="CLOUDFRONT",
+        Id=d.web_acl["Id"],
+        DefaultAction={"Allow": {}},
+        Rules=change(rules),
+        VisibilityConfig=acl["WebACL"]["VisibilityConfig"],
+        LockToken=acl["LockToken"],
+    )
+    return lambda: restore_web_acl(d, saved)
 
 
 def _fix_blobs(node: Any) -> None:

@@ -112,7 +112,13 @@ def _drift_unredacted_cookie(d):
             "tradesense-prod-db-backups-123456789012",
             "no public-access block",
         ),
-        (_drift_login_rule, "waf-login-rate-limit", "tradesense-prod-edge", "rule login-rate-limit missing"),
+        # judged by the pack's own rule on the live ACL: the API rule left is too loose for logins
+        (
+            _drift_login_rule,
+            "waf-login-rate-limit",
+            "tradesense-prod-edge",
+            "no rate-based rule blocks login floods: rule api-rate-limit: 100 per 60 s is looser than 5 per minute",
+        ),
         (_drift_force_ssl, "rds-force-ssl", "tradesense-prod-auth-pg16", "rds.force_ssl=0"),
         (_drift_trail_stopped, "cloudtrail-logging-management-events", "tradesense-prod", "logging=False"),
         # judged by the pack's own rule function on the live selectors: the same message as on the plan
@@ -122,7 +128,12 @@ def _drift_unredacted_cookie(d):
             "tradesense-prod",
             "no event selector records all management events",
         ),
-        (_drift_unredacted_cookie, "waf-logging-redacts-credentials", "tradesense-prod-edge", "NOT redacted: cookie"),
+        (
+            _drift_unredacted_cookie,
+            "waf-logging-redacts-credentials",
+            "tradesense-prod-edge",
+            "headers not redacted: cookie",
+        ),
     ],
     ids=[
         "deletion-protection-off",

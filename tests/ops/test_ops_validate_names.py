@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
+
+import pytest
 
 from scripts.cli import run
 from scripts.ops import expectations as expect
@@ -16,7 +19,8 @@ EXPECTATIONS = Path(expect.__file__)
 # Floors a live-judged rule reads that the live check does not need, and why.
 NOT_LIVE = {
     # Audit buckets (the trail's) are not among the live checks: only the backup bucket is read live.
-    "minAuditRetentionDays",
+    ("s3-object-lock-retention", "minAuditRetentionDays"),
+    ("s3-lifecycle-not-shorter-than-retention", "minAuditRetentionDays"),
 }
 
 
@@ -44,46 +48,109 @@ def test_expectations_restates_no_floor_of_the_pack():
         and not isinstance(node.value.value, bool)
     ]
     assert literals == [], f"thresholds restated in expectations.py: {literals}"
-    # every floor a live-judged rule reads is taken from the pack's FLOORS
-    read = {
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and getattr(node.func, "id", None) == "floor"
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-    }
-    needed = {
-        key for name in validate_deployment.LIVE_CHECKS if name in all_rules() for key in all_rules()[name].config
-    }
-    assert needed - NOT_LIVE <= read, f"floors a live check must read from the pack: {sorted(needed - NOT_LIVE - read)}"
-    assert read <= set(FLOORS)
 
 
-def test_expected_values_are_the_pack_defaults():
-    assert expect.MIN_BACKUP_RETENTION_DAYS == FLOORS["minBackupRetentionDays"].default
-    assert expect.MAX_STATEMENT_TIMEOUT_MS == FLOORS["maxStatementTimeoutMs"].default
-    assert expect.LOGIN_MAX_PER_MINUTE == FLOORS["loginMaxRequestsPerMinute"].default
-    assert expect.API_MAX_PER_MINUTE == FLOORS["apiMaxRequestsPerMinute"].default
-    assert tuple(expect.LOGIN_PATHS) == tuple(FLOORS["loginPaths"].default)
+def test_every_floor_a_live_rule_reads_comes_from_the_pack_config(shared_deployment):
+    """Each (rule, floor) the pack reads for a live-judged rule is asked of PackConfig under that rule's
+    name, so a floor configured for that rule is the one judged live."""
+    from scripts.ops.aws import Aws, Discovery
+    from stacks.settings import load_stack_settings
+
+    settings = load_stack_settings("prod")
+    config = expect.PackConfig()
+    aws = Aws(region=settings.region, endpoint_url=shared_deployment.endpoint)
+    validate_deployment.validate(Discovery(aws, settings.project, settings.stack), settings, config)
+    rules = all_rules()
+    needed = {(name, key) for name in validate_deployment.LIVE_CHECKS if name in rules for key in rules[name].config}
+    assert needed - NOT_LIVE <= config.read, (
+        f"floors not read from the pack config: {sorted(needed - NOT_LIVE - config.read)}"
+    )
+    assert NOT_LIVE <= needed  # the exceptions are still real
 
 
-def test_a_stricter_pack_floor_moves_the_live_verdict(shared_deployment, capsys, monkeypatch):
-    # The fixture keeps backups 30 days, as the prod settings ask; a pack floor of 35 must fail them live.
-    monkeypatch.setattr(expect, "MIN_BACKUP_RETENTION_DAYS", 35)
-    code = run(validate_deployment.main, ["--stack", "prod"])
-    failed = [line.split(maxsplit=3) for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")]
+def test_without_a_config_the_floors_are_the_pack_defaults():
+    config = expect.PackConfig()
+    for name, rule in all_rules().items():
+        for key in rule.config:
+            default = FLOORS[key].default
+            assert config.floor(name, key) == default, (name, key)
+
+
+# -- --policy-pack-config: the file the pack is given sets the floors judged live ----------------------
+def _validate_with(capsys, tmp_path, document) -> tuple[int, list[list[str]], str]:
+    path = tmp_path / "policy-config.json"
+    path.write_text(json.dumps(document))
+    code = run(validate_deployment.main, ["--stack", "prod", "--policy-pack-config", str(path)])
+    captured = capsys.readouterr()
+    failed = [line.split(maxsplit=3) for line in captured.out.splitlines() if line.startswith("FAIL")]
+    return code, failed, captured.err
+
+
+def test_a_stricter_floor_for_one_rule_moves_that_rules_live_verdict(shared_deployment, capsys, tmp_path):
+    # The fixture keeps backups 30 days, as prod asks; 35 configured for rds-backup-retention fails every
+    # database, and only that rule: CrossGuard config is per policy, the bucket's rule keeps its floor.
+    code, failed, _ = _validate_with(capsys, tmp_path, {"rds-backup-retention": {"minBackupRetentionDays": 35}})
     assert code == 1
-    assert {check for _, check, _, _ in failed} == {"rds-backup-retention", "s3-object-lock-retention"}
-    assert all("need >= 35" in found for _, _, _, found in failed)
-    assert sum(check == "rds-backup-retention" for _, check, _, _ in failed) == 5
+    assert {check for _, check, _, _ in failed} == {"rds-backup-retention"}
+    assert len(failed) == 5 and all("need >= 35" in found for _, _, _, found in failed)
+    code, failed, _ = _validate_with(
+        capsys, tmp_path, {"s3-object-lock-retention": {"enforcementLevel": "mandatory", "minBackupRetentionDays": 35}}
+    )
+    assert code == 1
+    assert [(check, found) for _, check, _, found in failed] == [
+        ("s3-object-lock-retention", "object lock Enabled, default retention 30 days (need >= 35)")
+    ]
 
 
-def test_the_pack_login_rate_floor_is_judged_per_minute_live(shared_deployment, capsys, monkeypatch):
-    # The fixture's 10 per 120 s is 5 a minute, the pack's default; a floor of 4 a minute must fail it.
-    monkeypatch.setattr(expect, "LOGIN_MAX_PER_MINUTE", 4)
-    code = run(validate_deployment.main, ["--stack", "prod"])
-    failed = [line.split(maxsplit=3) for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")]
+def test_a_stricter_login_floor_is_judged_by_the_packs_rule(shared_deployment, capsys, tmp_path):
+    # 10 per 120 s is 5 a minute, the pack's default; 4 configured for the pack's rule fails it live
+    code, failed, _ = _validate_with(capsys, tmp_path, {"waf-login-rate-limit": {"loginMaxRequestsPerMinute": 4}})
     assert code == 1
     assert [(check, where) for _, check, where, _ in failed] == [("waf-login-rate-limit", "tradesense-prod-edge")]
-    assert "<= 4/min" in failed[0][3]
+    assert "rule login-rate-limit: 10 per 120 s is looser than 4 per minute" in failed[0][3]
+
+
+def test_a_configured_login_path_must_be_covered_live(shared_deployment, capsys, tmp_path):
+    code, failed, _ = _validate_with(capsys, tmp_path, {"waf-login-rate-limit": {"loginPaths": ["/sso/callback"]}})
+    assert code == 1
+    assert [check for _, check, _, _ in failed] == ["waf-login-rate-limit"]
+    assert "its scope-down does not match /sso/callback" in failed[0][3]
+
+
+def test_a_looser_configured_floor_is_ignored_as_by_the_pack(shared_deployment, capsys, tmp_path):
+    # floors.effective keeps the stricter of default and config; the CLI's schema refuses it outright
+    code, failed, _ = _validate_with(
+        capsys,
+        tmp_path,
+        {"all": "mandatory", "rds-backup-retention": {"minBackupRetentionDays": 1}, "waf-api-rate-limit": "advisory"},
+    )
+    assert (code, failed) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("{not json", "not a readable JSON file (JSONDecodeError)"),
+        ("[1, 2]", "a policy pack config is a JSON object keyed by policy name"),
+        (
+            '{"rds-backup-retentoin": {"minBackupRetentionDays": 35}}',
+            "names no policy of the pack: rds-backup-retentoin",
+        ),
+        ('{"rds-backup-retention": "strict"}', "enforcement level 'strict' is not one of"),
+    ],
+    ids=["missing", "not-json", "not-an-object", "unknown-policy", "bad-level"],
+)
+def test_a_bad_policy_config_is_one_line_exit_2_before_any_aws_call(capsys, tmp_path, monkeypatch, content, message):
+    def no_aws(*args, **kwargs):
+        raise AssertionError("AWS was reached with a bad --policy-pack-config")
+
+    monkeypatch.setattr(validate_deployment, "aws_from_args", no_aws)
+    path = tmp_path / "config.json"
+    if content is not None:
+        path.write_text(content)
+    code = run(validate_deployment.main, ["--stack", "prod", "--policy-pack-config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"error: --policy-pack-config {path}: ") and message in err
+    assert "Traceback" not in err
