@@ -331,27 +331,10 @@ def build_deployment(settings: Settings, endpoint: str, db_overrides: dict[str, 
     return d
 
 
-def remove_waf_rule(d: Deployment, rule_name: str) -> None:
-    waf = d.client("wafv2", "us-east-1")
-    acl = waf.get_web_acl(Name=d.web_acl["Name"], Scope="CLOUDFRONT", Id=d.web_acl["Id"])
-    rules = [r for r in acl["WebACL"]["Rules"] if r["Name"] != rule_name]
-    for rule in rules:  # moto echoes blobs back as text; hand them back as bytes
-        _fix_blobs(rule)
-    waf.update_web_acl(
-        Name=d.web_acl["Name"],
-        Scope="CLOUDFRONT",
-        Id=d.web_acl["Id"],
-        DefaultAction={"Allow": {}},
-        Rules=rules,
-        VisibilityConfig=acl["WebACL"]["VisibilityConfig"],
-        LockToken=acl["LockToken"],
-    )
-
-
-def restore_web_acl(d: Deployment, saved: dict) -> None:
+def _put_rules(d: Deployment, rules: list[dict], visibility: dict) -> None:
+    """UpdateWebACL with these rules (moto echoes blobs back as text; they go back as bytes)."""
     waf = d.client("wafv2", "us-east-1")
     token = waf.get_web_acl(Name=d.web_acl["Name"], Scope="CLOUDFRONT", Id=d.web_acl["Id"])["LockToken"]
-    rules = saved["Rules"]
     for rule in rules:
         _fix_blobs(rule)
     waf.update_web_acl(
@@ -360,28 +343,32 @@ def restore_web_acl(d: Deployment, saved: dict) -> None:
         Id=d.web_acl["Id"],
         DefaultAction={"Allow": {}},
         Rules=rules,
-        VisibilityConfig=saved["VisibilityConfig"],
+        VisibilityConfig=visibility,
         LockToken=token,
     )
 
 
+def _live_acl(d: Deployment) -> dict:
+    waf = d.client("wafv2", "us-east-1")
+    return copy.deepcopy(waf.get_web_acl(Name=d.web_acl["Name"], Scope="CLOUDFRONT", Id=d.web_acl["Id"])["WebACL"])
+
+
+def remove_waf_rule(d: Deployment, rule_name: str) -> None:
+    acl = _live_acl(d)
+    _put_rules(d, [r for r in acl["Rules"] if r["Name"] != rule_name], acl["VisibilityConfig"])
+
+
+def restore_web_acl(d: Deployment, saved: dict) -> None:
+    _put_rules(d, copy.deepcopy(saved["Rules"]), saved["VisibilityConfig"])
+
+
 def edit_web_acl_rules(d: Deployment, change: Callable[[list[dict]], list[dict]]) -> Callable[[], None]:
     """Replace the live ACL's rules with `change(rules)`, as a console edit would; returns the undo."""
-    waf = d.client("wafv2", "us-east-1")
-    acl = waf.get_web_acl(Name=d.web_acl["Name"], Scope="CLOUDFRONT", Id=d.web_acl["Id"])
-    saved = copy.deepcopy(acl["WebACL"])
-    rules = copy.deepcopy(acl["WebACL"]["Rules"])
+    saved = _live_acl(d)
+    rules = copy.deepcopy(saved["Rules"])
     for rule in rules:
         _fix_blobs(rule)
-    waf.update_web_acl(
-        Name=d.web_acl["Name"],
-        Scope="CLOUDFRONT",
-        Id=d.web_acl["Id"],
-        DefaultAction={"Allow": {}},
-        Rules=change(rules),
-        VisibilityConfig=acl["WebACL"]["VisibilityConfig"],
-        LockToken=acl["LockToken"],
-    )
+    _put_rules(d, change(rules), saved["VisibilityConfig"])
     return lambda: restore_web_acl(d, saved)
 
 
