@@ -214,22 +214,50 @@ def _is_project_module(path: str, root: str) -> bool:
     return path.startswith(root + os.sep) and "site-packages" not in parts
 
 
+def may_fork() -> bool:
+    """Whether previews may be forked from the warm helper. Not on macOS, where Python's own docs say
+    "the fork start method should be considered unsafe as it can lead to crashes of the subprocess"
+    (multiprocessing, "Contexts and start methods", changed in 3.8, bpo-33725:
+    https://docs.python.org/3.11/library/multiprocessing.html#contexts-and-start-methods), nor where
+    TRADESENSE_REVIEW_FORK=0: there each preview is a plain subprocess, slower, same result."""
+    return hasattr(os, "fork") and sys.platform != "darwin" and os.environ.get("TRADESENSE_REVIEW_FORK") != "0"
+
+
+def _spawn(job: dict[str, str]) -> int:
+    """The preview as a fresh `python -m` process in the revision's directory (no shared imports)."""
+    out_dir = Path(job["out_dir"])
+    with open(out_dir / "preview.log", "w") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", job["module"], "--stack", job["stack"], "--out", job["out_dir"]],
+            cwd=job["project_dir"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+    return proc.pid  # reaped by main's os.wait(), like a forked child
+
+
 def main(argv: Sequence[str]) -> int:
     """The helper: `python -m scripts.review.previews [MODULE...]`, then the jobs as one JSON line on
     stdin (none: stdin closed, nothing to do)."""
     import gc
 
     gc.disable()  # as the preview does; the children inherit it
-    _warm(argv)
+    fork = may_fork()
+    if fork:
+        _warm(argv)
     line = sys.stdin.readline()
     if not line.strip():
         return 0
     jobs = json.loads(line)
     children = {}
     for job in jobs:
-        pid = os.fork()
-        if pid == 0:
-            _run_child(job)  # never returns
+        if fork:
+            pid = os.fork()
+            if pid == 0:
+                _run_child(job)  # never returns
+        else:
+            pid = _spawn(job)
         children[pid] = job
     while children:
         pid, status = os.wait()

@@ -116,3 +116,25 @@ def test_the_helper_started_without_jobs_exits_cleanly(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_without_fork_each_preview_is_a_plain_subprocess_with_the_same_result(tmp_path, monkeypatch):
+    """macOS (fork is unsafe there) or TRADESENSE_REVIEW_FORK=0: same jobs, same files, no shared imports."""
+    monkeypatch.setenv("TRADESENSE_REVIEW_FORK", "0")
+    head = _revision(tmp_path / "head", "head")
+    broken = _revision(tmp_path / "broken", "x", "import sys\nsys.exit('error: bad stack')\n")
+    helper = PreviewHelper(["pulumi_aws.budgets"], tmp_path / "out" / "previews.log")
+    try:
+        good, bad = helper.run(
+            [
+                Job("head", head, "prod", tmp_path / "out" / "head"),
+                Job("base", broken, "prod", tmp_path / "out" / "base"),
+            ]
+        )
+        document = json.loads(good.wait().read_text())
+        with pytest.raises(ReviewError, match=r"^base: offline preview failed: error: bad stack$"):
+            bad.wait()
+    finally:
+        helper.stop()
+    assert document["marker"] == "head" and document["scripts"].startswith(str(head))
+    assert document["warm"] == "NoneType"  # nothing preloaded: a fresh interpreter
