@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradesense_policies.outcomes import NotApplicable, Unknown  # noqa: F401  (rules import them from here)
+# Re-exported (`as`): rules and the pack import them from here.
+from tradesense_policies.outcomes import NotApplicable as NotApplicable
+from tradesense_policies.outcomes import Unknown as Unknown
 
 # The frameworks every policy is mapped to (framework names exactly as reports print them).
 PCI = "PCI DSS v4.0"
