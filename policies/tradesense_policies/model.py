@@ -30,6 +30,14 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SECRET_TEXT = "[secret]"
 _MISSING = object()
 
+Props = Mapping[str, Any]
+"""A resource's inputs as the engine sends them: camelCase keys, decoded JSON values (objects,
+lists, text, numbers as floats, booleans, null); an unknown or secret value is its sentinel text."""
+Document = Mapping[str, Any]
+"""An IAM, bucket, key, topic or vault policy document, parsed (`policy_document`)."""
+Statement = Mapping[str, Any]
+"""One statement of a `Document` (`statements`)."""
+
 
 def is_unknown(value: Any) -> bool:
     """Unknown until deploy, or a secret whose value the pack may not read: either way undecidable."""
@@ -37,7 +45,7 @@ def is_unknown(value: Any) -> bool:
 
 
 def is_secret_text(value: Any) -> bool:
-    return value == SECRET_TEXT
+    return isinstance(value, str) and value == SECRET_TEXT
 
 
 def get_path(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
@@ -108,7 +116,7 @@ def policy_document(value: Any) -> dict[str, Any]:
     return {}
 
 
-def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+def statements(document: Document) -> list[dict[str, Any]]:
     found = document.get("Statement", [])
     return [s for s in (found if isinstance(found, list) else [found]) if isinstance(s, dict)]
 
