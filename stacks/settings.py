@@ -707,7 +707,7 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         depth = getattr(self, "_depth", 0)
         if depth >= MAX_CONFIG_DEPTH:
-            event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves Parser.peek_event unannotated
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # unannotated in types-PyYAML
             raise yaml.composer.ComposerError(
                 None, None, f"nested deeper than {MAX_CONFIG_DEPTH} levels", event.start_mark
             )

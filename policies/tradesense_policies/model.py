@@ -28,6 +28,8 @@ UNKNOWN_SENTINELS = frozenset(
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # How `pulumi preview --json` (and the pack's stack view) shows a secret: its value cannot be judged.
 SECRET_TEXT = "[secret]"
+# The key that marks a secret value in the engine's wire format ({SECRET_SIG: <its value>, "value": ...}).
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
 _MISSING = object()
 
 Props = Mapping[str, Any]

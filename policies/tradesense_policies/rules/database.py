@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tradesense_policies import types as t
+from tradesense_policies.floors import FLOORS
 from tradesense_policies.model import (
     Props,
     Resource,
@@ -20,7 +21,8 @@ from tradesense_policies.model import (
 from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, Finding, Unknown, Violations, resource_rule, stack_rule
 from tradesense_policies.rules.transit import parameters, require_postgres
 
-MAX_STATEMENT_TIMEOUT_MS = 30_000  # the default of the maxStatementTimeoutMs policy config
+# The pack's ceiling as shipped (a stack's policy config may only lower it): for the docs' wording.
+MAX_STATEMENT_TIMEOUT_MS = FLOORS["maxStatementTimeoutMs"].default
 REQUIRED_LOG_EXPORTS = ("postgresql",)
 
 
@@ -78,7 +80,7 @@ def rds_custom_parameter_group(stack: Stack) -> Iterator[Finding]:
     resource_types=(t.RDS_PARAMETER_GROUP,),
     severity="medium",
     remediation="Set statement_timeout (milliseconds, tradesense:services.<svc>.database.statementTimeoutMs) "
-    "between 1 and 30000 in the parameter group.",
+    f"between 1 and {MAX_STATEMENT_TIMEOUT_MS} in the parameter group.",
     url="https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT",
     compliance=((SOC2, "A1.1"), (SOC2, "CC7.2")),
     evidence=("family", "parameters.name", "parameters.value"),

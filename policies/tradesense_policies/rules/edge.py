@@ -11,6 +11,8 @@ from urllib.parse import unquote
 
 from tradesense_policies import types as t
 from tradesense_policies.model import (
+    SECRET_SIG,
+    SECRET_TEXT,
     Props,
     Resource,
     Stack,
@@ -532,8 +534,6 @@ ORIGIN_VERIFY_HEADERS = ("x-origin-verify",)
 # 64 from pulumi-random). "[secret]" is how a preview prints a secret value; the engine hands the
 # pack the value itself.
 MIN_ORIGIN_VERIFY_LENGTH = 32
-_SECRET_TEXT = "[secret]"
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
 def _origin_protected_otherwise(origin: Mapping[str, Any]) -> bool:
@@ -550,7 +550,7 @@ def _verify_value_problem(value: Any) -> str | None:
     # A secret is what this header must be (whether it is generated is judged by
     # cloudfront-origin-verification-generated), so a secret passes here; only a value unknown until
     # deploy cannot be judged.
-    if value == _SECRET_TEXT or (isinstance(value, dict) and _SECRET_SIG in value):
+    if value == SECRET_TEXT or (isinstance(value, dict) and SECRET_SIG in value):
         return None
     if is_unknown(value):
         raise Unknown("origins.customHeaders.value")

@@ -7,6 +7,7 @@ disabled in an incident, so every data store names a customer-managed key.
 from __future__ import annotations
 
 from tradesense_policies import types as t
+from tradesense_policies.floors import FLOORS
 from tradesense_policies.model import Props, Resource, as_bool, as_number, get_path
 from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, Violations, resource_rule
 
@@ -201,11 +202,13 @@ MAX_KEY_DELETION_WINDOW = 30
 
 @resource_rule(
     name="kms-key-enabled-and-protected",
-    description="Customer-managed keys are enabled, wait the maximum 30 days before deletion, and rotate at least "
+    description=f"Customer-managed keys are enabled, wait the maximum {MAX_KEY_DELETION_WINDOW} days before deletion, "
+    "and rotate at least "
     "as often as the pack's maxKeyRotationDays.",
     resource_types=(t.KMS_KEY,),
     severity="high",
-    remediation="Leave is_enabled true, deletion_window_in_days at 30 and rotation_period_in_days at most 365.",
+    remediation=f"Leave is_enabled true, deletion_window_in_days at {MAX_KEY_DELETION_WINDOW} and "
+    f"rotation_period_in_days at most {FLOORS['maxKeyRotationDays'].default}.",
     url="https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html",
     compliance=((PCI, "3.7.4"), (SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (FSBP, "KMS.3")),
     evidence=("isEnabled", "deletionWindowInDays", "rotationPeriodInDays"),
@@ -233,10 +236,11 @@ MAX_SECRET_RECOVERY_WINDOW = 30
 
 @resource_rule(
     name="secret-recovery-window",
-    description="A deleted secret can be recovered for the maximum 30 days (no force-delete, no short window).",
+    description=f"A deleted secret can be recovered for the maximum {MAX_SECRET_RECOVERY_WINDOW} days "
+    "(no force-delete, no short window).",
     resource_types=(t.SECRET,),
     severity="medium",
-    remediation="Leave recovery_window_in_days at 30.",
+    remediation=f"Leave recovery_window_in_days at {MAX_SECRET_RECOVERY_WINDOW}.",
     url="https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_delete-secret.html",
     compliance=((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "8.3.2")),
     evidence=("recoveryWindowInDays",),

@@ -456,7 +456,7 @@ def _managed_arns(resource: Resource) -> list[Any]:
 )
 def iam_managed_policies_allow_listed(stack: Stack) -> Iterator[Finding]:
     allowed = set(stack.setting("allowedManagedPolicies"))
-    own = stack.of_type("aws:iam/policy:Policy")
+    own = stack.of_type(t.IAM_POLICY)
     for resource in stack.of_type(*t.IAM_ATTACHMENTS, t.IAM_ROLE):
         for arn in _managed_arns(resource):
             if arn in (None, ""):

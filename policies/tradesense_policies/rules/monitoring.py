@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from tradesense_policies import types as t
+from tradesense_policies.floors import FLOORS
 from tradesense_policies.model import (
     Props,
     Resource,
@@ -22,7 +23,7 @@ from tradesense_policies.model import (
 from tradesense_policies.registry import FSBP, PCI, SOC2, Finding, Unknown, Violations, resource_rule, stack_rule
 
 MONITORED = ((SOC2, "CC7.2"), (PCI, "10.7.2"), (SOC2, "A1.1"))
-MIN_LOG_RETENTION_DAYS = 365
+MIN_LOG_RETENTION_DAYS = FLOORS["minLogRetentionDays"].default  # as shipped; policy config may raise it
 # CloudWatch dimension naming each monitored resource, and the input holding its value.
 DIMENSIONS = {
     t.RDS_INSTANCE: (("DBInstanceIdentifier",), "identifier"),
@@ -154,11 +155,12 @@ def alarms_notify_alert_topic(stack: Stack) -> Iterator[Finding]:
 
 @resource_rule(
     name="log-group-retention",
-    description="CloudWatch log groups keep events at least the pack's minLogRetentionDays (365 by default; "
+    description="CloudWatch log groups keep events at least the pack's minLogRetentionDays "
+    f"({MIN_LOG_RETENTION_DAYS} by default; "
     "never-expire also passes).",
     resource_types=(t.LOG_GROUP,),
     severity="medium",
-    remediation="Set retention_in_days to tradesense:logRetentionDays (365 or more).",
+    remediation=f"Set retention_in_days to tradesense:logRetentionDays ({MIN_LOG_RETENTION_DAYS} or more).",
     url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/Working-with-log-groups-and-streams.html",
     compliance=((PCI, "10.5.1"), (SOC2, "CC7.2"), (FSBP, "CloudWatch.16")),
     evidence=("retentionInDays",),

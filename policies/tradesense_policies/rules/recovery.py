@@ -6,6 +6,7 @@ import fnmatch
 from collections.abc import Iterator
 
 from tradesense_policies import types as t
+from tradesense_policies.floors import FLOORS
 from tradesense_policies.model import (
     Document,
     Props,
@@ -38,8 +39,9 @@ from tradesense_policies.registry import (
 )
 
 RECOVERY = ((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "12.10.1"))
-MIN_RETENTION_DAYS = 30
-MIN_REDIS_SNAPSHOT_DAYS = 7
+# The floors as shipped (a stack's policy config may only raise them): for the docs' wording.
+MIN_RETENTION_DAYS = FLOORS["minBackupRetentionDays"].default
+MIN_REDIS_SNAPSHOT_DAYS = FLOORS["minRedisSnapshotDays"].default
 # Buckets whose Purpose tag marks them as holding backups or audit evidence: they need object lock.
 LOCKED_PURPOSE_WORDS = ("backup", "audit", "trail")
 
@@ -49,7 +51,7 @@ LOCKED_PURPOSE_WORDS = ("backup", "audit", "trail")
     description=f"RDS automated backups are kept at least {MIN_RETENTION_DAYS} days.",
     resource_types=(t.RDS_INSTANCE,),
     severity="high",
-    remediation="Set backup_retention_period to tradesense:backupRetentionDays (30-35).",
+    remediation=f"Set backup_retention_period to tradesense:backupRetentionDays ({MIN_RETENTION_DAYS}-35).",
     url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithAutomatedBackups.html",
     compliance=RECOVERY + ((FSBP, "RDS.11"),),
     evidence=("backupRetentionPeriod",),
@@ -194,7 +196,8 @@ def s3_object_lock_compliance_mode(props: Props, resource: Resource) -> Violatio
     description=f"Redis keeps automatic snapshots at least {MIN_REDIS_SNAPSHOT_DAYS} days.",
     resource_types=(t.REPLICATION_GROUP,),
     severity="medium",
-    remediation="Set snapshot_retention_limit (tradesense:redis.snapshotRetentionDays) to 7 or more.",
+    remediation="Set snapshot_retention_limit (tradesense:redis.snapshotRetentionDays) to "
+    f"{MIN_REDIS_SNAPSHOT_DAYS} or more.",
     url="https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/backups-automatic.html",
     compliance=RECOVERY + ((FSBP, "ElastiCache.1"),),
     evidence=("snapshotRetentionLimit",),
@@ -414,7 +417,7 @@ def locked_buckets(stack: Stack) -> Iterator[tuple[Resource, float, str]]:
         for b in stack.of_type(*t.BUCKETS)
         if any(names(tr.props.get("s3BucketName"), b, "bucket", "id") for tr in stack.of_type(t.TRAIL))
     ]
-    for replication in stack.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
+    for replication in stack.of_type(t.BUCKET_REPLICATION):
         if any(names(replication.props.get("bucket"), b, "bucket", "id") for b in audit):
             for rule in as_list(replication.props.get("rules")):
                 destination = ((rule or {}).get("destination") or {}).get("bucket")
