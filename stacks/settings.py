@@ -41,8 +41,12 @@ from components.limits import (  # noqa: F401
     LOG_RETENTION_VALUES,
     MAX_AZS,
     MAX_BACKUP_RETENTION_DAYS,
+    MAX_CACHE_REPLICAS,
+    MAX_CACHE_SNAPSHOT_DAYS,
+    MAX_STATEMENT_TIMEOUT_MS,
     MIN_AZS,
     MIN_BACKUP_RETENTION_DAYS,
+    MIN_CACHE_REPLICAS,
     MIN_LOG_RETENTION_DAYS,
     RDS_IDENTIFIER_MAX,
     REGION_PATTERN,
@@ -345,7 +349,7 @@ class DatabaseConfig(_Config):
     max_connections: Annotated[int | None, WholeNumber, Field(ge=10, le=5000)] = None
     pool_min_connections: Annotated[int | None, WholeNumber, Field(ge=0)] = None
     pool_max_connections: Annotated[int | None, WholeNumber, Field(ge=1)] = None
-    statement_timeout_ms: Annotated[int | None, WholeNumber, Field(ge=1000, le=30_000)] = None
+    statement_timeout_ms: Annotated[int | None, WholeNumber, Field(ge=1000, le=MAX_STATEMENT_TIMEOUT_MS)] = None
     slow_query_ms: Annotated[int | None, WholeNumber, Field(ge=1, le=60_000)] = None
 
     @model_validator(mode="after")
@@ -441,8 +445,8 @@ class RedisConfig(_Config):
     engine_version: Annotated[
         str | None, Text(r"^7\.\d+$", "a Redis OSS 7.x version (required transit encryption needs 7.0.5+)")
     ] = None
-    replicas_per_shard: Annotated[int | None, WholeNumber, Field(ge=1, le=5)] = None
-    snapshot_retention_days: Annotated[int | None, WholeNumber, Field(ge=1, le=35)] = None
+    replicas_per_shard: Annotated[int | None, WholeNumber, Field(ge=MIN_CACHE_REPLICAS, le=MAX_CACHE_REPLICAS)] = None
+    snapshot_retention_days: Annotated[int | None, WholeNumber, Field(ge=1, le=MAX_CACHE_SNAPSHOT_DAYS)] = None
 
 
 def _account_id(value: Any) -> str:
