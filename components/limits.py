@@ -30,6 +30,20 @@ MAX_BACKUP_RETENTION_DAYS = 35
 MIN_LOG_RETENTION_DAYS = 365
 LOG_RETENTION_VALUES = (365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
+# -- PostgreSQL ----------------------------------------------------------------------------------
+# The longest statement_timeout a database may have: the policy pack's maxStatementTimeoutMs ceiling
+# as shipped (the pack cannot import this module; tests/stacks/test_settings.py keeps them equal).
+MAX_STATEMENT_TIMEOUT_MS = 30_000
+
+# -- ElastiCache (Redis OSS) ---------------------------------------------------------------------
+# A shard has a primary and up to 5 read replicas; Multi-AZ failover needs at least one:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticache-replicationgroup.html
+MIN_CACHE_REPLICAS = 1
+MAX_CACHE_REPLICAS = 5
+# Automatic snapshots are kept at most 35 days (0 turns them off):
+# https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/backups-automatic.html
+MAX_CACHE_SNAPSHOT_DAYS = 35
+
 # -- Names and addresses -----------------------------------------------------------------------
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 # Commercial regions (partition `aws`) only: GovCloud (us-gov-*), China (cn-*) and the isolated
@@ -114,7 +128,7 @@ class DatabaseSettings:
     # The seed application's pool: 20 connections kept warm, 40 at most per service.
     pool_min_connections: int = 20
     pool_max_connections: int = 40
-    statement_timeout_ms: int = 30_000
+    statement_timeout_ms: int = MAX_STATEMENT_TIMEOUT_MS
     slow_query_ms: int = 500
 
 

@@ -21,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
-from components.limits import MAX_AZS, MIN_AZS, private_vpc_cidr_problem
+from components.limits import MAX_AZS, MIN_AZS, MIN_LOG_RETENTION_DAYS, private_vpc_cidr_problem
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
 
@@ -66,7 +66,7 @@ class NetworkArgs:
     """Customer-managed key (PlatformKeys' `logs`) that encrypts the flow-log group."""
     tags: dict[str, str]
     """Required tags (see components.tagging)."""
-    flow_log_retention_days: int = 365
+    flow_log_retention_days: int = MIN_LOG_RETENTION_DAYS
     """Days flow logs are kept: at least a year, and a value CloudWatch Logs accepts."""
     interface_endpoint_services: Sequence[str] = DEFAULT_INTERFACE_ENDPOINTS
     """AWS services reached through interface endpoints (S3 always has a gateway endpoint)."""

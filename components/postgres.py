@@ -43,7 +43,15 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.iam import assume_role_policy, policy_document, role_with_policy
-from components.limits import RDS_IDENTIFIER_MAX, REGION_PATTERN, DatabaseSettings, aws_identifier_problem
+from components.limits import (
+    MAX_BACKUP_RETENTION_DAYS,
+    MIN_BACKUP_RETENTION_DAYS,
+    MIN_LOG_RETENTION_DAYS,
+    RDS_IDENTIFIER_MAX,
+    REGION_PATTERN,
+    DatabaseSettings,
+    aws_identifier_problem,
+)
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import require_tags
 
@@ -117,9 +125,9 @@ class PostgresDatabaseArgs:
     """Stack name, in the application login secret's name: tradesense/<stack>/<service>/postgres-app."""
     tags: dict[str, str]
     """Required tags (see components.tagging)."""
-    backup_retention_days: int = 30
+    backup_retention_days: int = MIN_BACKUP_RETENTION_DAYS
     """Automated backups kept this many days (30..35: policy minimum to AWS maximum)."""
-    log_retention_days: int = 365
+    log_retention_days: int = MIN_LOG_RETENTION_DAYS
     """Retention of the exported logs; at least a year, and a value CloudWatch Logs accepts."""
     multi_az: bool = True
     """Standby in a second AZ. Turning it off is an availability, not a security, choice."""
@@ -161,9 +169,10 @@ class PostgresDatabaseArgs:
             )
         if not _REGION.match(self.region):
             raise ValueError(f"PostgresDatabaseArgs.region = {self.region!r}: must be an AWS region like us-east-1")
-        if not 30 <= self.backup_retention_days <= 35:
+        if not MIN_BACKUP_RETENTION_DAYS <= self.backup_retention_days <= MAX_BACKUP_RETENTION_DAYS:
             raise ValueError(
-                f"PostgresDatabaseArgs.backup_retention_days = {self.backup_retention_days}: must be 30..35"
+                f"PostgresDatabaseArgs.backup_retention_days = {self.backup_retention_days}: "
+                f"must be {MIN_BACKUP_RETENTION_DAYS}..{MAX_BACKUP_RETENTION_DAYS}"
             )
         require_log_retention("PostgresDatabaseArgs.log_retention_days", self.log_retention_days)
         if not _valid_pi_retention(self.performance_insights_retention_days):

@@ -22,7 +22,15 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.limits import REPLICATION_GROUP_ID_MAX, RedisSettings, aws_identifier_problem
+from components.limits import (
+    MAX_CACHE_REPLICAS,
+    MAX_CACHE_SNAPSHOT_DAYS,
+    MIN_CACHE_REPLICAS,
+    MIN_LOG_RETENTION_DAYS,
+    REPLICATION_GROUP_ID_MAX,
+    RedisSettings,
+    aws_identifier_problem,
+)
 from components.log_groups import encrypted_log_group, require_log_retention
 from components.tagging import for_service, require_tags, with_purpose
 
@@ -80,7 +88,7 @@ class RedisCacheArgs:
     """Stack name, part of each secret's name."""
     tags: dict[str, str]
     """Required tags (see components.tagging)."""
-    log_retention_days: int = 365
+    log_retention_days: int = MIN_LOG_RETENTION_DAYS
     """Retention of both log groups; at least a year, and a value CloudWatch Logs accepts."""
 
     def __post_init__(self) -> None:
@@ -119,14 +127,16 @@ class RedisCacheArgs:
                 f"RedisCacheArgs.settings.engine_version = {s.engine_version!r}: must be Redis OSS 7.x; "
                 "transit_encryption_mode 'required' needs 7.0.5 or newer"
             )
-        if not 1 <= s.replicas_per_shard <= 5:
+        if not MIN_CACHE_REPLICAS <= s.replicas_per_shard <= MAX_CACHE_REPLICAS:
             raise ValueError(
-                f"RedisCacheArgs.settings.replicas_per_shard = {s.replicas_per_shard}: must be 1..5 "
+                f"RedisCacheArgs.settings.replicas_per_shard = {s.replicas_per_shard}: "
+                f"must be {MIN_CACHE_REPLICAS}..{MAX_CACHE_REPLICAS} "
                 "(Multi-AZ failover needs at least one replica)"
             )
-        if not 1 <= s.snapshot_retention_days <= 35:
+        if not 1 <= s.snapshot_retention_days <= MAX_CACHE_SNAPSHOT_DAYS:
             raise ValueError(
-                f"RedisCacheArgs.settings.snapshot_retention_days = {s.snapshot_retention_days}: must be 1..35 "
+                f"RedisCacheArgs.settings.snapshot_retention_days = {s.snapshot_retention_days}: "
+                f"must be 1..{MAX_CACHE_SNAPSHOT_DAYS} "
                 "(0 would turn snapshots off)"
             )
 

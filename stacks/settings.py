@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -41,8 +41,12 @@ from components.limits import (  # noqa: F401
     LOG_RETENTION_VALUES,
     MAX_AZS,
     MAX_BACKUP_RETENTION_DAYS,
+    MAX_CACHE_REPLICAS,
+    MAX_CACHE_SNAPSHOT_DAYS,
+    MAX_STATEMENT_TIMEOUT_MS,
     MIN_AZS,
     MIN_BACKUP_RETENTION_DAYS,
+    MIN_CACHE_REPLICAS,
     MIN_LOG_RETENTION_DAYS,
     RDS_IDENTIFIER_MAX,
     REGION_PATTERN,
@@ -187,7 +191,7 @@ def _flag(value: Any) -> bool:
     raise _refuse("must be true or false")
 
 
-def _text(pattern: re.Pattern | None = None, what: str = ""):
+def _text(pattern: re.Pattern[str] | None = None, what: str = "") -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             raise _refuse("must be a non-empty string")
@@ -199,7 +203,7 @@ def _text(pattern: re.Pattern | None = None, what: str = ""):
     return check
 
 
-def _one_of(choices: tuple):
+def _one_of(choices: tuple[str | int, ...]) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (str, int)) or value not in choices:
             raise _refuse("must be one of " + ", ".join(map(str, choices)))
@@ -208,29 +212,33 @@ def _one_of(choices: tuple):
     return check
 
 
-def Whole(minimum: int | None = None, maximum: int | None = None) -> Any:
-    return Annotated[int, BeforeValidator(_whole), Field(ge=minimum, le=maximum)]
+# Field metadata: the type is written in the annotation, the rule beside it, e.g.
+# `Annotated[int, WholeNumber, Field(ge=1, le=5)]`, `Annotated[str | None, Text(pattern, what)] = None`.
+# A field that may be left out is `T | None = None`: None is only that default (`settings()` passes the
+# keys given, so the settings type's own default applies); a null written in the config still meets
+# the rule, which refuses it.
+WholeNumber = BeforeValidator(_whole)
+Flag = PlainValidator(_flag)
 
 
-def Text(pattern: str | re.Pattern | None = None, what: str = "") -> Any:
+def Text(pattern: str | re.Pattern[str] | None = None, what: str = "") -> PlainValidator:
     compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
-    return Annotated[str, PlainValidator(_text(compiled, what))]
+    return PlainValidator(_text(compiled, what))
 
 
-def Choice(choices: tuple) -> Any:
-    return Annotated[Any, PlainValidator(_one_of(choices))]
+def Choice(choices: tuple[str, ...]) -> PlainValidator:
+    return PlainValidator(_one_of(choices))
 
 
-Flag = Annotated[bool, PlainValidator(_flag)]
 Host = Text(_HOSTNAME, "a lowercase DNS name")
 
 
 def _cidr(value: Any) -> str:
-    _text()(value)
-    problem = private_vpc_cidr_problem(value)
+    cidr = _text()(value)
+    problem = private_vpc_cidr_problem(cidr)
     if problem:
         raise _refuse(problem)
-    return value
+    return cidr
 
 
 def _paths(value: Any) -> tuple[str, ...]:
@@ -277,12 +285,20 @@ class _Config(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
     settings_type: ClassVar[type]
 
+    @classmethod
+    def _keys(cls) -> list[str]:
+        return sorted(f.alias or name for name, f in cls.model_fields.items())
+
+    @classmethod
+    def _not_an_object(cls) -> PydanticCustomError:
+        return _refuse("must be an object with keys " + ", ".join(cls._keys()))
+
     @model_validator(mode="before")
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
-        allowed = sorted(f.alias or name for name, f in cls.model_fields.items())
+        allowed = cls._keys()
         if not isinstance(data, Mapping):
-            raise _refuse("must be an object with keys " + ", ".join(allowed))
+            raise cls._not_an_object()
         for key in data:
             if key not in allowed:
                 raise _refuse("unknown setting; allowed: " + ", ".join(allowed), key=str(key), value=data[key])
@@ -294,34 +310,51 @@ class _Config(BaseModel):
         """Rules that must see the values as written (a subclass's hook)."""
 
     def settings(self, **extra: Any) -> Any:
+        """The `settings_type` value of the keys given (the others keep that type's defaults)."""
         given = {name: getattr(self, name) for name in self.model_fields_set}
         values = {name: value.settings() if isinstance(value, _Config) else value for name, value in given.items()}
         return self.settings_type(**values, **extra)
 
 
+def Section(config: type[_Config]) -> BeforeValidator:
+    """Metadata of a section that may be left out (`Annotated[NetworkConfig | None, Section(NetworkConfig)]
+    = None`): written as null, it is refused like any other value that is not an object."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            raise config._not_an_object()
+        return value
+
+    return BeforeValidator(check)
+
+
 class RateLimitConfig(_Config):
     settings_type = RateLimit
-    limit: Whole(WAF_MIN_LIMIT, WAF_MAX_LIMIT)
-    window_seconds: Annotated[int, BeforeValidator(_whole), AfterValidator(_one_of(WAF_WINDOWS))]
+    limit: Annotated[int, WholeNumber, Field(ge=WAF_MIN_LIMIT, le=WAF_MAX_LIMIT)]
+    window_seconds: Annotated[int, WholeNumber, AfterValidator(_one_of(WAF_WINDOWS))]
 
 
 class DatabaseConfig(_Config):
     settings_type = DatabaseSettings
-    instance_class: Text(r"^db\.[a-z0-9]+\.[a-z0-9]+$", "an RDS class like db.r6g.large") = None
-    engine_version: Text(
-        r"^1[4-9]$", "a PostgreSQL major version 14 or newer, like 16 (RDS applies and retires minor versions itself)"
-    ) = None
-    allocated_storage_gb: Whole(20, 65536) = None
-    max_allocated_storage_gb: Whole(20, 65536) = None
-    max_connections: Whole(10, 5000) = None
-    pool_min_connections: Whole(0) = None
-    pool_max_connections: Whole(1) = None
-    statement_timeout_ms: Whole(1000, 30_000) = None
-    slow_query_ms: Whole(1, 60_000) = None
+    instance_class: Annotated[str | None, Text(r"^db\.[a-z0-9]+\.[a-z0-9]+$", "an RDS class like db.r6g.large")] = None
+    engine_version: Annotated[
+        str | None,
+        Text(
+            r"^1[4-9]$",
+            "a PostgreSQL major version 14 or newer, like 16 (RDS applies and retires minor versions itself)",
+        ),
+    ] = None
+    allocated_storage_gb: Annotated[int | None, WholeNumber, Field(ge=20, le=65536)] = None
+    max_allocated_storage_gb: Annotated[int | None, WholeNumber, Field(ge=20, le=65536)] = None
+    max_connections: Annotated[int | None, WholeNumber, Field(ge=10, le=5000)] = None
+    pool_min_connections: Annotated[int | None, WholeNumber, Field(ge=0)] = None
+    pool_max_connections: Annotated[int | None, WholeNumber, Field(ge=1)] = None
+    statement_timeout_ms: Annotated[int | None, WholeNumber, Field(ge=1000, le=MAX_STATEMENT_TIMEOUT_MS)] = None
+    slow_query_ms: Annotated[int | None, WholeNumber, Field(ge=1, le=60_000)] = None
 
     @model_validator(mode="after")
     def _pool_fits(self) -> DatabaseConfig:
-        db = self.settings()
+        db: DatabaseSettings = self.settings()
         if db.max_allocated_storage_gb < db.allocated_storage_gb:
             raise _refuse(
                 f"must be at least allocatedStorageGb ({db.allocated_storage_gb})",
@@ -350,17 +383,16 @@ def _database_switch(value: Any) -> Any:
     if value is False or value is None:
         return None
     if not isinstance(value, Mapping):
-        allowed = ", ".join(sorted(f.alias for f in DatabaseConfig.model_fields.values()))
-        raise _refuse(f"must be true, false or an object with keys {allowed}")
+        raise _refuse(f"must be true, false or an object with keys {', '.join(DatabaseConfig._keys())}")
     return value
 
 
 class ServiceConfig(_Config):
     settings_type = ServiceSettings
-    tier: Choice(SERVICE_TIERS) = None
+    tier: Annotated[str | None, Choice(SERVICE_TIERS)] = None
     database: Annotated[DatabaseConfig | None, BeforeValidator(_database_switch)] = None
-    health_path: Text(r"^/[A-Za-z0-9/_.-]*$", "a path starting with /") = None
-    features: Annotated[dict, PlainValidator(_features)] = None
+    health_path: Annotated[str | None, Text(r"^/[A-Za-z0-9/_.-]*$", "a path starting with /")] = None
+    features: Annotated[dict[str, bool] | None, PlainValidator(_features)] = None
 
     @classmethod
     def _check_raw(cls, data: Mapping[str, Any]) -> None:
@@ -375,19 +407,19 @@ class ServiceConfig(_Config):
 
 class NetworkConfig(_Config):
     settings_type = NetworkSettings
-    cidr: Annotated[str, PlainValidator(_cidr)] = None
+    cidr: Annotated[str | None, PlainValidator(_cidr)] = None
     # The network has room for MAX_AZS zones (its CIDR is cut into 2 * MAX_AZS subnets).
-    az_count: Whole(MIN_AZS, MAX_AZS) = None
+    az_count: Annotated[int | None, WholeNumber, Field(ge=MIN_AZS, le=MAX_AZS)] = None
 
 
 class EdgeConfig(_Config):
     settings_type = EdgeSettings
-    origin_domain: Host
-    public_hostname: Host
-    zone_name: Host = None
-    login_paths: Annotated[tuple, PlainValidator(_paths)] = None
-    login_rate_limit: RateLimitConfig = None
-    api_rate_limit: RateLimitConfig = None
+    origin_domain: Annotated[str, Host]
+    public_hostname: Annotated[str, Host]
+    zone_name: Annotated[str | None, Host] = None
+    login_paths: Annotated[tuple[str, ...] | None, PlainValidator(_paths)] = None
+    login_rate_limit: Annotated[RateLimitConfig | None, Section(RateLimitConfig)] = None
+    api_rate_limit: Annotated[RateLimitConfig | None, Section(RateLimitConfig)] = None
 
     @model_validator(mode="after")
     def _origin_is_elsewhere(self) -> EdgeConfig:
@@ -409,10 +441,12 @@ class EdgeConfig(_Config):
 
 class RedisConfig(_Config):
     settings_type = RedisSettings
-    node_type: Text(r"^cache\.[a-z0-9]+\.[a-z0-9]+$", "a node type like cache.r7g.large") = None
-    engine_version: Text(r"^7\.\d+$", "a Redis OSS 7.x version (required transit encryption needs 7.0.5+)") = None
-    replicas_per_shard: Whole(1, 5) = None
-    snapshot_retention_days: Whole(1, 35) = None
+    node_type: Annotated[str | None, Text(r"^cache\.[a-z0-9]+\.[a-z0-9]+$", "a node type like cache.r7g.large")] = None
+    engine_version: Annotated[
+        str | None, Text(r"^7\.\d+$", "a Redis OSS 7.x version (required transit encryption needs 7.0.5+)")
+    ] = None
+    replicas_per_shard: Annotated[int | None, WholeNumber, Field(ge=MIN_CACHE_REPLICAS, le=MAX_CACHE_REPLICAS)] = None
+    snapshot_retention_days: Annotated[int | None, WholeNumber, Field(ge=1, le=MAX_CACHE_SNAPSHOT_DAYS)] = None
 
 
 def _account_id(value: Any) -> str:
@@ -421,9 +455,9 @@ def _account_id(value: Any) -> str:
 
 class DatadogConfig(_Config):
     settings_type = DatadogSettings
-    enabled: Flag = None
-    account_id: Annotated[str, PlainValidator(_account_id)] = None
-    external_id: Text() = None
+    enabled: Annotated[bool | None, Flag] = None
+    account_id: Annotated[str | None, PlainValidator(_account_id)] = None
+    external_id: Annotated[str | None, Text()] = None
 
     @model_validator(mode="after")
     def _external_id_when_enabled(self) -> DatadogConfig:
@@ -456,28 +490,27 @@ def _one_edge(services: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
     return services
 
 
-LogRetention = Annotated[
-    int, BeforeValidator(_whole), Field(ge=MIN_LOG_RETENTION_DAYS), AfterValidator(_one_of(LOG_RETENTION_VALUES))
-]
-
-
 class StackConfig(_Config):
     """The `tradesense:` namespace of a stack's config (keys without the namespace)."""
 
     settings_type = Settings
-    environment: Choice(ENVIRONMENTS)
-    owner: Text(_TAG_VALUE, "up to 256 letters, digits, spaces and _ . : / = + - @ (it is a tag value)")
-    data_classification: Choice(DATA_CLASSIFICATIONS)
-    compliance: Annotated[tuple, PlainValidator(_compliance)]
-    alert_email: Text(EMAIL_PATTERN, "an email address like oncall@example.com")
-    monthly_budget_usd: Whole(1)
-    dr_region: Text(REGION_PATTERN, REGION_RULE.format(example="us-west-2")) = None
-    backup_retention_days: Whole(MIN_BACKUP_RETENTION_DAYS, MAX_BACKUP_RETENTION_DAYS) = None
-    log_retention_days: LogRetention = None
-    network: NetworkConfig = None
+    environment: Annotated[str, Choice(ENVIRONMENTS)]
+    owner: Annotated[str, Text(_TAG_VALUE, "up to 256 letters, digits, spaces and _ . : / = + - @ (it is a tag value)")]
+    data_classification: Annotated[str, Choice(DATA_CLASSIFICATIONS)]
+    compliance: Annotated[tuple[str, ...], PlainValidator(_compliance)]
+    alert_email: Annotated[str, Text(EMAIL_PATTERN, "an email address like oncall@example.com")]
+    monthly_budget_usd: Annotated[int, WholeNumber, Field(ge=1)]
+    dr_region: Annotated[str | None, Text(REGION_PATTERN, REGION_RULE.format(example="us-west-2"))] = None
+    backup_retention_days: Annotated[
+        int | None, WholeNumber, Field(ge=MIN_BACKUP_RETENTION_DAYS, le=MAX_BACKUP_RETENTION_DAYS)
+    ] = None
+    log_retention_days: Annotated[
+        int | None, WholeNumber, Field(ge=MIN_LOG_RETENTION_DAYS), AfterValidator(_one_of(LOG_RETENTION_VALUES))
+    ] = None
+    network: Annotated[NetworkConfig | None, Section(NetworkConfig)] = None
     edge: EdgeConfig
-    redis: RedisConfig = None
-    datadog: DatadogConfig = None
+    redis: Annotated[RedisConfig | None, Section(RedisConfig)] = None
+    datadog: Annotated[DatadogConfig | None, Section(DatadogConfig)] = None
     services: Annotated[dict[str, ServiceConfig], BeforeValidator(_service_names), AfterValidator(_one_edge)]
 
     def settings(self, **extra: Any) -> Settings:
@@ -660,7 +693,7 @@ class _StrictLoader(yaml.SafeLoader):
     tools would otherwise accept a file the CLI rejects, or read a different value than it would.
     """
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -675,11 +708,12 @@ class _StrictLoader(yaml.SafeLoader):
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         depth = getattr(self, "_depth", 0)
         if depth >= MAX_CONFIG_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # unannotated in types-PyYAML
             raise yaml.composer.ComposerError(
-                None, None, f"nested deeper than {MAX_CONFIG_DEPTH} levels", self.peek_event().start_mark
+                None, None, f"nested deeper than {MAX_CONFIG_DEPTH} levels", event.start_mark
             )
         self._depth = depth + 1
         try:

@@ -28,7 +28,17 @@ UNKNOWN_SENTINELS = frozenset(
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # How `pulumi preview --json` (and the pack's stack view) shows a secret: its value cannot be judged.
 SECRET_TEXT = "[secret]"
+# The key that marks a secret value in the engine's wire format ({SECRET_SIG: <its value>, "value": ...}).
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
 _MISSING = object()
+
+Props = Mapping[str, Any]
+"""A resource's inputs as the engine sends them: camelCase keys, decoded JSON values (objects,
+lists, text, numbers as floats, booleans, null); an unknown or secret value is its sentinel text."""
+Document = Mapping[str, Any]
+"""An IAM, bucket, key, topic or vault policy document, parsed (`policy_document`)."""
+Statement = Mapping[str, Any]
+"""One statement of a `Document` (`statements`)."""
 
 
 def is_unknown(value: Any) -> bool:
@@ -37,7 +47,7 @@ def is_unknown(value: Any) -> bool:
 
 
 def is_secret_text(value: Any) -> bool:
-    return value == SECRET_TEXT
+    return isinstance(value, str) and value == SECRET_TEXT
 
 
 def get_path(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
@@ -108,7 +118,7 @@ def policy_document(value: Any) -> dict[str, Any]:
     return {}
 
 
-def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+def statements(document: Document) -> list[dict[str, Any]]:
     found = document.get("Statement", [])
     return [s for s in (found if isinstance(found, list) else [found]) if isinstance(s, dict)]
 

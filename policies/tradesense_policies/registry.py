@@ -4,22 +4,27 @@ Rules register themselves with `resource_rule` / `stack_rule`. Nothing here impo
 so the offline report, the docs generator and the tests read the same metadata cheaply; `pack.py`
 turns the registry into CrossGuard policies.
 
-A resource rule is `check(props, resource) -> None | str | list[str]`: nothing means compliant,
-each string is one violation. It may raise `NotApplicable(reason)`, and reading a value that is
-unknown until deploy (through `props.get_path`) raises `Unknown`, which the pack reports the way
-the SDK does ("can't run policy during preview"), never as a failure.
+A resource rule is `check(props, resource) -> Violations` (`ResourceCheck`): nothing means
+compliant, each string is one violation. It may raise `NotApplicable(reason)`, and reading a value
+that is unknown until deploy (through `model.get_path`) raises `Unknown`, which the pack reports the
+way the SDK does ("can't run policy during preview"), never as a failure.
 
-A stack rule is `check(stack) -> Iterable[(urn, message)]` over a `Stack` of all resources; its
-`resource_types` are the subjects it judges (the report marks each of them pass or fail).
+A stack rule is `check(stack) -> Iterable[Finding]` (`StackCheck`), a finding being (urn, message),
+over a `Stack` of all resources; its `resource_types` are the subjects it judges (the report marks
+each of them pass or fail).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from tradesense_policies.outcomes import NotApplicable, Unknown  # noqa: F401  (rules import them from here)
+from tradesense_policies.model import Props, Resource, Stack
+
+# Re-exported (`as`): rules and the pack import them from here.
+from tradesense_policies.outcomes import NotApplicable as NotApplicable
+from tradesense_policies.outcomes import Unknown as Unknown
 
 # The frameworks every policy is mapped to (framework names exactly as reports print them).
 PCI = "PCI DSS v4.0"
@@ -37,6 +42,16 @@ FRAMEWORK_URLS = {
 }
 SEVERITIES = ("low", "medium", "high", "critical")
 ENFORCEMENTS = ("mandatory", "advisory")
+
+Violations = str | list[str] | None
+"""A resource rule's verdict: None (or an empty list) is compliant, each string one violation."""
+Finding = tuple[str, str]
+"""One violation of a stack rule: the URN of the resource it is about, and the message."""
+ResourceCheck = Callable[[Props, Resource], Violations]
+StackCheck = Callable[[Stack], Iterable[Finding]]
+_ResourceCheckT = TypeVar("_ResourceCheckT", bound=ResourceCheck)
+_StackCheckT = TypeVar("_StackCheckT", bound=StackCheck)
+_CheckT = TypeVar("_CheckT", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,7 @@ class Rule:
     evidence: tuple[str, ...]
     """Property paths the rule reads (`a.b`, lists flattened), shown to auditors as evidence."""
     check: Callable[..., Any] = field(repr=False, compare=False)
+    """A `ResourceCheck` or a `StackCheck`, as `kind` says (callers choose the arguments by kind)."""
     advisory_reason: str = ""
     """Why the rule is advisory rather than mandatory (required when it is)."""
     config: tuple[str, ...] = ()
@@ -84,8 +100,8 @@ def _register(
     enforcement: str = "mandatory",
     advisory_reason: str = "",
     config: Iterable[str] = (),
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorate(check: Callable[..., Any]) -> Callable[..., Any]:
+) -> Callable[[_CheckT], _CheckT]:
+    def decorate(check: _CheckT) -> _CheckT:
         pairs = tuple(compliance)
         problems = []
         if name in REGISTRY:
@@ -126,11 +142,13 @@ def _register(
     return decorate
 
 
-def resource_rule(**meta: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def resource_rule(**meta: Any) -> Callable[[_ResourceCheckT], _ResourceCheckT]:
+    """Registers a `ResourceCheck` (mypy checks the decorated function's signature against it)."""
     return _register("resource", **meta)
 
 
-def stack_rule(**meta: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def stack_rule(**meta: Any) -> Callable[[_StackCheckT], _StackCheckT]:
+    """Registers a `StackCheck`."""
     return _register("stack", **meta)
 
 

@@ -41,9 +41,10 @@ RESPONSE_HEADERS_POLICY = "aws:cloudfront/responseHeadersPolicy:ResponseHeadersP
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+IAM_POLICY = "aws:iam/policy:Policy"
 IAM_POLICY_DOCS = (
     "aws:iam/rolePolicy:RolePolicy",
-    "aws:iam/policy:Policy",
+    IAM_POLICY,
     "aws:iam/userPolicy:UserPolicy",
     "aws:iam/groupPolicy:GroupPolicy",
 )
@@ -61,6 +62,7 @@ RANDOM_SECRET_SOURCES = (
 )
 BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 BUCKET_LIFECYCLES = (BUCKET_LIFECYCLE, "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
+BUCKET_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 BUCKET_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
 VAULT_POLICY = "aws:backup/vaultPolicy:VaultPolicy"
 VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"

@@ -144,3 +144,36 @@ def test_invalid_yaml_is_one_line(tmp_path):
     (tmp_path / "Pulumi.bad.yaml").write_text("config: [unclosed\n")
     with pytest.raises(ConfigError, match=r"^Pulumi.bad.yaml: not valid YAML"):
         load_stack_settings("bad", root=tmp_path)
+
+
+def test_the_stack_limits_and_defaults_are_the_pack_floors():
+    # The program cannot import the pack (it is not on the program's path, and has its own venv) and
+    # the pack cannot import components/, so where both state a value this keeps the two equal: a
+    # config the settings accept, or their defaults, is never blocked by a floor as shipped.
+    from components.limits import (
+        MAX_STATEMENT_TIMEOUT_MS,
+        MIN_BACKUP_RETENTION_DAYS,
+        MIN_LOG_RETENTION_DAYS,
+        DatabaseSettings,
+        RedisSettings,
+    )
+    from stacks.settings import EdgeSettings
+    from tradesense_policies.floors import FLOORS
+
+    floor = {key: f.default for key, f in FLOORS.items()}
+    assert MAX_STATEMENT_TIMEOUT_MS == DatabaseSettings().statement_timeout_ms == floor["maxStatementTimeoutMs"]
+    assert MIN_BACKUP_RETENTION_DAYS == floor["minBackupRetentionDays"]
+    assert MIN_LOG_RETENTION_DAYS == floor["minLogRetentionDays"]
+    assert RedisSettings().snapshot_retention_days >= floor["minRedisSnapshotDays"]
+    edge = EdgeSettings(origin_domain="origin.example.com", public_hostname="www.example.com")
+    assert tuple(edge.login_paths) == tuple(floor["loginPaths"])
+    assert edge.login_rate_limit.per_minute <= floor["loginMaxRequestsPerMinute"]
+    assert edge.api_rate_limit.per_minute <= floor["apiMaxRequestsPerMinute"]
+    # The config takes the pack's ceiling itself and refuses one more.
+    key = "tradesense:services.auth.database.statementTimeoutMs"
+    assert (
+        parse(with_value(key, floor["maxStatementTimeoutMs"])).services["auth"].database.statement_timeout_ms
+        == (floor["maxStatementTimeoutMs"])
+    )
+    with pytest.raises(ConfigError, match=f"must be at most {floor['maxStatementTimeoutMs']}$"):
+        parse(with_value(key, floor["maxStatementTimeoutMs"] + 1))

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_bool, as_list, get_path, identity_unknown, is_unknown
-from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
+from tradesense_policies.model import Props, Resource, Stack, as_bool, as_list, get_path, identity_unknown, is_unknown
+from tradesense_policies.registry import (
+    CIS,
+    FSBP,
+    GDPR,
+    PCI,
+    SOC2,
+    Finding,
+    Unknown,
+    Violations,
+    resource_rule,
+    stack_rule,
+)
 from tradesense_policies.rules.monitoring import alert_topics, any_notifies
 
 AUDIT = ((PCI, "10.2.1"), (SOC2, "CC7.2"), (GDPR, "Art. 32(1)(d)"))
@@ -30,7 +43,7 @@ CIS_EVENTS = {
     compliance=AUDIT + ((CIS, "3.1"), (FSBP, "CloudTrail.1")),
     evidence=("isMultiRegionTrail", "includeGlobalServiceEvents"),
 )
-def cloudtrail_multi_region(props, resource):
+def cloudtrail_multi_region(props: Props, resource: Resource) -> Violations:
     problems = []
     if not as_bool(get_path(props, "isMultiRegionTrail")):
         problems.append("isMultiRegionTrail is not true")
@@ -49,7 +62,7 @@ def cloudtrail_multi_region(props, resource):
     compliance=AUDIT + ((PCI, "10.3.4"), (CIS, "3.2"), (FSBP, "CloudTrail.4")),
     evidence=("enableLogFileValidation",),
 )
-def cloudtrail_log_file_validation(props, resource):
+def cloudtrail_log_file_validation(props: Props, resource: Resource) -> Violations:
     return None if as_bool(get_path(props, "enableLogFileValidation")) else "enableLogFileValidation is not true"
 
 
@@ -63,12 +76,12 @@ def cloudtrail_log_file_validation(props, resource):
     compliance=AUDIT + ((PCI, "10.4.1"), (FSBP, "CloudTrail.5")),
     evidence=("cloudWatchLogsGroupArn", "cloudWatchLogsRoleArn"),
 )
-def cloudtrail_cloudwatch_delivery(props, resource):
+def cloudtrail_cloudwatch_delivery(props: Props, resource: Resource) -> Violations:
     missing = [k for k in ("cloudWatchLogsGroupArn", "cloudWatchLogsRoleArn") if not get_path(props, k)]
     return f"not set: {', '.join(missing)}" if missing else None
 
 
-def _metric(alarm_or_filter, is_filter: bool) -> tuple:
+def _metric(alarm_or_filter: Resource, is_filter: bool) -> tuple[Any, Any]:
     props = alarm_or_filter.props
     if is_filter:
         transform = props.get("metricTransformation") or {}
@@ -86,7 +99,7 @@ def _metric(alarm_or_filter, is_filter: bool) -> tuple:
     compliance=AUDIT + ((PCI, "10.7.2"), (CIS, "4.1")),
     evidence=("pattern", "metricTransformation.name", "metricTransformation.namespace"),
 )
-def audit_metric_filters_alarmed(stack):
+def audit_metric_filters_alarmed(stack: Stack) -> Iterator[Finding]:
     topics = alert_topics(stack)
     alarms = stack.of_type(t.METRIC_ALARM)
     for metric_filter in stack.of_type(t.METRIC_FILTER):
@@ -112,7 +125,7 @@ def audit_metric_filters_alarmed(stack):
     compliance=AUDIT + ((CIS, "4.1"), (CIS, "4.3"), (CIS, "4.4"), (CIS, "4.5"), (CIS, "4.7")),
     evidence=("cloudWatchLogsGroupArn",),
 )
-def audit_security_metric_filters(stack):
+def audit_security_metric_filters(stack: Stack) -> Iterator[Finding]:
     for trail in stack.of_type(t.TRAIL):
         group_arn = trail.props.get("cloudWatchLogsGroupArn")
         if is_unknown(group_arn):
@@ -142,7 +155,7 @@ def audit_security_metric_filters(stack):
         "advancedEventSelectors.fieldSelectors.field",
     ),
 )
-def cloudtrail_logging_management_events(props, resource):
+def cloudtrail_logging_management_events(props: Props, resource: Resource) -> Violations:
     problems = []
     logging = get_path(props, "enableLogging")
     if logging is not None and not as_bool(logging):
@@ -194,7 +207,7 @@ def cloudtrail_logging_management_events(props, resource):
     compliance=AUDIT + ((CIS, "3.1"), (FSBP, "CloudTrail.1")),
     evidence=("name",),
 )
-def audit_trail_present(stack):
+def audit_trail_present(stack: Stack) -> Iterator[Finding]:
     trails = stack.of_type(t.TRAIL)
     if not trails:
         yield "", "no CloudTrail trail in this stack: nothing records what happens in the account"

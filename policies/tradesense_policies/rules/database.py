@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from tradesense_policies import types as t
-from tradesense_policies.model import as_bool, as_list, as_number, get_path, is_unknown, refers_to, refers_to_any
-from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
+from tradesense_policies.floors import FLOORS
+from tradesense_policies.model import (
+    Props,
+    Resource,
+    Stack,
+    as_bool,
+    as_list,
+    as_number,
+    get_path,
+    is_unknown,
+    refers_to,
+    refers_to_any,
+)
+from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, Finding, Unknown, Violations, resource_rule, stack_rule
 from tradesense_policies.rules.transit import parameters, require_postgres
 
-MAX_STATEMENT_TIMEOUT_MS = 30_000  # the default of the maxStatementTimeoutMs policy config
+# The pack's ceiling as shipped (a stack's policy config may only lower it): for the docs' wording.
+MAX_STATEMENT_TIMEOUT_MS = FLOORS["maxStatementTimeoutMs"].default
 REQUIRED_LOG_EXPORTS = ("postgresql",)
 
 
@@ -21,7 +36,7 @@ REQUIRED_LOG_EXPORTS = ("postgresql",)
     compliance=((SOC2, "A1.1"), (SOC2, "CC6.1"), (PCI, "7.2.1")),
     evidence=("identifier",),
 )
-def rds_reached_through_proxy(stack):
+def rds_reached_through_proxy(stack: Stack) -> Iterator[Finding]:
     proxies = stack.of_type(t.RDS_PROXY)
     # A target counts only if the proxy it names is a proxy of this stack.
     targets = [
@@ -51,7 +66,7 @@ def rds_reached_through_proxy(stack):
     compliance=((PCI, "2.2.1"), (SOC2, "CC8.1")),
     evidence=("parameterGroupName",),
 )
-def rds_custom_parameter_group(stack):
+def rds_custom_parameter_group(stack: Stack) -> Iterator[Finding]:
     groups = stack.of_type(t.RDS_PARAMETER_GROUP)
     for instance in stack.of_type(t.RDS_INSTANCE):
         if not refers_to_any(instance, "parameterGroupName", groups, "name", "id"):
@@ -65,13 +80,13 @@ def rds_custom_parameter_group(stack):
     resource_types=(t.RDS_PARAMETER_GROUP,),
     severity="medium",
     remediation="Set statement_timeout (milliseconds, tradesense:services.<svc>.database.statementTimeoutMs) "
-    "between 1 and 30000 in the parameter group.",
+    f"between 1 and {MAX_STATEMENT_TIMEOUT_MS} in the parameter group.",
     url="https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT",
     compliance=((SOC2, "A1.1"), (SOC2, "CC7.2")),
     evidence=("family", "parameters.name", "parameters.value"),
     config=("maxStatementTimeoutMs",),
 )
-def rds_statement_timeout(props, resource):
+def rds_statement_timeout(props: Props, resource: Resource) -> Violations:
     require_postgres(props)
     ceiling = resource.setting("maxStatementTimeoutMs")
     raw = parameters(props).get("statement_timeout")
@@ -91,7 +106,7 @@ def rds_statement_timeout(props, resource):
     compliance=((PCI, "10.2.1"), (SOC2, "CC7.2")),
     evidence=("family", "parameters.name", "parameters.value"),
 )
-def rds_slow_query_logging(props, resource):
+def rds_slow_query_logging(props: Props, resource: Resource) -> Violations:
     require_postgres(props)
     raw = parameters(props).get("log_min_duration_statement")
     value = as_number(raw)
@@ -110,7 +125,7 @@ def rds_slow_query_logging(props, resource):
     compliance=((PCI, "10.2.1"), (SOC2, "CC7.2"), (FSBP, "RDS.9")),
     evidence=("enabledCloudwatchLogsExports",),
 )
-def rds_log_exports(props, resource):
+def rds_log_exports(props: Props, resource: Resource) -> Violations:
     exported = [str(x) for x in as_list(get_path(props, "enabledCloudwatchLogsExports"))]
     missing = [log for log in REQUIRED_LOG_EXPORTS if log not in exported]
     return f"enabledCloudwatchLogsExports lacks {', '.join(missing)}" if missing else None
@@ -126,7 +141,7 @@ def rds_log_exports(props, resource):
     compliance=((SOC2, "A1.2"), (GDPR, "Art. 32(1)(b)"), (FSBP, "RDS.5")),
     evidence=("multiAz",),
 )
-def rds_multi_az(props, resource):
+def rds_multi_az(props: Props, resource: Resource) -> Violations:
     return None if as_bool(get_path(props, "multiAz")) else f"multiAz = {get_path(props, 'multiAz')}: single-AZ"
 
 
@@ -141,7 +156,7 @@ def rds_multi_az(props, resource):
     compliance=((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "12.10.1")),
     evidence=("deleteAutomatedBackups",),
 )
-def rds_keep_automated_backups(props, resource):
+def rds_keep_automated_backups(props: Props, resource: Resource) -> Violations:
     value = get_path(props, "deleteAutomatedBackups")
     if value is False or str(value).lower() == "false":
         return None
@@ -158,7 +173,7 @@ def rds_keep_automated_backups(props, resource):
     compliance=((PCI, "8.3.1"), (PCI, "7.2.1"), (SOC2, "CC6.1")),
     evidence=("auths.iamAuth", "auths.authScheme"),
 )
-def rds_proxy_iam_auth(props, resource):
+def rds_proxy_iam_auth(props: Props, resource: Resource) -> Violations:
     auths = get_path(props, "auths") or []
     if not auths:
         return "no auths: the proxy has no login to judge"
@@ -177,7 +192,7 @@ def rds_proxy_iam_auth(props, resource):
     compliance=((PCI, "3.3.1"), (GDPR, "Art. 32(1)(a)"), (SOC2, "C1.1")),
     evidence=("debugLogging",),
 )
-def rds_proxy_debug_logging_off(props, resource):
+def rds_proxy_debug_logging_off(props: Props, resource: Resource) -> Violations:
     return (
         "debugLogging is true: statements and their literals reach the logs"
         if as_bool(get_path(props, "debugLogging"))
@@ -195,7 +210,7 @@ def rds_proxy_debug_logging_off(props, resource):
     compliance=((PCI, "8.3.2"), (SOC2, "CC6.1"), (GDPR, "Art. 32(1)(a)")),
     evidence=("family", "parameters.name", "parameters.value"),
 )
-def rds_password_encryption_scram(props, resource):
+def rds_password_encryption_scram(props: Props, resource: Resource) -> Violations:
     require_postgres(props)
     value = parameters(props).get("password_encryption")
     return None if str(value).lower() == "scram-sha-256" else f"password_encryption = {value}: must be scram-sha-256"
@@ -216,7 +231,7 @@ def rds_password_encryption_scram(props, resource):
     compliance=((PCI, "3.3.1"), (PCI, "8.3.2"), (GDPR, "Art. 32(1)(a)")),
     evidence=("family", "parameters.name", "parameters.value"),
 )
-def rds_log_statement_no_secrets(props, resource):
+def rds_log_statement_no_secrets(props: Props, resource: Resource) -> Violations:
     require_postgres(props)
     value = parameters(props).get("log_statement")
     if value is None or str(value).strip().lower() == "none":
@@ -239,6 +254,6 @@ CURRENT_CAS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
     compliance=((PCI, "4.2.1"), (SOC2, "CC6.7")),
     evidence=("caCertIdentifier",),
 )
-def rds_current_ca(props, resource):
+def rds_current_ca(props: Props, resource: Resource) -> Violations:
     value = get_path(props, "caCertIdentifier")
     return None if value in CURRENT_CAS else f"caCertIdentifier = {value}: not a current RDS CA"

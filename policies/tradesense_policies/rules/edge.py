@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_list, as_number, get_path, is_unknown, refers_to, refers_to_any
-from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
+from tradesense_policies.model import (
+    SECRET_SIG,
+    SECRET_TEXT,
+    Props,
+    Resource,
+    Stack,
+    as_list,
+    as_number,
+    get_path,
+    is_unknown,
+    refers_to,
+    refers_to_any,
+)
+from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, Finding, Unknown, Violations, resource_rule, stack_rule
 
 WEB_APP = ((PCI, "6.4.2"), (SOC2, "CC6.6"), (GDPR, "Art. 32(1)(b)"))
 REQUIRED_MANAGED_GROUPS = (
@@ -37,7 +50,7 @@ def _camel(value: Any) -> Any:
     return value
 
 
-def web_acl_rules(props) -> list[dict[str, Any]]:
+def web_acl_rules(props: Props) -> list[dict[str, Any]]:
     """The ACL's rules in evaluation order (ascending priority, as AWS WAF evaluates them:
     https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-processing-order.html)."""
     rules = get_path(props, "rules") or []
@@ -56,7 +69,7 @@ def web_acl_rules(props) -> list[dict[str, Any]]:
 
 # -- a small WAF evaluator: does a statement match a GET of `path` (no headers, no labels)? ----------
 # None means "cannot tell": callers treat it as the unsafe answer.
-def _transform(value: str, transformations) -> str | None:
+def _transform(value: str, transformations: object) -> str | None:
     for step in sorted(as_list(transformations), key=lambda s: as_number((s or {}).get("priority")) or 0):
         kind = str((step or {}).get("type", "NONE")).upper()
         if kind == "NONE":
@@ -74,12 +87,12 @@ def _transform(value: str, transformations) -> str | None:
     return value
 
 
-def _field(statement) -> str | None:
+def _field(statement: Mapping[str, Any]) -> str | None:
     field = statement.get("fieldToMatch") or {}
     return "uriPath" if "uriPath" in field else None
 
 
-def _byte_match(statement, path: str) -> bool | None:
+def _byte_match(statement: Mapping[str, Any], path: str) -> bool | None:
     if _field(statement) != "uriPath":
         return None
     value = _transform(path, statement.get("textTransformations"))
@@ -100,7 +113,7 @@ def _byte_match(statement, path: str) -> bool | None:
     return None
 
 
-def matches(statement, path: str) -> bool | None:
+def matches(statement: object, path: str) -> bool | None:
     """Whether the WAF statement matches a plain GET of `path`; None when it cannot be told."""
     if not isinstance(statement, dict) or not statement:
         return None
@@ -125,11 +138,11 @@ def matches(statement, path: str) -> bool | None:
     return None
 
 
-def _action(rule) -> str:
+def _action(rule: Mapping[str, Any]) -> str:
     return next(iter(rule.get("action") or {}), "none")
 
 
-def _allow_before(rules, rule, probes) -> str | None:
+def _allow_before(rules: Iterable[Mapping[str, Any]], rule: Mapping[str, Any], probes: Sequence[str]) -> str | None:
     """The name of a rule evaluated before `rule` that may allow one of `probes` (allow is terminal)."""
     for earlier in rules:
         if earlier is rule:
@@ -141,7 +154,7 @@ def _allow_before(rules, rule, probes) -> str | None:
     return None
 
 
-def _unforgeable_key(statement) -> str | None:
+def _unforgeable_key(statement: Mapping[str, Any]) -> str | None:
     """Why the rate rule's aggregation key can be forged by a client (None when it cannot)."""
     kind = str(statement.get("aggregateKeyType") or "IP").upper()
     if kind == "IP":
@@ -156,7 +169,9 @@ def _unforgeable_key(statement) -> str | None:
     return f"aggregateKeyType {kind}: not one counter per client IP"
 
 
-def _rate_problems(rule, rules, probes, per_minute_max) -> list[str]:
+def _rate_problems(
+    rule: Mapping[str, Any], rules: Sequence[Mapping[str, Any]], probes: Sequence[str], per_minute_max: float
+) -> list[str]:
     statement = (rule.get("statement") or {}).get("rateBasedStatement") or {}
     name = rule.get("name")
     problems = []
@@ -186,7 +201,7 @@ def _rate_problems(rule, rules, probes, per_minute_max) -> list[str]:
     return problems
 
 
-def _rate_requirement(props, probes, per_minute_max, kind: str):
+def _rate_requirement(props: Props, probes: Sequence[str], per_minute_max: float, kind: str) -> Violations:
     rules = web_acl_rules(props)
     rate_rules = [r for r in rules if (r.get("statement") or {}).get("rateBasedStatement") is not None]
     verdicts = [(r, _rate_problems(r, rules, probes, per_minute_max)) for r in rate_rules]
@@ -198,7 +213,7 @@ def _rate_requirement(props, probes, per_minute_max, kind: str):
     return named[0] if named else [f"no rate-based rule blocks {kind} floods: " + "; ".join(verdicts[0][1])]
 
 
-def _login_probes(paths) -> list[str]:
+def _login_probes(paths: Iterable[str]) -> list[str]:
     """Each login path as a client may send it: as configured, upper-cased, with a trailing slash."""
     return [variant for p in paths for variant in dict.fromkeys((p, p.upper(), p.rstrip("/") + "/"))]
 
@@ -227,7 +242,7 @@ RATE_EVIDENCE = (
     evidence=RATE_EVIDENCE,
     config=("loginMaxRequestsPerMinute", "loginPaths"),
 )
-def waf_login_rate_limit(props, resource):
+def waf_login_rate_limit(props: Props, resource: Resource) -> Violations:
     return _rate_requirement(
         props, _login_probes(resource.setting("loginPaths")), resource.setting("loginMaxRequestsPerMinute"), "login"
     )
@@ -246,7 +261,7 @@ def waf_login_rate_limit(props, resource):
     evidence=RATE_EVIDENCE,
     config=("apiMaxRequestsPerMinute",),
 )
-def waf_api_rate_limit(props, resource):
+def waf_api_rate_limit(props: Props, resource: Resource) -> Violations:
     return _rate_requirement(props, list(API_PROBES), resource.setting("apiMaxRequestsPerMinute"), "api")
 
 
@@ -268,7 +283,7 @@ def waf_api_rate_limit(props, resource):
         "rules.statement.managedRuleGroupStatement.ruleActionOverrides",
     ),
 )
-def waf_managed_rule_groups(props, resource):
+def waf_managed_rule_groups(props: Props, resource: Resource) -> Violations:
     rules = web_acl_rules(props)
     problems, present = [], set()
     for rule in rules:
@@ -309,7 +324,7 @@ def waf_managed_rule_groups(props, resource):
     compliance=((PCI, "10.2.1"), (SOC2, "CC7.2"), (FSBP, "WAF.11")),
     evidence=("name", "scope"),
 )
-def waf_logging_enabled(stack):
+def waf_logging_enabled(stack: Stack) -> Iterator[Finding]:
     configs = stack.of_type(t.WEB_ACL_LOGGING)
     for acl in stack.of_type(t.WEB_ACL):
         if any(refers_to(c, "resourceArn", c.props.get("resourceArn"), acl, "arn") for c in configs):
@@ -329,7 +344,7 @@ def waf_logging_enabled(stack):
     compliance=((PCI, "3.3.1"), (PCI, "8.3.2"), (GDPR, "Art. 32(1)(a)"), (SOC2, "C1.1")),
     evidence=("redactedFields.singleHeader.name",),
 )
-def waf_logging_redacts_credentials(props, resource):
+def waf_logging_redacts_credentials(props: Props, resource: Resource) -> Violations:
     redacted = {
         str(get_path(props, f"redactedFields.{i}.singleHeader.name") or "").lower()
         for i, _ in enumerate(get_path(props, "redactedFields") or [])
@@ -348,7 +363,7 @@ def waf_logging_redacts_credentials(props, resource):
     compliance=WEB_APP + ((PCI, "6.4.1"), (FSBP, "CloudFront.6")),
     evidence=("webAclId",),
 )
-def edge_web_acl_attached(stack):
+def edge_web_acl_attached(stack: Stack) -> Iterator[Finding]:
     acls = stack.of_type(t.WEB_ACL)
     for distribution in stack.of_type(t.DISTRIBUTION):
         if not refers_to_any(distribution, "webAclId", acls, "arn", "id"):
@@ -363,7 +378,7 @@ def edge_web_acl_attached(stack):
             )
 
 
-def _logged(props) -> str | None:
+def _logged(props: Props) -> str | None:
     """Why a blocked request would not be logged (None when it is). Filters are evaluated in order,
     the first that matches decides, else the default behaviour
     (https://docs.aws.amazon.com/waf/latest/developerguide/logging-management.html#logging-management-filtering).
@@ -408,7 +423,7 @@ def _logged(props) -> str | None:
         "loggingFilter.filters.conditions.actionCondition.action",
     ),
 )
-def waf_logging_keeps_blocked(props, resource):
+def waf_logging_keeps_blocked(props: Props, resource: Resource) -> Violations:
     return _logged(props)
 
 
@@ -432,7 +447,7 @@ ORIGIN_TLS = ("TLSv1.2",)
         "origins.customOriginConfig.originSslProtocols",
     ),
 )
-def cloudfront_origin_https_only(props, resource):
+def cloudfront_origin_https_only(props: Props, resource: Resource) -> Violations:
     problems = []
     origins = get_path(props, "origins") or []
     if not origins:
@@ -466,7 +481,7 @@ def cloudfront_origin_https_only(props, resource):
     compliance=((PCI, "6.4.1"), (SOC2, "CC6.6")),
     evidence=("defaultCacheBehavior.responseHeadersPolicyId", "orderedCacheBehaviors.responseHeadersPolicyId"),
 )
-def cloudfront_response_headers_policy(props, resource):
+def cloudfront_response_headers_policy(props: Props, resource: Resource) -> Violations:
     problems = []
     if not get_path(props, "defaultCacheBehavior.responseHeadersPolicyId"):
         problems.append("defaultCacheBehavior has no responseHeadersPolicyId")
@@ -493,7 +508,7 @@ def cloudfront_response_headers_policy(props, resource):
         "securityHeadersConfig.referrerPolicy.referrerPolicy",
     ),
 )
-def cloudfront_security_headers(props, resource):
+def cloudfront_security_headers(props: Props, resource: Resource) -> Violations:
     base = "securityHeadersConfig"
     problems = []
     age = as_number(get_path(props, f"{base}.strictTransportSecurity.accessControlMaxAgeSec"))
@@ -519,11 +534,9 @@ ORIGIN_VERIFY_HEADERS = ("x-origin-verify",)
 # 64 from pulumi-random). "[secret]" is how a preview prints a secret value; the engine hands the
 # pack the value itself.
 MIN_ORIGIN_VERIFY_LENGTH = 32
-_SECRET_TEXT = "[secret]"
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
-def _origin_protected_otherwise(origin: dict) -> bool:
+def _origin_protected_otherwise(origin: Mapping[str, Any]) -> bool:
     """S3 origins prove CloudFront with origin access control (or a legacy identity); VPC origins are
     not reachable from the internet at all. Only custom origins need the header."""
     return bool(
@@ -537,7 +550,7 @@ def _verify_value_problem(value: Any) -> str | None:
     # A secret is what this header must be (whether it is generated is judged by
     # cloudfront-origin-verification-generated), so a secret passes here; only a value unknown until
     # deploy cannot be judged.
-    if value == _SECRET_TEXT or (isinstance(value, dict) and _SECRET_SIG in value):
+    if value == SECRET_TEXT or (isinstance(value, dict) and SECRET_SIG in value):
         return None
     if is_unknown(value):
         raise Unknown("origins.customHeaders.value")
@@ -562,7 +575,7 @@ def _verify_value_problem(value: Any) -> str | None:
     compliance=((PCI, "6.4.2"), (PCI, "1.4.2"), (SOC2, "CC6.6"), (GDPR, "Art. 32(1)(b)")),
     evidence=("origins.originId", "origins.domainName", "origins.customHeaders.name"),
 )
-def cloudfront_origin_verification_header(props, resource):
+def cloudfront_origin_verification_header(props: Props, resource: Resource) -> Violations:
     if is_unknown(get_path(props, "origins")):
         raise Unknown("origins")
     origins = _as_list(get_path(props, "origins"))
@@ -600,7 +613,7 @@ def cloudfront_origin_verification_header(props, resource):
     compliance=((PCI, "6.4.2"), (PCI, "8.3.1"), (SOC2, "CC6.1")),
     evidence=("origins.originId",),
 )
-def cloudfront_origin_verification_generated(stack):
+def cloudfront_origin_verification_generated(stack: Stack) -> Iterator[Finding]:
     # A literal (even a long one, even the text a preview prints for secrets) is no shared secret: it
     # sits in the repository. The engine records what an input was computed from; the origins must
     # depend on a generator. Distributions whose origins need no header (S3 with origin access control,

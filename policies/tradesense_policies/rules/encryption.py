@@ -7,8 +7,9 @@ disabled in an incident, so every data store names a customer-managed key.
 from __future__ import annotations
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_bool, as_number, get_path
-from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, resource_rule
+from tradesense_policies.floors import FLOORS
+from tradesense_policies.model import Props, Resource, as_bool, as_number, get_path
+from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, Violations, resource_rule
 
 AT_REST = ((PCI, "3.5.1"), (SOC2, "CC6.1"), (GDPR, "Art. 32(1)(a)"))
 
@@ -33,7 +34,7 @@ def _cmk_problem(key: object, what: str) -> str | None:
     compliance=AT_REST + ((CIS, "2.3.1"), (FSBP, "RDS.3")),
     evidence=("storageEncrypted", "kmsKeyId"),
 )
-def rds_storage_encrypted_cmk(props, resource):
+def rds_storage_encrypted_cmk(props: Props, resource: Resource) -> Violations:
     if not as_bool(get_path(props, "storageEncrypted")):
         return "storageEncrypted is not true"
     return _cmk_problem(get_path(props, "kmsKeyId"), "kmsKeyId")
@@ -49,7 +50,7 @@ def rds_storage_encrypted_cmk(props, resource):
     compliance=AT_REST,
     evidence=("performanceInsightsEnabled", "performanceInsightsKmsKeyId"),
 )
-def rds_performance_insights_cmk(props, resource):
+def rds_performance_insights_cmk(props: Props, resource: Resource) -> Violations:
     if not as_bool(get_path(props, "performanceInsightsEnabled")):
         raise NotApplicable("Performance Insights is off")
     return _cmk_problem(get_path(props, "performanceInsightsKmsKeyId"), "performanceInsightsKmsKeyId")
@@ -65,7 +66,7 @@ def rds_performance_insights_cmk(props, resource):
     compliance=AT_REST + ((FSBP, "ElastiCache.4"),),
     evidence=("atRestEncryptionEnabled", "kmsKeyId"),
 )
-def elasticache_encrypted_at_rest_cmk(props, resource):
+def elasticache_encrypted_at_rest_cmk(props: Props, resource: Resource) -> Violations:
     if not as_bool(get_path(props, "atRestEncryptionEnabled")):
         return "atRestEncryptionEnabled is not true"
     return _cmk_problem(get_path(props, "kmsKeyId"), "kmsKeyId")
@@ -85,7 +86,7 @@ def elasticache_encrypted_at_rest_cmk(props, resource):
         "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId",
     ),
 )
-def s3_bucket_encrypted_with_cmk(props, resource):
+def s3_bucket_encrypted_with_cmk(props: Props, resource: Resource) -> Violations:
     rules = get_path(props, "rules") or []
     if not rules:
         return "no server-side encryption rule"
@@ -114,7 +115,7 @@ def s3_bucket_encrypted_with_cmk(props, resource):
     compliance=AT_REST + ((PCI, "8.3.2"),),
     evidence=("kmsKeyId",),
 )
-def secretsmanager_secret_cmk(props, resource):
+def secretsmanager_secret_cmk(props: Props, resource: Resource) -> Violations:
     return _cmk_problem(get_path(props, "kmsKeyId"), "kmsKeyId")
 
 
@@ -129,7 +130,7 @@ def secretsmanager_secret_cmk(props, resource):
     compliance=AT_REST + ((FSBP, "SNS.1"),),
     evidence=("kmsMasterKeyId",),
 )
-def sns_topic_cmk(props, resource):
+def sns_topic_cmk(props: Props, resource: Resource) -> Violations:
     return _cmk_problem(get_path(props, "kmsMasterKeyId"), "kmsMasterKeyId")
 
 
@@ -143,7 +144,7 @@ def sns_topic_cmk(props, resource):
     compliance=AT_REST + ((PCI, "10.3.2"),),
     evidence=("kmsKeyId",),
 )
-def cloudwatch_log_group_cmk(props, resource):
+def cloudwatch_log_group_cmk(props: Props, resource: Resource) -> Violations:
     return _cmk_problem(get_path(props, "kmsKeyId"), "kmsKeyId")
 
 
@@ -157,7 +158,7 @@ def cloudwatch_log_group_cmk(props, resource):
     compliance=AT_REST + ((FSBP, "Backup.1"),),
     evidence=("kmsKeyArn",),
 )
-def backup_vault_cmk(props, resource):
+def backup_vault_cmk(props: Props, resource: Resource) -> Violations:
     return _cmk_problem(get_path(props, "kmsKeyArn"), "kmsKeyArn")
 
 
@@ -171,7 +172,7 @@ def backup_vault_cmk(props, resource):
     compliance=AT_REST + ((CIS, "3.5"), (FSBP, "CloudTrail.2"), (PCI, "10.3.2")),
     evidence=("kmsKeyId",),
 )
-def cloudtrail_encrypted_cmk(props, resource):
+def cloudtrail_encrypted_cmk(props: Props, resource: Resource) -> Violations:
     return _cmk_problem(get_path(props, "kmsKeyId"), "kmsKeyId")
 
 
@@ -185,7 +186,7 @@ def cloudtrail_encrypted_cmk(props, resource):
     compliance=((PCI, "3.7.4"), (SOC2, "CC6.1"), (GDPR, "Art. 32(1)(a)"), (CIS, "3.6"), (FSBP, "KMS.4")),
     evidence=("enableKeyRotation", "customerMasterKeySpec", "keyUsage"),
 )
-def kms_key_rotation_enabled(props, resource):
+def kms_key_rotation_enabled(props: Props, resource: Resource) -> Violations:
     spec = get_path(props, "customerMasterKeySpec") or "SYMMETRIC_DEFAULT"
     if spec != "SYMMETRIC_DEFAULT" or (get_path(props, "keyUsage") or "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
         raise NotApplicable(f"key spec {spec} cannot rotate automatically")
@@ -201,17 +202,19 @@ MAX_KEY_DELETION_WINDOW = 30
 
 @resource_rule(
     name="kms-key-enabled-and-protected",
-    description="Customer-managed keys are enabled, wait the maximum 30 days before deletion, and rotate at least "
+    description=f"Customer-managed keys are enabled, wait the maximum {MAX_KEY_DELETION_WINDOW} days before deletion, "
+    "and rotate at least "
     "as often as the pack's maxKeyRotationDays.",
     resource_types=(t.KMS_KEY,),
     severity="high",
-    remediation="Leave is_enabled true, deletion_window_in_days at 30 and rotation_period_in_days at most 365.",
+    remediation=f"Leave is_enabled true, deletion_window_in_days at {MAX_KEY_DELETION_WINDOW} and "
+    f"rotation_period_in_days at most {FLOORS['maxKeyRotationDays'].default}.",
     url="https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html",
     compliance=((PCI, "3.7.4"), (SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (FSBP, "KMS.3")),
     evidence=("isEnabled", "deletionWindowInDays", "rotationPeriodInDays"),
     config=("maxKeyRotationDays",),
 )
-def kms_key_enabled_and_protected(props, resource):
+def kms_key_enabled_and_protected(props: Props, resource: Resource) -> Violations:
     problems = []
     enabled = get_path(props, "isEnabled")
     if enabled is not None and not as_bool(enabled):
@@ -233,15 +236,16 @@ MAX_SECRET_RECOVERY_WINDOW = 30
 
 @resource_rule(
     name="secret-recovery-window",
-    description="A deleted secret can be recovered for the maximum 30 days (no force-delete, no short window).",
+    description=f"A deleted secret can be recovered for the maximum {MAX_SECRET_RECOVERY_WINDOW} days "
+    "(no force-delete, no short window).",
     resource_types=(t.SECRET,),
     severity="medium",
-    remediation="Leave recovery_window_in_days at 30.",
+    remediation=f"Leave recovery_window_in_days at {MAX_SECRET_RECOVERY_WINDOW}.",
     url="https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_delete-secret.html",
     compliance=((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "8.3.2")),
     evidence=("recoveryWindowInDays",),
 )
-def secret_recovery_window(props, resource):
+def secret_recovery_window(props: Props, resource: Resource) -> Violations:
     window = get_path(props, "recoveryWindowInDays")
     if window is None or as_number(window) == MAX_SECRET_RECOVERY_WINDOW:
         return None

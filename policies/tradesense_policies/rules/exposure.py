@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
+from typing import Any
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_bool, as_list, as_number, get_path, is_unknown, names, referrers
-from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, Unknown, resource_rule, stack_rule
+from tradesense_policies.model import (
+    Props,
+    Resource,
+    Stack,
+    as_bool,
+    as_list,
+    as_number,
+    get_path,
+    is_unknown,
+    names,
+    referrers,
+)
+from tradesense_policies.registry import (
+    CIS,
+    FSBP,
+    GDPR,
+    PCI,
+    SOC2,
+    Finding,
+    NotApplicable,
+    Unknown,
+    Violations,
+    resource_rule,
+    stack_rule,
+)
 
 NO_PUBLIC = ((PCI, "1.4.4"), (SOC2, "CC6.6"), (GDPR, "Art. 32(1)(b)"))
 WORLD = ("0.0.0.0/0", "::/0")
@@ -32,7 +57,7 @@ NON_PUBLIC = tuple(
 )
 
 
-def public_range(cidr) -> bool:
+def public_range(cidr: object) -> bool:
     """Whether a CIDR includes any public address (judged as an address range, IPv4 or IPv6, so
     0.0.0.0/1, 2000::/3 or ::ffff:0:0/96 are as public as 0.0.0.0/0). Unparseable text counts as public."""
     if is_unknown(cidr):
@@ -55,7 +80,7 @@ def public_range(cidr) -> bool:
     compliance=NO_PUBLIC + ((CIS, "2.3.3"), (FSBP, "RDS.2")),
     evidence=("publiclyAccessible",),
 )
-def rds_not_publicly_accessible(props, resource):
+def rds_not_publicly_accessible(props: Props, resource: Resource) -> Violations:
     if as_bool(get_path(props, "publiclyAccessible")):
         return "publiclyAccessible is true"
     return None
@@ -71,12 +96,12 @@ def rds_not_publicly_accessible(props, resource):
     compliance=NO_PUBLIC + ((CIS, "2.1.4"), (FSBP, "S3.8")),
     evidence=PUBLIC_ACCESS_FLAGS,
 )
-def s3_public_access_block(props, resource):
+def s3_public_access_block(props: Props, resource: Resource) -> Violations:
     off = [flag for flag in PUBLIC_ACCESS_FLAGS if not as_bool(get_path(props, flag))]
     return f"not true: {', '.join(off)}" if off else None
 
 
-def _bucket_ref_keys():
+def _bucket_ref_keys() -> tuple[str, ...]:
     return ("bucket", "id", "arn")
 
 
@@ -91,7 +116,7 @@ def _bucket_ref_keys():
     compliance=NO_PUBLIC + ((PCI, "3.5.1"), (FSBP, "S3.8"), (FSBP, "S3.14")),
     evidence=("bucket", "bucketPrefix"),
 )
-def s3_bucket_has_controls(stack):
+def s3_bucket_has_controls(stack: Stack) -> Iterator[Finding]:
     from tradesense_policies.model import policy_document
     from tradesense_policies.rules.transit import denies_insecure_transport
 
@@ -117,8 +142,8 @@ def s3_bucket_has_controls(stack):
             yield bucket.urn, f"bucket {bucket.name} has no {', '.join(missing)}"
 
 
-def _ingress_entries(resource):
-    """(from_port, to_port, protocol, cidrs, prefix lists) for each ingress the resource opens."""
+def _ingress_entries(resource: Resource) -> Iterator[tuple[Any, Any, Any, list[Any], list[Any]]]:
+    """(from_port, to_port, protocol, cidrs, prefix lists) for each ingress the resource opens, as given."""
     props = resource.props
     if resource.type == t.SG_INGRESS_RULE:
         yield (
@@ -150,7 +175,7 @@ def _ingress_entries(resource):
             )
 
 
-def _port_range(low, high, protocol) -> tuple[int, int]:
+def _port_range(low: object, high: object, protocol: object) -> tuple[int, int]:
     if str(protocol).lower() in ("-1", "all") or (low is None and high is None):
         return 0, 65535
     lo = as_number(low)
@@ -160,7 +185,7 @@ def _port_range(low, high, protocol) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def _world_ingress(resource):
+def _world_ingress(resource: Resource) -> Iterator[tuple[int, int, str]]:
     """(low, high, what) of every ingress reachable from a public range or a prefix list (whose
     entries are not in the plan, so it is taken to be public)."""
     for low, high, protocol, cidrs, prefix_lists in _ingress_entries(resource):
@@ -195,7 +220,7 @@ INGRESS_EVIDENCE = (
     compliance=NO_PUBLIC + ((PCI, "1.3.1"), (CIS, "5.2"), (CIS, "5.3"), (FSBP, "EC2.19")),
     evidence=INGRESS_EVIDENCE,
 )
-def no_public_ingress_to_data_ports(props, resource):
+def no_public_ingress_to_data_ports(props: Props, resource: Resource) -> Violations:
     problems = []
     for low, high, sources in _world_ingress(resource):
         exposed = [f"{port} ({label})" for port, label in DATA_PORTS.items() if low <= port <= high]
@@ -217,7 +242,7 @@ def no_public_ingress_to_data_ports(props, resource):
     compliance=NO_PUBLIC + ((PCI, "1.3.1"), (CIS, "5.2"), (FSBP, "EC2.18")),
     evidence=INGRESS_EVIDENCE,
 )
-def no_public_ingress(props, resource):
+def no_public_ingress(props: Props, resource: Resource) -> Violations:
     opened = [f"{low}-{high} from {sources}" for low, high, sources in _world_ingress(resource)]
     return f"ports open to public ranges: {'; '.join(opened)}" if opened else None
 
@@ -229,7 +254,7 @@ DATA_STORE_GROUPS = {
 }
 
 
-def _group_ingress(stack, group):
+def _group_ingress(stack: Stack, group: Resource) -> Iterator[tuple[Resource, str, bool]]:
     """(rule, source description, allowed) for every ingress into `group` the stack declares."""
     standalone = [
         r
@@ -283,7 +308,7 @@ def _group_ingress(stack, group):
     compliance=NO_PUBLIC + ((PCI, "1.3.1"), (PCI, "1.2.1")),
     evidence=("vpcSecurityGroupIds", "securityGroupIds"),
 )
-def data_store_ingress_from_own_groups(stack):
+def data_store_ingress_from_own_groups(stack: Stack) -> Iterator[Finding]:
     groups = stack.of_type(t.SG)
     for store in stack.of_type(*DATA_STORE_GROUPS):
         ids = store.props.get(DATA_STORE_GROUPS[store.type])
@@ -318,7 +343,7 @@ def data_store_ingress_from_own_groups(stack):
     compliance=((PCI, "10.2.1"), (SOC2, "CC7.2"), (CIS, "3.7"), (FSBP, "EC2.6")),
     evidence=("cidrBlock",),
 )
-def vpc_flow_logs_enabled(stack):
+def vpc_flow_logs_enabled(stack: Stack) -> Iterator[Finding]:
     logs = stack.of_type(t.FLOW_LOG)
     for vpc in stack.of_type(t.VPC):
         attached = referrers(logs, "vpcId", vpc, "id")

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Collection, Iterator
+from typing import Any
 
 from tradesense_policies import types as t
 from tradesense_policies.model import (
     SECRET_TEXT,
+    Document,
+    Props,
+    Resource,
+    Stack,
+    Statement,
     account_of,
     as_bool,
     as_list,
@@ -17,7 +24,18 @@ from tradesense_policies.model import (
     policy_document,
     statements,
 )
-from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, Unknown, resource_rule, stack_rule
+from tradesense_policies.registry import (
+    CIS,
+    FSBP,
+    GDPR,
+    PCI,
+    SOC2,
+    Finding,
+    Unknown,
+    Violations,
+    resource_rule,
+    stack_rule,
+)
 
 LEAST_PRIVILEGE = ((PCI, "7.2.1"), (PCI, "7.2.2"), (SOC2, "CC6.3"), (GDPR, "Art. 32(1)(b)"))
 SECRETS = ((PCI, "8.3.2"), (PCI, "8.6.2"), (SOC2, "CC6.1"), (GDPR, "Art. 32(1)(a)"))
@@ -53,7 +71,7 @@ FULL_ACCESS = re.compile(r"^arn:aws[\w-]*:iam::aws:policy/(.*FullAccess.*|Admini
     compliance=SECRETS,
     evidence=("manageMasterUserPassword", "masterUserSecretKmsKeyId"),
 )
-def rds_master_password_managed(props, resource):
+def rds_master_password_managed(props: Props, resource: Resource) -> Violations:
     problems = []
     if props.get("masterPassword") not in (None, ""):
         problems.append("masterPassword is passed as an input")
@@ -74,7 +92,7 @@ def rds_master_password_managed(props, resource):
     compliance=SECRETS + ((CIS, "1.12"),),
     evidence=("secretString", "secretId"),
 )
-def secret_values_generated(stack):
+def secret_values_generated(stack: Stack) -> Iterator[Finding]:
     generators = {r.urn for r in stack.of_type(*t.RANDOM_SECRET_SOURCES)}
     for version in stack.of_type(t.SECRET_VERSION):
         values = [version.props.get(k) for k in ("secretString", "secretBinary") if version.props.get(k) is not None]
@@ -110,7 +128,7 @@ def secret_values_generated(stack):
     compliance=LEAST_PRIVILEGE + ((FSBP, "ElastiCache.6"),),
     evidence=("userGroupIds",),
 )
-def elasticache_access_control(props, resource):
+def elasticache_access_control(props: Props, resource: Resource) -> Violations:
     problems = []
     if props.get("authToken") not in (None, ""):
         problems.append("authToken is set: a shared password instead of (or next to) per-service RBAC users")
@@ -129,7 +147,7 @@ def elasticache_access_control(props, resource):
     compliance=LEAST_PRIVILEGE + ((PCI, "8.3.1"),),
     evidence=("userName", "authenticationMode.type", "noPasswordRequired", "accessString"),
 )
-def elasticache_user_authenticates(props, resource):
+def elasticache_user_authenticates(props: Props, resource: Resource) -> Violations:
     problems = []
     mode = get_path(props, "authenticationMode.type")
     if as_bool(get_path(props, "noPasswordRequired")):
@@ -143,7 +161,7 @@ def elasticache_user_authenticates(props, resource):
     return problems
 
 
-def _access_on(access_string) -> bool:
+def _access_on(access_string: object) -> bool:
     tokens = str(access_string or "").lower().split()
     return "off" not in tokens or "on" in tokens
 
@@ -159,7 +177,7 @@ def _access_on(access_string) -> bool:
     compliance=LEAST_PRIVILEGE + ((PCI, "8.2.2"),),
     evidence=("userGroupIds",),
 )
-def elasticache_rbac_users(stack):
+def elasticache_rbac_users(stack: Stack) -> Iterator[Finding]:
     groups, users = stack.of_type(t.CACHE_USER_GROUP), stack.of_type(t.CACHE_USER)
     for cache in stack.of_type(t.REPLICATION_GROUP):
         ids = cache.props.get("userGroupIds")
@@ -207,12 +225,12 @@ def _is_wildcard(text: str) -> bool:
     return "*" in text or "?" in text
 
 
-def _service_principal_only(statement) -> bool:
+def _service_principal_only(statement: Statement) -> bool:
     principal = statement.get("Principal")
     return isinstance(principal, dict) and set(principal) == {"Service"}
 
 
-def _default_key_statement(statement) -> bool:
+def _default_key_statement(statement: Statement) -> bool:
     """The key policy statement AWS creates by default: the account root gets kms:* on the key, which
     delegates access to IAM policies (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html)."""
     principal = statement.get("Principal")
@@ -224,7 +242,7 @@ def _default_key_statement(statement) -> bool:
     )
 
 
-def sensitive_grants(document, identity: bool, key_policy: bool = False) -> list[str]:
+def sensitive_grants(document: Document, identity: bool, key_policy: bool = False) -> list[str]:
     """What an Allow statement grants too broadly: `*`/`*:*`, a wildcard or partial wildcard (`iam:Put*`,
     `kms:*crypt*`, `s3:Get?bject`) on a sensitive service, NotAction/NotResource, and in identity
     policies a sensitive action on every resource. Service names compare case-insensitively, as IAM does."""
@@ -253,11 +271,12 @@ def sensitive_grants(document, identity: bool, key_policy: bool = False) -> list
     return found
 
 
-def wildcard_actions(document) -> list[str]:
+def wildcard_actions(document: Document) -> list[str]:
     return sensitive_grants(document, identity=True)
 
 
-def _documents(resource, props):
+def _documents(resource: Resource, props: Props) -> list[Any]:
+    """The policy inputs to judge, as given (JSON text, an object, unknown or None)."""
     if resource.type == t.IAM_ROLE:
         return [p.get("policy") for p in as_list(props.get("inlinePolicies")) if isinstance(p, dict)]
     return [get_path(props, "policy")]
@@ -274,7 +293,7 @@ def _documents(resource, props):
     compliance=LEAST_PRIVILEGE + ((CIS, "1.16"), (FSBP, "IAM.1"), (FSBP, "IAM.21")),
     evidence=("policy", "inlinePolicies.policy"),
 )
-def iam_no_wildcard_sensitive_actions(props, resource):
+def iam_no_wildcard_sensitive_actions(props: Props, resource: Resource) -> Violations:
     found = []
     for text in _documents(resource, props):
         if text is None:
@@ -304,7 +323,7 @@ def iam_no_wildcard_sensitive_actions(props, resource):
     compliance=LEAST_PRIVILEGE + ((CIS, "1.16"), (FSBP, "IAM.1")),
     evidence=("policyArn", "managedPolicyArns"),
 )
-def iam_no_full_access_managed_policies(props, resource):
+def iam_no_full_access_managed_policies(props: Props, resource: Resource) -> Violations:
     arns = (
         as_list(get_path(props, "managedPolicyArns")) if resource.type == t.IAM_ROLE else [get_path(props, "policyArn")]
     )
@@ -326,7 +345,7 @@ PRINCIPAL_DOCS = {
 _OWN_ACCOUNT_KEYS = ("aws:SourceAccount", "aws:PrincipalAccount", "aws:SourceOwner", "aws:ResourceAccount")
 
 
-def own_accounts(stack) -> set[str]:
+def own_accounts(stack: Stack) -> set[str]:
     """This stack's account: the policy config's accountIds, else the account owning the stack's own
     keys and roles (their ARNs), which a change to a policy document cannot move."""
     configured = set(stack.setting("accountIds"))
@@ -341,7 +360,7 @@ def own_accounts(stack) -> set[str]:
     return {seen.most_common(1)[0][0]} if seen else set()
 
 
-def _pinned_to(statement, accounts) -> bool:
+def _pinned_to(statement: Statement, accounts: Collection[str]) -> bool:
     for operator, conditions in (statement.get("Condition") or {}).items():
         if operator not in ("StringEquals", "ArnEquals", "StringLike", "ArnLike") or not isinstance(conditions, dict):
             continue
@@ -351,7 +370,7 @@ def _pinned_to(statement, accounts) -> bool:
     return False
 
 
-def foreign_principals(document, accounts, allowed) -> list[str]:
+def foreign_principals(document: Document, accounts: Collection[str], allowed: Collection[str]) -> list[str]:
     found = []
     for statement in statements(document):
         if statement.get("Effect") != "Allow":
@@ -397,7 +416,7 @@ def foreign_principals(document, accounts, allowed) -> list[str]:
     evidence=("assumeRolePolicy", "policy"),
     config=("accountIds", "allowedPrincipals"),
 )
-def resource_policy_principals(stack):
+def resource_policy_principals(stack: Stack) -> Iterator[Finding]:
     accounts, allowed = own_accounts(stack), set(stack.setting("allowedPrincipals"))
     for resource in stack.of_type(*PRINCIPAL_DOCS):
         text = resource.props.get(PRINCIPAL_DOCS[resource.type])
@@ -416,7 +435,7 @@ def resource_policy_principals(stack):
             yield resource.urn, f"{resource.name}: grants to {', '.join(sorted(set(found)))}"
 
 
-def _managed_arns(resource):
+def _managed_arns(resource: Resource) -> list[Any]:
     if resource.type == t.IAM_ROLE:
         return as_list(resource.props.get("managedPolicyArns"))
     return [resource.props.get("policyArn")]
@@ -435,9 +454,9 @@ def _managed_arns(resource):
     evidence=("policyArn", "managedPolicyArns"),
     config=("allowedManagedPolicies",),
 )
-def iam_managed_policies_allow_listed(stack):
+def iam_managed_policies_allow_listed(stack: Stack) -> Iterator[Finding]:
     allowed = set(stack.setting("allowedManagedPolicies"))
-    own = stack.of_type("aws:iam/policy:Policy")
+    own = stack.of_type(t.IAM_POLICY)
     for resource in stack.of_type(*t.IAM_ATTACHMENTS, t.IAM_ROLE):
         for arn in _managed_arns(resource):
             if arn in (None, ""):

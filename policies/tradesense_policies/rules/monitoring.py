@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_bool, as_list, as_number, get_path, is_unknown, refers_to, tags_of
-from tradesense_policies.registry import FSBP, PCI, SOC2, Unknown, resource_rule, stack_rule
+from tradesense_policies.floors import FLOORS
+from tradesense_policies.model import (
+    Props,
+    Resource,
+    Stack,
+    as_bool,
+    as_list,
+    as_number,
+    get_path,
+    is_unknown,
+    refers_to,
+    tags_of,
+)
+from tradesense_policies.registry import FSBP, PCI, SOC2, Finding, Unknown, Violations, resource_rule, stack_rule
 
 MONITORED = ((SOC2, "CC7.2"), (PCI, "10.7.2"), (SOC2, "A1.1"))
-MIN_LOG_RETENTION_DAYS = 365
+MIN_LOG_RETENTION_DAYS = FLOORS["minLogRetentionDays"].default  # as shipped; policy config may raise it
 # CloudWatch dimension naming each monitored resource, and the input holding its value.
 DIMENSIONS = {
     t.RDS_INSTANCE: (("DBInstanceIdentifier",), "identifier"),
@@ -18,7 +32,7 @@ DIMENSIONS = {
 }
 
 
-def alert_topics(stack):
+def alert_topics(stack: Stack) -> list[Resource]:
     """The on-call topics: those whose Purpose tag or name says alert; else every topic."""
     topics = stack.of_type(t.SNS_TOPIC)
     alerting = [
@@ -29,7 +43,7 @@ def alert_topics(stack):
     return alerting or topics
 
 
-def notifies(alarm, topics) -> bool:
+def notifies(alarm: Resource, topics: Sequence[Resource]) -> bool:
     """Whether an alarm action is (the value of) an alert topic's ARN; a recorded dependency alone is not."""
     actions = as_list(alarm.props.get("alarmActions"))
     if any(refers_to(alarm, "alarmActions", action, topic, "arn", "id") for action in actions for topic in topics):
@@ -45,7 +59,7 @@ def notifies(alarm, topics) -> bool:
     return False
 
 
-def any_notifies(alarms, topics) -> bool:
+def any_notifies(alarms: Iterable[Resource], topics: Sequence[Resource]) -> bool:
     """Whether one of `alarms` notifies an alert topic. One that does decides it even when another
     cannot be told before deploy; when none does and one cannot be told, Unknown (never a fail)."""
     undecided: Unknown | None = None
@@ -60,7 +74,7 @@ def any_notifies(alarms, topics) -> bool:
     return False
 
 
-def _alarm_dimensions(alarm) -> list[dict]:
+def _alarm_dimensions(alarm: Resource) -> list[dict[str, Any]]:
     found = [alarm.props.get("dimensions") or {}]
     for query in as_list(alarm.props.get("metricQueries")):
         if isinstance(query, dict):
@@ -68,7 +82,7 @@ def _alarm_dimensions(alarm) -> list[dict]:
     return [d for d in found if isinstance(d, dict)]
 
 
-def watches(alarm, resource) -> bool:
+def watches(alarm: Resource, resource: Resource) -> bool:
     """Whether the alarm's dimensions name the resource, judged on the values (an alarm that merely
     depends on the resource but names another one watches nothing of ours)."""
     names, key = DIMENSIONS[resource.type]
@@ -97,7 +111,7 @@ def watches(alarm, resource) -> bool:
     compliance=MONITORED + ((FSBP, "CloudWatch.15"),),
     evidence=("identifier", "name", "replicationGroupId"),
 )
-def data_stores_have_alarms(stack):
+def data_stores_have_alarms(stack: Stack) -> Iterator[Finding]:
     alarms = stack.of_type(t.METRIC_ALARM)
     topics = alert_topics(stack)
     for resource in stack.of_type(*DIMENSIONS):
@@ -124,7 +138,7 @@ def data_stores_have_alarms(stack):
     compliance=MONITORED + ((FSBP, "CloudWatch.15"),),
     evidence=("alarmActions", "actionsEnabled"),
 )
-def alarms_notify_alert_topic(stack):
+def alarms_notify_alert_topic(stack: Stack) -> Iterator[Finding]:
     topics = alert_topics(stack)
     for alarm in stack.of_type(t.METRIC_ALARM):
         enabled = alarm.props.get("actionsEnabled")
@@ -141,17 +155,18 @@ def alarms_notify_alert_topic(stack):
 
 @resource_rule(
     name="log-group-retention",
-    description="CloudWatch log groups keep events at least the pack's minLogRetentionDays (365 by default; "
+    description="CloudWatch log groups keep events at least the pack's minLogRetentionDays "
+    f"({MIN_LOG_RETENTION_DAYS} by default; "
     "never-expire also passes).",
     resource_types=(t.LOG_GROUP,),
     severity="medium",
-    remediation="Set retention_in_days to tradesense:logRetentionDays (365 or more).",
+    remediation=f"Set retention_in_days to tradesense:logRetentionDays ({MIN_LOG_RETENTION_DAYS} or more).",
     url="https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/Working-with-log-groups-and-streams.html",
     compliance=((PCI, "10.5.1"), (SOC2, "CC7.2"), (FSBP, "CloudWatch.16")),
     evidence=("retentionInDays",),
     config=("minLogRetentionDays",),
 )
-def log_group_retention(props, resource):
+def log_group_retention(props: Props, resource: Resource) -> Violations:
     floor = resource.setting("minLogRetentionDays")
     raw = get_path(props, "retentionInDays")
     days = as_number(raw)

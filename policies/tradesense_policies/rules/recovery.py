@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator
 
 from tradesense_policies import types as t
+from tradesense_policies.floors import FLOORS
 from tradesense_policies.model import (
+    Document,
+    Props,
+    Resource,
+    Stack,
     as_bool,
     as_list,
     as_number,
@@ -19,11 +25,23 @@ from tradesense_policies.model import (
     statements,
     tags_of,
 )
-from tradesense_policies.registry import FSBP, GDPR, PCI, SOC2, NotApplicable, Unknown, resource_rule, stack_rule
+from tradesense_policies.registry import (
+    FSBP,
+    GDPR,
+    PCI,
+    SOC2,
+    Finding,
+    NotApplicable,
+    Unknown,
+    Violations,
+    resource_rule,
+    stack_rule,
+)
 
 RECOVERY = ((SOC2, "A1.2"), (GDPR, "Art. 32(1)(c)"), (PCI, "12.10.1"))
-MIN_RETENTION_DAYS = 30
-MIN_REDIS_SNAPSHOT_DAYS = 7
+# The floors as shipped (a stack's policy config may only raise them): for the docs' wording.
+MIN_RETENTION_DAYS = FLOORS["minBackupRetentionDays"].default
+MIN_REDIS_SNAPSHOT_DAYS = FLOORS["minRedisSnapshotDays"].default
 # Buckets whose Purpose tag marks them as holding backups or audit evidence: they need object lock.
 LOCKED_PURPOSE_WORDS = ("backup", "audit", "trail")
 
@@ -33,13 +51,13 @@ LOCKED_PURPOSE_WORDS = ("backup", "audit", "trail")
     description=f"RDS automated backups are kept at least {MIN_RETENTION_DAYS} days.",
     resource_types=(t.RDS_INSTANCE,),
     severity="high",
-    remediation="Set backup_retention_period to tradesense:backupRetentionDays (30-35).",
+    remediation=f"Set backup_retention_period to tradesense:backupRetentionDays ({MIN_RETENTION_DAYS}-35).",
     url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithAutomatedBackups.html",
     compliance=RECOVERY + ((FSBP, "RDS.11"),),
     evidence=("backupRetentionPeriod",),
     config=("minBackupRetentionDays",),
 )
-def rds_backup_retention(props, resource):
+def rds_backup_retention(props: Props, resource: Resource) -> Violations:
     floor = resource.setting("minBackupRetentionDays")
     raw = get_path(props, "backupRetentionPeriod")
     days = as_number(raw)
@@ -58,7 +76,7 @@ def rds_backup_retention(props, resource):
     compliance=RECOVERY + ((FSBP, "RDS.8"),),
     evidence=("deletionProtection",),
 )
-def rds_deletion_protection(props, resource):
+def rds_deletion_protection(props: Props, resource: Resource) -> Violations:
     return None if as_bool(get_path(props, "deletionProtection")) else "deletionProtection is not true"
 
 
@@ -72,7 +90,7 @@ def rds_deletion_protection(props, resource):
     compliance=RECOVERY,
     evidence=("skipFinalSnapshot", "finalSnapshotIdentifier"),
 )
-def rds_final_snapshot(props, resource):
+def rds_final_snapshot(props: Props, resource: Resource) -> Violations:
     if as_bool(get_path(props, "skipFinalSnapshot")):
         return "skipFinalSnapshot is true"
     if not get_path(props, "finalSnapshotIdentifier"):
@@ -92,7 +110,7 @@ def rds_final_snapshot(props, resource):
     evidence=("rules.ruleName", "rules.lifecycle.deleteAfter", "rules.copyActions.lifecycle.deleteAfter"),
     config=("minBackupRetentionDays",),
 )
-def backup_plan_retention(props, resource):
+def backup_plan_retention(props: Props, resource: Resource) -> Violations:
     floor = resource.setting("minBackupRetentionDays")
     problems = []
     rules = get_path(props, "rules") or []
@@ -124,14 +142,14 @@ def backup_plan_retention(props, resource):
     compliance=RECOVERY,
     evidence=("rules.ruleName", "rules.enableContinuousBackup"),
 )
-def backup_plan_continuous_backup(props, resource):
+def backup_plan_continuous_backup(props: Props, resource: Resource) -> Violations:
     rules = get_path(props, "rules") or []
     if any(as_bool(get_path(props, f"rules.{i}.enableContinuousBackup")) for i, _ in enumerate(rules)):
         return None
     return "no rule has enableContinuousBackup = true"
 
 
-def _purpose(props) -> str:
+def _purpose(props: Props) -> str:
     return str(tags_of(props).get("Purpose", "")).lower()
 
 
@@ -145,7 +163,7 @@ def _purpose(props) -> str:
     compliance=RECOVERY + ((PCI, "10.3.2"), (FSBP, "S3.15")),
     evidence=("tags.Purpose", "objectLockEnabled"),
 )
-def s3_object_lock_on_backup_and_audit_buckets(props, resource):
+def s3_object_lock_on_backup_and_audit_buckets(props: Props, resource: Resource) -> Violations:
     purpose = _purpose(props)
     if not any(word in purpose for word in LOCKED_PURPOSE_WORDS):
         raise NotApplicable(f"Purpose {purpose or '(none)'} holds neither backups nor audit logs")
@@ -164,7 +182,7 @@ def s3_object_lock_on_backup_and_audit_buckets(props, resource):
     compliance=RECOVERY + ((PCI, "10.3.2"), (FSBP, "S3.15")),
     evidence=("rule.defaultRetention.mode", "rule.defaultRetention.days", "rule.defaultRetention.years"),
 )
-def s3_object_lock_compliance_mode(props, resource):
+def s3_object_lock_compliance_mode(props: Props, resource: Resource) -> Violations:
     mode = get_path(props, "rule.defaultRetention.mode")
     if mode != "COMPLIANCE":
         return f"rule.defaultRetention.mode = {mode}: must be COMPLIANCE"
@@ -178,13 +196,14 @@ def s3_object_lock_compliance_mode(props, resource):
     description=f"Redis keeps automatic snapshots at least {MIN_REDIS_SNAPSHOT_DAYS} days.",
     resource_types=(t.REPLICATION_GROUP,),
     severity="medium",
-    remediation="Set snapshot_retention_limit (tradesense:redis.snapshotRetentionDays) to 7 or more.",
+    remediation="Set snapshot_retention_limit (tradesense:redis.snapshotRetentionDays) to "
+    f"{MIN_REDIS_SNAPSHOT_DAYS} or more.",
     url="https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/backups-automatic.html",
     compliance=RECOVERY + ((FSBP, "ElastiCache.1"),),
     evidence=("snapshotRetentionLimit",),
     config=("minRedisSnapshotDays",),
 )
-def elasticache_snapshot_retention(props, resource):
+def elasticache_snapshot_retention(props: Props, resource: Resource) -> Violations:
     floor = resource.setting("minRedisSnapshotDays")
     days = as_number(get_path(props, "snapshotRetentionLimit"))
     if days is None or days < floor:
@@ -192,7 +211,7 @@ def elasticache_snapshot_retention(props, resource):
     return None
 
 
-def instance_arn_candidates(instance) -> set[str]:
+def instance_arn_candidates(instance: Resource) -> set[str]:
     """What a backup selection may list for this instance: its ARN (known after deploy or from the
     mock engine) or its identifier."""
     found = set()
@@ -213,7 +232,7 @@ def instance_arn_candidates(instance) -> set[str]:
     compliance=RECOVERY + ((PCI, "10.3.3"),),
     evidence=("identifier", "arn"),
 )
-def rds_covered_by_backup_plan(stack):
+def rds_covered_by_backup_plan(stack: Stack) -> Iterator[Finding]:
     selected: list[str] = []
     plans = stack.of_type(t.BACKUP_PLAN)
     # A selection counts only if the plan it names is a plan of this stack (judged on the value).
@@ -241,8 +260,8 @@ def rds_covered_by_backup_plan(stack):
             yield instance.urn, f"instance {ident or instance.name} is in no backup selection of a plan of this stack"
 
 
-def _vault_parts(stack, vault, types_):
-    return referrers(stack.of_type(types_), "backupVaultName", vault, "name", "id")
+def _vault_parts(stack: Stack, vault: Resource, type_: str) -> list[Resource]:
+    return referrers(stack.of_type(type_), "backupVaultName", vault, "name", "id")
 
 
 @stack_rule(
@@ -262,7 +281,7 @@ def _vault_parts(stack, vault, types_):
     evidence=("name",),
     config=("minBackupRetentionDays",),
 )
-def backup_vault_lock(stack):
+def backup_vault_lock(stack: Stack) -> Iterator[Finding]:
     floor = stack.setting("minBackupRetentionDays")
     for vault in stack.of_type(t.BACKUP_VAULT):
         locks = _vault_parts(stack, vault, t.VAULT_LOCK)
@@ -289,7 +308,7 @@ def backup_vault_lock(stack):
 DELETION_ACTIONS = ("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle")
 
 
-def _denies_deletion(document) -> bool:
+def _denies_deletion(document: Document) -> bool:
     for statement in statements(document):
         actions = [str(a).lower() for a in as_list(statement.get("Action"))]
         covered = all(any(fnmatch.fnmatchcase(needed.lower(), a) for a in actions) for needed in DELETION_ACTIONS)
@@ -316,7 +335,7 @@ def _denies_deletion(document) -> bool:
     compliance=RECOVERY + ((PCI, "10.3.2"),),
     evidence=("name",),
 )
-def backup_vault_deny_deletion(stack):
+def backup_vault_deny_deletion(stack: Stack) -> Iterator[Finding]:
     for vault in stack.of_type(t.BACKUP_VAULT):
         policies = _vault_parts(stack, vault, t.VAULT_POLICY)
         for policy in policies:
@@ -346,7 +365,7 @@ def backup_vault_deny_deletion(stack):
     evidence=("rules.ruleName", "rules.targetVaultName", "rules.copyActions.destinationVaultArn"),
     config=("drRegion",),
 )
-def backup_plan_dr_copy(stack):
+def backup_plan_dr_copy(stack: Stack) -> Iterator[Finding]:
     wanted = str(stack.setting("drRegion") or "")
     if wanted.lower() == "none":
         raise NotApplicable("drRegion is none in the policy pack config")
@@ -377,13 +396,13 @@ def backup_plan_dr_copy(stack):
                 )
 
 
-def _retention_days(lock) -> float | None:
+def _retention_days(lock: Resource) -> float | None:
     days = as_number(get_path(lock.props, "rule.defaultRetention.days"))
     years = as_number(get_path(lock.props, "rule.defaultRetention.years"))
     return days if days is not None else years * 365 if years is not None else None
 
 
-def locked_buckets(stack):
+def locked_buckets(stack: Stack) -> Iterator[tuple[Resource, float, str]]:
     """(bucket, floor, kind) for every bucket that must be immutable: all but S3 access-log targets
     ("S3 buckets with Object Lock can't be used as destination buckets for server access logs":
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-configure.html). Buckets
@@ -398,7 +417,7 @@ def locked_buckets(stack):
         for b in stack.of_type(*t.BUCKETS)
         if any(names(tr.props.get("s3BucketName"), b, "bucket", "id") for tr in stack.of_type(t.TRAIL))
     ]
-    for replication in stack.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
+    for replication in stack.of_type(t.BUCKET_REPLICATION):
         if any(names(replication.props.get("bucket"), b, "bucket", "id") for b in audit):
             for rule in as_list(replication.props.get("rules")):
                 destination = ((rule or {}).get("destination") or {}).get("bucket")
@@ -427,7 +446,7 @@ def locked_buckets(stack):
     evidence=("objectLockEnabled", "bucket", "bucketPrefix"),
     config=("minBackupRetentionDays", "minAuditRetentionDays"),
 )
-def s3_object_lock_retention(stack):
+def s3_object_lock_retention(stack: Stack) -> Iterator[Finding]:
     configs = stack.of_type(*t.BUCKET_OBJECT_LOCK)
     for bucket, floor, kind in locked_buckets(stack):
         if not as_bool(bucket.props.get("objectLockEnabled")):
@@ -457,7 +476,7 @@ def s3_object_lock_retention(stack):
     evidence=("bucket", "bucketPrefix"),
     config=("minBackupRetentionDays", "minAuditRetentionDays"),
 )
-def s3_lifecycle_not_shorter_than_retention(stack):
+def s3_lifecycle_not_shorter_than_retention(stack: Stack) -> Iterator[Finding]:
     lifecycles = stack.of_type(*t.BUCKET_LIFECYCLES)
     for bucket, floor, kind in locked_buckets(stack):
         for lifecycle in referrers(lifecycles, "bucket", bucket, "bucket", "id"):
@@ -495,6 +514,6 @@ def s3_lifecycle_not_shorter_than_retention(stack):
     compliance=RECOVERY + ((FSBP, "S3.14"),),
     evidence=("versioningConfiguration.status",),
 )
-def s3_versioning_enabled(props, resource):
+def s3_versioning_enabled(props: Props, resource: Resource) -> Violations:
     status = get_path(props, "versioningConfiguration.status")
     return None if status == "Enabled" else f"versioningConfiguration.status = {status}"

@@ -7,8 +7,8 @@ creates is in it.
 
 from __future__ import annotations
 
-from tradesense_policies.model import get_path, tags_of
-from tradesense_policies.registry import PCI, SOC2, resource_rule
+from tradesense_policies.model import Props, Resource, get_path, tags_of
+from tradesense_policies.registry import PCI, SOC2, Violations, resource_rule
 
 # Mirrors components.tagging.REQUIRED_TAG_KEYS (a test keeps them equal; the pack cannot import components).
 REQUIRED_TAG_KEYS = ("Project", "Stack", "Service", "Environment", "Owner", "DataClassification", "Compliance")
@@ -100,7 +100,7 @@ TAGGABLE_TYPES = frozenset(
     compliance=((PCI, "12.5.1"), (SOC2, "CC2.1"), (SOC2, "CC6.1")),
     evidence=tuple(f"tags.{key}" for key in REQUIRED_TAG_KEYS),
 )
-def required_tags(props, resource):
+def required_tags(props: Props, resource: Resource) -> Violations:
     get_path(props, "tags")  # an unknown tag map cannot be judged
     tags = tags_of(props)
     missing = [key for key in REQUIRED_TAG_KEYS if not str(tags.get(key, "")).strip()]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tradesense_policies import types as t
-from tradesense_policies.model import as_bool, as_list, get_path, policy_document, statements
-from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, resource_rule
+from tradesense_policies.model import Document, Props, Resource, as_bool, as_list, get_path, policy_document, statements
+from tradesense_policies.registry import CIS, FSBP, GDPR, PCI, SOC2, NotApplicable, Violations, resource_rule
 
 IN_TRANSIT = ((PCI, "4.2.1"), (SOC2, "CC6.7"), (GDPR, "Art. 32(1)(a)"))
 # The only rds.force_ssl value that refuses clear-text connections (the live validator reads it too).
@@ -13,7 +13,7 @@ FORCE_SSL = "1"
 MODERN_TLS = ("TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.3_2025")
 
 
-def parameters(props) -> dict[str, str]:
+def parameters(props: Props) -> dict[str, str]:
     """An RDS parameter group's parameters as name -> value."""
     found = {}
     for index, _ in enumerate(get_path(props, "parameters") or []):
@@ -22,7 +22,7 @@ def parameters(props) -> dict[str, str]:
     return found
 
 
-def require_postgres(props) -> None:
+def require_postgres(props: Props) -> None:
     family = str(get_path(props, "family") or "")
     if not family.startswith("postgres"):
         raise NotApplicable(f"family {family or '(unset)'} is not PostgreSQL")
@@ -38,7 +38,7 @@ def require_postgres(props) -> None:
     compliance=IN_TRANSIT,
     evidence=("family", "parameters.name", "parameters.value"),
 )
-def rds_force_ssl(props, resource):
+def rds_force_ssl(props: Props, resource: Resource) -> Violations:
     require_postgres(props)
     value = parameters(props).get("rds.force_ssl")
     if value != FORCE_SSL:
@@ -56,7 +56,7 @@ def rds_force_ssl(props, resource):
     compliance=IN_TRANSIT,
     evidence=("requireTls",),
 )
-def rds_proxy_require_tls(props, resource):
+def rds_proxy_require_tls(props: Props, resource: Resource) -> Violations:
     if not as_bool(get_path(props, "requireTls")):
         return "requireTls is not true"
     return None
@@ -72,7 +72,7 @@ def rds_proxy_require_tls(props, resource):
     compliance=IN_TRANSIT + ((FSBP, "ElastiCache.5"),),
     evidence=("transitEncryptionEnabled", "transitEncryptionMode"),
 )
-def elasticache_transit_encryption(props, resource):
+def elasticache_transit_encryption(props: Props, resource: Resource) -> Violations:
     if not as_bool(get_path(props, "transitEncryptionEnabled")):
         return "transitEncryptionEnabled is not true"
     if get_path(props, "transitEncryptionMode") == "preferred":
@@ -80,7 +80,7 @@ def elasticache_transit_encryption(props, resource):
     return None
 
 
-def denies_insecure_transport(document, bucket: str | None = None) -> bool:
+def denies_insecure_transport(document: Document, bucket: str | None = None) -> bool:
     """Whether one Deny statement refuses every non-TLS request: all S3 actions, by everyone, on the
     bucket and its objects (when `bucket` is given), with aws:SecureTransport false as its only condition."""
     for statement in statements(document):
@@ -115,7 +115,7 @@ def denies_insecure_transport(document, bucket: str | None = None) -> bool:
     compliance=IN_TRANSIT + ((CIS, "2.1.1"), (FSBP, "S3.5")),
     evidence=("policy",),
 )
-def s3_bucket_tls_only(props, resource):
+def s3_bucket_tls_only(props: Props, resource: Resource) -> Violations:
     bucket = get_path(props, "bucket")
     if not denies_insecure_transport(policy_document(get_path(props, "policy")), bucket or None):
         return (
@@ -135,7 +135,7 @@ def s3_bucket_tls_only(props, resource):
     compliance=IN_TRANSIT + ((FSBP, "CloudFront.3"),),
     evidence=("defaultCacheBehavior.viewerProtocolPolicy", "orderedCacheBehaviors.viewerProtocolPolicy"),
 )
-def cloudfront_https_only(props, resource):
+def cloudfront_https_only(props: Props, resource: Resource) -> Violations:
     problems = []
     default = get_path(props, "defaultCacheBehavior.viewerProtocolPolicy")
     if default not in ("https-only", "redirect-to-https"):
@@ -158,7 +158,7 @@ def cloudfront_https_only(props, resource):
     compliance=IN_TRANSIT + ((FSBP, "CloudFront.7"),),
     evidence=("viewerCertificate.minimumProtocolVersion", "viewerCertificate.cloudfrontDefaultCertificate"),
 )
-def cloudfront_minimum_tls(props, resource):
+def cloudfront_minimum_tls(props: Props, resource: Resource) -> Violations:
     if as_bool(get_path(props, "viewerCertificate.cloudfrontDefaultCertificate")):
         return "the default *.cloudfront.net certificate allows TLSv1; use an ACM certificate"
     version = get_path(props, "viewerCertificate.minimumProtocolVersion")
