@@ -9,8 +9,10 @@ converts the stack's resources once for all stack policies. Everything else (Get
 Configure, diagnostics, not-applicable reasons, unknown handling) is the SDK's own code, with one
 deliberate difference: stack policies see a secret as "[secret]" (as `pulumi preview --json` prints
 it), not its plaintext, so no rule can pass by reading a value it was never meant to see; a rule that
-needs it reports "can't run policy". `TRADESENSE_POLICY_STOCK=1` serves through the SDK's PolicyPack
-instead; a test checks both agree on prod.
+needs it reports "can't run policy". It serves only the offline evaluator's raw mode
+(TRADESENSE_POLICY_RAW=1: the report and the change review); under the Pulumi CLI the SDK's public
+PolicyPack always serves (pack.serve). `TRADESENSE_POLICY_STOCK=1` serves raw mode through the SDK's
+PolicyPack instead; a test checks both agree on prod.
 
 It subclasses the SDK's private `_PolicyAnalyzerServicer` and reads its name-mangled fields, which any
 pulumi-policy release may change. So it serves only on the release it was written and tested against
@@ -68,7 +70,6 @@ def version_problem() -> str:
 class IndexedServicer(_PolicyAnalyzerServicer):
     def __init__(self, name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any):
         kwargs = dict(kwargs)
-        gate = kwargs.pop("gate", None)
         super().__init__(
             name,
             "0.0.1",
@@ -89,8 +90,6 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 for type_ in types_by_policy[policy.name]:
                     self._by_type.setdefault(type_, []).append(policy)
         self._lock = threading.Lock()
-        self._types_by_policy = types_by_policy
-        self._gate = gate
 
     def Analyze(self, request, context):
         # The SDK's Analyze, over the policies that apply to this type only.
@@ -176,31 +175,7 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 response.not_applicable.append(
                     proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or "")
                 )
-        self._refuse_broad_waivers(request.resources, response, pack, version)
         return response
-
-    def _refuse_broad_waivers(self, resources, response, pack: str, version: str) -> None:
-        """Under the CLI the pack applies waivers itself; one whose pattern covers every resource its
-        policy judges in this stack (without all_resources: true) blocks the deploy instead of waiving."""
-        from tradesense_policies.waivers import breadth_problems
-
-        if self._gate is None or not self._gate.suppress:
-            return
-        subjects = {
-            name: [r.urn for r in resources if r.type in types] for name, types in self._types_by_policy.items()
-        }
-        for waiver in self._gate.waivers:
-            for problem in breadth_problems([waiver], subjects):
-                response.diagnostics.append(
-                    proto.AnalyzeDiagnostic(
-                        policyName=waiver.policy,
-                        policyPackName=pack,
-                        policyPackVersion=version,
-                        message=f"waivers.yaml refused: {problem}",
-                        urn="",
-                        enforcementLevel=self._map_enforcement_level(EnforcementLevel.MANDATORY),
-                    )
-                )
 
 
 _SECRET_SIG, _SECRET_VALUE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"

@@ -33,6 +33,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from tradesense_policies import waivers as waiver_module
 from tradesense_policies.floors import FLOORS
+from tradesense_policies.governance import RAW_MODE_REASON, WAIVERS_SCOPED
 from tradesense_policies.model import UNKNOWN, Resource, Stack
 from tradesense_policies.registry import NotApplicable, Rule, Unknown, all_rules
 
@@ -140,7 +141,7 @@ def _stack_validate(rule: Rule, gate: Gate):
         stack = to_stack(args.resources, args.get_config())
         violations = []
         try:
-            violations = list(rule.check(stack))
+            violations = list(_check_stack(rule, stack, gate))
         except NotApplicable as exc:
             args.not_applicable(exc.reason)
         except Unknown as exc:
@@ -151,6 +152,16 @@ def _stack_validate(rule: Rule, gate: Gate):
             gate(rule.name, urn, message, report_violation)
 
     return validate
+
+
+def _check_stack(rule: Rule, stack: Stack, gate: Gate) -> Iterable[tuple[str, str]]:
+    """A stack rule's violations. `waivers-scoped` judges the waivers this pack applies: under the
+    CLI the gate's; in raw mode none (the caller applies them and refuses a too-broad one itself)."""
+    if rule.name != WAIVERS_SCOPED:
+        return rule.check(stack)
+    if not gate.suppress:
+        raise NotApplicable(RAW_MODE_REASON)
+    return rule.check(stack, gate.waivers)
 
 
 def build_policies(gate: Gate) -> list[Policy]:
@@ -196,28 +207,30 @@ PACK_ARGS: dict[str, Any] = dict(
 
 
 def serve() -> None:
-    """Serve the pack. TRADESENSE_POLICY_STOCK=1 uses the SDK's PolicyPack unchanged (tests compare
-    the two); otherwise the type-indexed servicer in `fastpack` answers the same protocol, provided it
-    was written for the installed pulumi-policy (it uses the SDK's private servicer); if not, the
-    SDK's PolicyPack serves and one line on stderr says why."""
+    """Serve the pack.
+
+    Under the CLI (no TRADESENSE_POLICY_RAW=1) the SDK's public PolicyPack always serves: the deploy
+    gate depends on no private SDK name. In raw mode (the offline report and the change review) the
+    type-indexed servicer in `fastpack` answers the same protocol faster, provided it was written for
+    the installed pulumi-policy (it subclasses the SDK's private servicer); if not, the SDK's
+    PolicyPack serves and one line on stderr says why. TRADESENSE_POLICY_STOCK=1 uses the PolicyPack
+    in raw mode too (a test compares the two on prod)."""
     try:
         gate = make_gate()
     except waiver_module.WaiverError as exc:
         sys.stderr.write(f"policy pack {PACK_NAME} refuses to start: {exc}\n")
         raise SystemExit(2) from None
     policies = build_policies(gate)
-    stock = os.environ.get("TRADESENSE_POLICY_STOCK") == "1"
-    problem = "" if stock else _indexed_servicer_problem()
+    fast = not gate.suppress and os.environ.get("TRADESENSE_POLICY_STOCK") != "1"
+    problem = _indexed_servicer_problem() if fast else ""
     if problem:
         sys.stderr.write(f"policy pack {PACK_NAME}: {problem}; serving through the SDK's PolicyPack\n")
-    if stock or problem:
+    if not fast or problem:
         PolicyPack(name=PACK_NAME, policies=policies, **PACK_ARGS)
     else:
         from tradesense_policies.fastpack import serve_indexed
 
-        serve_indexed(
-            PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, gate=gate, **PACK_ARGS
-        )
+        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, **PACK_ARGS)
 
 
 def _indexed_servicer_problem() -> str:

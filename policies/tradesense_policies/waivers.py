@@ -286,6 +286,7 @@ def vet(
 ) -> None:
     """Refuse waivers that could switch a rule off by accident. `today` is the real clock: a test
     override of the date never lengthens what a waiver may run."""
+    from tradesense_policies.governance import WAIVERS_SCOPED
     from tradesense_policies.registry import all_rules
 
     approvers, max_days = load_approvers(approvers_path)
@@ -295,6 +296,8 @@ def vet(
         label = f"{source}: waiver #{index} ({waiver.policy})"
         if waiver.policy not in known and not CHECKOV_ID.match(waiver.policy):
             raise WaiverError(f"{label}: {waiver.policy!r} is neither a policy of the pack nor a checkov check id")
+        if waiver.policy == WAIVERS_SCOPED:
+            raise WaiverError(f"{label}: {WAIVERS_SCOPED} guards the waivers themselves and cannot be waived")
         _check_approval(label, waiver.approved_by, waiver.expires, approvers, max_days, today)
         broad = [p for p in waiver.resources if _universal(p)]
         if broad and not waiver.all_resources:

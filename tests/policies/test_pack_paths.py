@@ -1,5 +1,6 @@
-"""Which servicer answers: the indexed one (fastpack.py, built on pulumi-policy's private servicer)
-only on the pulumi-policy release it was written for; on any other the SDK's public PolicyPack."""
+"""Which servicer answers: under the Pulumi CLI always the SDK's public PolicyPack; in raw mode (the
+offline report and review) the indexed one (fastpack.py, built on pulumi-policy's private servicer)
+only on the pulumi-policy release it was written for, on any other the SDK's public PolicyPack."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from tradesense_policies import fastpack, pack
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 
 
-def _record_servers(monkeypatch) -> dict[str, list]:
+def _record_servers(monkeypatch, raw: bool = True) -> dict[str, list]:
     served: dict[str, list] = {"stock": [], "indexed": []}
+    if raw:
+        monkeypatch.setenv("TRADESENSE_POLICY_RAW", "1")
+    else:
+        monkeypatch.delenv("TRADESENSE_POLICY_RAW", raising=False)
     monkeypatch.setattr(pack, "PolicyPack", lambda **kwargs: served["stock"].append(kwargs))
     monkeypatch.setattr(fastpack, "serve_indexed", lambda *args, **kwargs: served["indexed"].append(args))
     monkeypatch.delenv("TRADESENSE_POLICY_STOCK", raising=False)
@@ -33,10 +38,23 @@ def test_the_indexed_servicer_is_written_for_the_pinned_and_installed_release():
     assert fastpack.version_problem() == ""
 
 
-def test_on_the_release_it_was_written_for_the_indexed_servicer_serves(monkeypatch, capsys):
+def test_on_the_release_it_was_written_for_the_indexed_servicer_serves_raw_mode(monkeypatch, capsys):
     served = _record_servers(monkeypatch)
     pack.serve()
     assert len(served["indexed"]) == 1 and served["stock"] == []
+    assert capsys.readouterr().err == ""
+
+
+def test_under_the_cli_the_sdk_policy_pack_serves_even_on_the_release_the_indexed_one_was_written_for(
+    monkeypatch, capsys
+):
+    """The deploy gate depends on pulumi-policy's public API only: no private servicer, no note."""
+    served = _record_servers(monkeypatch, raw=False)
+    assert fastpack.version_problem() == ""
+    pack.serve()
+    assert served["indexed"] == []
+    (stock,) = served["stock"]
+    assert stock["name"] == pack.PACK_NAME and len(stock["policies"]) == len(pack.all_rules())
     assert capsys.readouterr().err == ""
 
 
