@@ -94,3 +94,32 @@ def test_the_fallback_answers_over_grpc_like_the_indexed_servicer(prod_input, tm
     assert sorted(repr(f.to_dict()) for f in policy_findings(prod_input, fallback)) == sorted(
         repr(f.to_dict()) for f in policy_findings(prod_input, indexed)
     )
+
+
+def test_the_packs_own_venv_lists_every_third_party_package_it_imports_at_the_main_pin():
+    """The Pulumi CLI builds the pack's venv from policies/requirements.txt alone: a package the pack
+    imports but that file does not list (pydantic, for the waiver models) would fail only there."""
+    import ast
+    import sys
+
+    pack_requirements = REQUIREMENTS.parent / "policies" / "requirements.txt"
+    package = pack_requirements.parent / "tradesense_policies"
+    imported = set()
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"tradesense_policies", "__future__"}
+    distributions = importlib.metadata.packages_distributions()
+    needed = {distributions[name][0].lower().replace("_", "-") for name in third_party}
+    assert {"pydantic", "pulumi-policy", "pyyaml"} <= needed
+
+    def pins(path: Path) -> dict[str, str]:
+        lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+        return {n.lower().replace("_", "-"): v for n, _, v in (line.partition("==") for line in lines if "==" in line)}
+
+    listed, constrained = pins(pack_requirements), pins(REQUIREMENTS.parent / "constraints.txt")
+    assert needed <= set(listed), sorted(needed - set(listed))
+    assert {name: listed[name] for name in listed} == {name: constrained[name] for name in listed}
