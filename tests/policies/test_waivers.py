@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import replace
 
 import pytest
@@ -327,3 +328,57 @@ def test_change_waivers_are_read_like_policy_waivers_duplicate_keys_and_unlisted
     path.write_text("waivers: []\nchange_waivers:\n" + entry + "    approved_by: ciso@tradesense.io\n")
     (waiver,) = waivers.load_change_waivers(path)
     assert waiver.covers(urn, "replace") and not waiver.covers(urn, "delete")
+
+
+@pytest.mark.parametrize(
+    "change, line",
+    [
+        (
+            {"expires": "next year"},
+            "waiver #1 (rds-backup-retention): field 'expires' = \"next year\": is not a date (YYYY-MM-DD)",
+        ),
+        ({"all_resources": "yes"}, "field 'all_resources' = \"yes\": must be true or false"),
+        ({"resources": 5}, "field 'resources' = 5: must be a non-empty list of URN or name patterns"),
+        ({"stacks": ["prod", 3]}, "field 'stacks' = [\"prod\", 3]: must be a non-empty list of stack names"),
+        ({"approver": "ciso@tradesense.io"}, "field 'approver' is an unknown field; allowed: policy, resources"),
+    ],
+)
+def test_every_refusal_is_one_line_naming_the_field_its_value_and_what_is_allowed(change, line):
+    with pytest.raises(waivers.WaiverError) as info:
+        waivers.parse({"waivers": [{**VALID, **change}]})
+    assert line in str(info.value) and len(str(info.value).splitlines()) == 1
+
+
+def test_a_value_that_looks_like_a_credential_is_never_echoed():
+    key = "AKIA" + "ABCDEFGHIJKLMNOP"
+    with pytest.raises(waivers.WaiverError) as info:
+        waivers.parse({"waivers": [{**VALID, "resources": 7, "stacks": [key]}]})
+    assert "field 'resources' = 7" in str(info.value)
+    with pytest.raises(waivers.WaiverError) as info:
+        waivers.parse({"waivers": [{**VALID, "stacks": [key, "prod!"]}]})
+    assert "field 'stacks' = [secret]" in str(info.value) and key not in str(info.value)
+    with pytest.raises(waivers.WaiverError) as info:
+        waivers.parse({"waivers": [{**VALID, "token": key}]})
+    assert key not in str(info.value)
+
+
+def test_the_file_and_the_approvers_file_refuse_unknown_keys_and_bad_values(tmp_path):
+    with pytest.raises(
+        waivers.WaiverError, match="field 'waiver' is an unknown field; allowed: waivers, change_waivers"
+    ):
+        waivers.parse({"waiver": [VALID]})
+    with pytest.raises(waivers.WaiverError, match="field 'waivers' = 3: must be a list of waivers"):
+        waivers.parse({"waivers": 3})
+    path = tmp_path / "approvers.yaml"
+    for text, line in [
+        ("approvers: []\n", "approvers.yaml: field 'approvers' = []: must be a non-empty list of e-mail addresses"),
+        ("approvers: [ciso@tradesense.io]\nmax_waiver_days: 400\n", "field 'max_waiver_days' = 400: must be a whole"),
+        ("approvers: [ciso@tradesense.io]\nmax_waiver_days: true\n", "field 'max_waiver_days' = true: must be a whole"),
+        ("approvers: [ciso@tradesense.io]\nowners: [x]\n", "field 'owners' is an unknown field"),
+        ("approvers: [a@b]\napprovers: [c@d]\n", "duplicate key 'approvers'"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(waivers.WaiverError, match=re.escape(line)):
+            waivers.load_approvers(path)
+    path.write_text("approvers: [CISO@tradesense.io]\nmax_waiver_days: 30\n")
+    assert waivers.load_approvers(path) == (frozenset({"ciso@tradesense.io"}), 30)
