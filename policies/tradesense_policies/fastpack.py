@@ -27,10 +27,10 @@ import importlib.metadata
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent import futures
 from inspect import isawaitable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import json_format
@@ -40,6 +40,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.policy import (
     _GRPC_CHANNEL_OPTIONS,
     EnforcementLevel,
+    Policy,
     PolicyResource,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -68,7 +69,9 @@ def version_problem() -> str:
 
 
 class IndexedServicer(_PolicyAnalyzerServicer):
-    def __init__(self, name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any):
+    def __init__(
+        self, name: str, policies: list[Policy], types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any
+    ) -> None:
         kwargs = dict(kwargs)
         super().__init__(
             name,
@@ -84,37 +87,42 @@ class IndexedServicer(_PolicyAnalyzerServicer):
             None,
         )
         self._all = policies
-        self._by_type: dict[str, list] = {}
+        self._by_type: dict[str, list[Policy]] = {}
         for policy in policies:
             if isinstance(policy, ResourceValidationPolicy):
                 for type_ in types_by_policy[policy.name]:
                     self._by_type.setdefault(type_, []).append(policy)
         self._lock = threading.Lock()
 
-    def Analyze(self, request, context):
+    # The SDK's servicer methods are unannotated: their results are the protocol's messages.
+    def Analyze(self, request: proto.AnalyzeRequest, context: Any) -> proto.AnalyzeResponse:
         # The SDK's Analyze, over the policies that apply to this type only.
         with self._lock:
             setattr(self, _PRIVATE + "policies", self._by_type.get(request.type, []))
             try:
-                return super().Analyze(request, context)
+                response: proto.AnalyzeResponse = super().Analyze(request, context)  # type: ignore[no-untyped-call]
+                return response
             finally:
                 setattr(self, _PRIVATE + "policies", self._all)
 
-    def GetAnalyzerInfo(self, request, context):
+    def GetAnalyzerInfo(self, request: Any, context: Any) -> proto.AnalyzerInfo:
         with self._lock:
-            return super().GetAnalyzerInfo(request, context)
+            info: proto.AnalyzerInfo = super().GetAnalyzerInfo(request, context)  # type: ignore[no-untyped-call]
+            return info
 
-    def AnalyzeStack(self, request, _context):
+    def AnalyzeStack(self, request: proto.AnalyzeStackRequest, _context: Any) -> proto.AnalyzeResponse:
         with self._lock:
             return self._analyze_stack(request)
 
-    def _analyze_stack(self, request):
+    def _analyze_stack(self, request: proto.AnalyzeStackRequest) -> proto.AnalyzeResponse:
         """The SDK's AnalyzeStack, with the resources converted once instead of once per policy."""
-        self._configure_runtime_settings()
+        self._configure_runtime_settings()  # type: ignore[no-untyped-call]
         response = proto.AnalyzeResponse()
         pack = getattr(self, _PRIVATE + "policy_pack_name")
         version = getattr(self, _PRIVATE + "policy_pack_version")
-        resources, by_urn, links = [], {}, []
+        resources: list[PolicyResource] = []
+        by_urn: dict[str, PolicyResource] = {}
+        links: list[tuple[PolicyResource, str, list[str], dict[str, list[str]]]] = []
         for r in request.resources:
             props = unknown_checking_proxy(deserialize_properties(_mask(json_format.MessageToDict(r.properties))))
             resource = PolicyResource(
@@ -154,7 +162,7 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 result = policy.validate(args, report)
                 if isawaitable(result):
                     loop = asyncio.new_event_loop()
-                    loop.run_until_complete(asyncio.Task(result, loop=loop))
+                    loop.run_until_complete(asyncio.Task(cast(Coroutine[Any, Any, Any], result), loop=loop))
                     loop.close()
             except UnknownValueError as e:
                 response.diagnostics.append(
@@ -192,7 +200,9 @@ def _mask(value: Any) -> Any:
     return value
 
 
-def serve_indexed(name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any) -> None:
+def serve_indexed(
+    name: str, policies: list[Policy], types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any
+) -> None:
     """Serve like PolicyPack does: a local port printed on stdout, then block."""
     servicer = IndexedServicer(name, policies, types_by_policy, **kwargs)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=_GRPC_CHANNEL_OPTIONS)

@@ -14,6 +14,7 @@ Thresholds come from each policy's CrossGuard config (`floors.py`), never from t
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -25,8 +26,11 @@ from pulumi_policy import (
     PolicyComplianceFramework,
     PolicyConfigSchema,
     PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
+    StackValidationArgs,
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
@@ -35,12 +39,14 @@ from tradesense_policies import waivers as waiver_module
 from tradesense_policies.floors import FLOORS
 from tradesense_policies.governance import RAW_MODE_REASON, WAIVERS_SCOPED
 from tradesense_policies.model import UNKNOWN, Resource, Stack
-from tradesense_policies.registry import NotApplicable, Rule, Unknown, all_rules
+from tradesense_policies.outcomes import NotApplicable, Unknown
+from tradesense_policies.registry import Rule, all_rules
 
 PACK_NAME = "tradesense-security"
 _SEVERITY = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.HIGH, "critical": Severity.CRITICAL}
 _ENFORCEMENT = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY}
 Report = Callable[[str, Any], None]
+Validate = Callable[[Any, ReportViolation], None]
 
 
 def plain(value: Any) -> Any:
@@ -69,7 +75,7 @@ def messages(outcome: Any) -> list[str]:
 class Gate:
     """Reports a violation unless an active waiver covers it (only when `suppress`)."""
 
-    def __init__(self, waivers: Iterable[waiver_module.Waiver], today, suppress: bool) -> None:
+    def __init__(self, waivers: Iterable[waiver_module.Waiver], today: dt.date, suppress: bool) -> None:
         self.waivers = list(waivers)
         self.today = today
         self.suppress = suppress
@@ -84,10 +90,10 @@ class Gate:
         report(message, urn or None)
 
 
-def _resource_validate(rule: Rule, gate: Gate):
+def _resource_validate(rule: Rule, gate: Gate) -> Validate:
     types = frozenset(rule.resource_types)
 
-    def validate(args, report_violation):
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in types:  # CrossGuard calls every policy for every resource
             return
         props = plain(args.props)
@@ -111,7 +117,7 @@ def rule_error(exc: Exception) -> str:
     return f"the policy could not judge this input and fails closed: {type(exc).__name__}: {exc}"
 
 
-_LAST_STACK: list = [None, None]
+_LAST_STACK: list[Any] = [None, None]
 """(the engine's resource list, its plain Resources): every stack policy of one AnalyzeStack call gets
 the same list, so it is converted from the SDK's proxies once, not once per policy."""
 
@@ -136,10 +142,10 @@ def to_stack(resources: Iterable[Any], config: Mapping[str, Any] | None = None) 
     return Stack(_LAST_STACK[1], config)
 
 
-def _stack_validate(rule: Rule, gate: Gate):
-    def validate(args, report_violation):
+def _stack_validate(rule: Rule, gate: Gate) -> Validate:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         stack = to_stack(args.resources, args.get_config())
-        violations = []
+        violations: list[tuple[str, str]] = []
         try:
             violations = list(_check_stack(rule, stack, gate))
         except NotApplicable as exc:
@@ -157,11 +163,14 @@ def _stack_validate(rule: Rule, gate: Gate):
 def _check_stack(rule: Rule, stack: Stack, gate: Gate) -> Iterable[tuple[str, str]]:
     """A stack rule's violations. `waivers-scoped` judges the waivers this pack applies: under the
     CLI the gate's; in raw mode none (the caller applies them and refuses a too-broad one itself)."""
+    found: Iterable[tuple[str, str]]
     if rule.name != WAIVERS_SCOPED:
-        return rule.check(stack)
-    if not gate.suppress:
+        found = rule.check(stack)
+    elif not gate.suppress:
         raise NotApplicable(RAW_MODE_REASON)
-    return rule.check(stack, gate.waivers)
+    else:
+        found = rule.check(stack, gate.waivers)
+    return found
 
 
 def build_policies(gate: Gate) -> list[Policy]:

@@ -283,8 +283,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last one silently)."""
 
 
-def _unique_mapping(loader, node, deep=False):
-    seen = set()
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
@@ -410,10 +410,11 @@ def breadth_problems(waivers: Iterable[Waiver], subjects: dict[str, list[str]]) 
 # waiver is the written approval to do so anyway, for exactly one URN (no patterns: a waiver for
 # "every database" is how data gets lost), with reason, approver and expiry, in the same file.
 
-CHANGE_OPERATIONS = ("delete", "replace")
+Operation = Literal["delete", "replace"]
+CHANGE_OPERATIONS: tuple[Operation, ...] = ("delete", "replace")
 
 
-def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+def _unique(values: tuple[Operation, ...]) -> tuple[Operation, ...]:
     if not values:
         raise ValueError("empty")
     return tuple(dict.fromkeys(values))
@@ -424,9 +425,7 @@ class ChangeWaiver(_Model):
 
     urn: Annotated[StrictStr, AfterValidator(_exact_urn)]
     """The exact URN of the resource, as the review names it."""
-    operations: Annotated[
-        tuple[Literal["delete", "replace"], ...], BeforeValidator(_listed), AfterValidator(_unique)
-    ] = CHANGE_OPERATIONS
+    operations: Annotated[tuple[Operation, ...], BeforeValidator(_listed), AfterValidator(_unique)] = CHANGE_OPERATIONS
     """`delete` and/or `replace`."""
     reason: Text
     approved_by: Text
