@@ -3,7 +3,13 @@
 Under the CLI the pack applies waivers itself: a violation covered by an active waiver is not
 reported, one covered only by an expired waiver is reported with a note saying so. The offline
 report starts the pack with TRADESENSE_POLICY_RAW=1 to receive every violation and applies the very
-same waiver module, so it can list waived results for auditors.
+same waiver module, so it can list waived results for auditors. A waiver covering every resource its
+policy judges in the stack (without `all_resources: true`) is reported under the CLI by the mandatory
+stack policy `waivers-scoped` (governance.py); in raw mode that policy is not applicable (the report
+refuses such a waiver itself).
+
+Under the CLI the SDK's public PolicyPack serves; in raw mode the indexed servicer (fastpack.py, on the
+SDK's private servicer, for the pulumi-policy release it was written for) answers the same protocol.
 
 Environment: TRADESENSE_WAIVERS (another waivers file), TRADESENSE_POLICY_RAW=1 (report everything;
 the report marks waivers itself). TRADESENSE_WAIVER_TODAY (YYYY-MM-DD) moves the clock in raw mode
