@@ -1,7 +1,7 @@
 """The SDK's Analyzer servicer, indexed: same protocol, same policies, same results, less work.
 
 pulumi-policy 1.21 converts a resource's properties from protobuf once per policy: for every
-resource, every one of our 46 resource policies pays the conversion although each applies to a few
+resource, every one of our ~60 resource policies pays the conversion although each applies to a few
 types only, and `AnalyzeStack` converts the whole stack once per stack policy. On the prod stack
 that is ~20,000 conversions and ~2 s. This servicer runs only the resource policies whose declared
 types include the resource's type (the others would return at once anyway, see pack.py), and
