@@ -1,7 +1,7 @@
 """The SDK's Analyzer servicer, indexed: same protocol, same policies, same results, less work.
 
 pulumi-policy 1.21 converts a resource's properties from protobuf once per policy: for every
-resource, every one of our 46 resource policies pays the conversion although each applies to a few
+resource, every one of our ~60 resource policies pays the conversion although each applies to a few
 types only, and `AnalyzeStack` converts the whole stack once per stack policy. On the prod stack
 that is ~20,000 conversions and ~2 s. This servicer runs only the resource policies whose declared
 types include the resource's type (the others would return at once anyway, see pack.py), and
@@ -9,8 +9,10 @@ converts the stack's resources once for all stack policies. Everything else (Get
 Configure, diagnostics, not-applicable reasons, unknown handling) is the SDK's own code, with one
 deliberate difference: stack policies see a secret as "[secret]" (as `pulumi preview --json` prints
 it), not its plaintext, so no rule can pass by reading a value it was never meant to see; a rule that
-needs it reports "can't run policy". `TRADESENSE_POLICY_STOCK=1` serves through the SDK's PolicyPack
-instead; a test checks both agree on prod.
+needs it reports "can't run policy". It serves only the offline evaluator's raw mode
+(TRADESENSE_POLICY_RAW=1: the report and the change review); under the Pulumi CLI the SDK's public
+PolicyPack always serves (pack.serve). `TRADESENSE_POLICY_STOCK=1` serves raw mode through the SDK's
+PolicyPack instead; a test checks both agree on prod.
 
 It subclasses the SDK's private `_PolicyAnalyzerServicer` and reads its name-mangled fields, which any
 pulumi-policy release may change. So it serves only on the release it was written and tested against
@@ -25,10 +27,10 @@ import importlib.metadata
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent import futures
 from inspect import isawaitable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import json_format
@@ -38,6 +40,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.policy import (
     _GRPC_CHANNEL_OPTIONS,
     EnforcementLevel,
+    Policy,
     PolicyResource,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -66,9 +69,10 @@ def version_problem() -> str:
 
 
 class IndexedServicer(_PolicyAnalyzerServicer):
-    def __init__(self, name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any):
+    def __init__(
+        self, name: str, policies: list[Policy], types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any
+    ) -> None:
         kwargs = dict(kwargs)
-        gate = kwargs.pop("gate", None)
         super().__init__(
             name,
             "0.0.1",
@@ -83,39 +87,42 @@ class IndexedServicer(_PolicyAnalyzerServicer):
             None,
         )
         self._all = policies
-        self._by_type: dict[str, list] = {}
+        self._by_type: dict[str, list[Policy]] = {}
         for policy in policies:
             if isinstance(policy, ResourceValidationPolicy):
                 for type_ in types_by_policy[policy.name]:
                     self._by_type.setdefault(type_, []).append(policy)
         self._lock = threading.Lock()
-        self._types_by_policy = types_by_policy
-        self._gate = gate
 
-    def Analyze(self, request, context):
+    # The SDK's servicer methods are unannotated: their results are the protocol's messages.
+    def Analyze(self, request: proto.AnalyzeRequest, context: Any) -> proto.AnalyzeResponse:
         # The SDK's Analyze, over the policies that apply to this type only.
         with self._lock:
             setattr(self, _PRIVATE + "policies", self._by_type.get(request.type, []))
             try:
-                return super().Analyze(request, context)
+                response: proto.AnalyzeResponse = super().Analyze(request, context)  # type: ignore[no-untyped-call]
+                return response
             finally:
                 setattr(self, _PRIVATE + "policies", self._all)
 
-    def GetAnalyzerInfo(self, request, context):
+    def GetAnalyzerInfo(self, request: Any, context: Any) -> proto.AnalyzerInfo:
         with self._lock:
-            return super().GetAnalyzerInfo(request, context)
+            info: proto.AnalyzerInfo = super().GetAnalyzerInfo(request, context)  # type: ignore[no-untyped-call]
+            return info
 
-    def AnalyzeStack(self, request, _context):
+    def AnalyzeStack(self, request: proto.AnalyzeStackRequest, _context: Any) -> proto.AnalyzeResponse:
         with self._lock:
             return self._analyze_stack(request)
 
-    def _analyze_stack(self, request):
+    def _analyze_stack(self, request: proto.AnalyzeStackRequest) -> proto.AnalyzeResponse:
         """The SDK's AnalyzeStack, with the resources converted once instead of once per policy."""
-        self._configure_runtime_settings()
+        self._configure_runtime_settings()  # type: ignore[no-untyped-call]
         response = proto.AnalyzeResponse()
         pack = getattr(self, _PRIVATE + "policy_pack_name")
         version = getattr(self, _PRIVATE + "policy_pack_version")
-        resources, by_urn, links = [], {}, []
+        resources: list[PolicyResource] = []
+        by_urn: dict[str, PolicyResource] = {}
+        links: list[tuple[PolicyResource, str, list[str], dict[str, list[str]]]] = []
         for r in request.resources:
             props = unknown_checking_proxy(deserialize_properties(_mask(json_format.MessageToDict(r.properties))))
             resource = PolicyResource(
@@ -155,7 +162,7 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 result = policy.validate(args, report)
                 if isawaitable(result):
                     loop = asyncio.new_event_loop()
-                    loop.run_until_complete(asyncio.Task(result, loop=loop))
+                    loop.run_until_complete(asyncio.Task(cast(Coroutine[Any, Any, Any], result), loop=loop))
                     loop.close()
             except UnknownValueError as e:
                 response.diagnostics.append(
@@ -176,31 +183,7 @@ class IndexedServicer(_PolicyAnalyzerServicer):
                 response.not_applicable.append(
                     proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or "")
                 )
-        self._refuse_broad_waivers(request.resources, response, pack, version)
         return response
-
-    def _refuse_broad_waivers(self, resources, response, pack: str, version: str) -> None:
-        """Under the CLI the pack applies waivers itself; one whose pattern covers every resource its
-        policy judges in this stack (without all_resources: true) blocks the deploy instead of waiving."""
-        from tradesense_policies.waivers import breadth_problems
-
-        if self._gate is None or not self._gate.suppress:
-            return
-        subjects = {
-            name: [r.urn for r in resources if r.type in types] for name, types in self._types_by_policy.items()
-        }
-        for waiver in self._gate.waivers:
-            for problem in breadth_problems([waiver], subjects):
-                response.diagnostics.append(
-                    proto.AnalyzeDiagnostic(
-                        policyName=waiver.policy,
-                        policyPackName=pack,
-                        policyPackVersion=version,
-                        message=f"waivers.yaml refused: {problem}",
-                        urn="",
-                        enforcementLevel=self._map_enforcement_level(EnforcementLevel.MANDATORY),
-                    )
-                )
 
 
 _SECRET_SIG, _SECRET_VALUE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
@@ -217,7 +200,9 @@ def _mask(value: Any) -> Any:
     return value
 
 
-def serve_indexed(name: str, policies: list, types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any) -> None:
+def serve_indexed(
+    name: str, policies: list[Policy], types_by_policy: Mapping[str, Sequence[str]], **kwargs: Any
+) -> None:
     """Serve like PolicyPack does: a local port printed on stdout, then block."""
     servicer = IndexedServicer(name, policies, types_by_policy, **kwargs)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=_GRPC_CHANNEL_OPTIONS)

@@ -3,7 +3,13 @@
 Under the CLI the pack applies waivers itself: a violation covered by an active waiver is not
 reported, one covered only by an expired waiver is reported with a note saying so. The offline
 report starts the pack with TRADESENSE_POLICY_RAW=1 to receive every violation and applies the very
-same waiver module, so it can list waived results for auditors.
+same waiver module, so it can list waived results for auditors. A waiver covering every resource its
+policy judges in the stack (without `all_resources: true`) is reported under the CLI by the mandatory
+stack policy `waivers-scoped` (governance.py); in raw mode that policy is not applicable (the report
+refuses such a waiver itself).
+
+Under the CLI the SDK's public PolicyPack serves; in raw mode the indexed servicer (fastpack.py, on the
+SDK's private servicer, for the pulumi-policy release it was written for) answers the same protocol.
 
 Environment: TRADESENSE_WAIVERS (another waivers file), TRADESENSE_POLICY_RAW=1 (report everything;
 the report marks waivers itself). TRADESENSE_WAIVER_TODAY (YYYY-MM-DD) moves the clock in raw mode
@@ -14,6 +20,7 @@ Thresholds come from each policy's CrossGuard config (`floors.py`), never from t
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -25,21 +32,27 @@ from pulumi_policy import (
     PolicyComplianceFramework,
     PolicyConfigSchema,
     PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
+    StackValidationArgs,
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
 
 from tradesense_policies import waivers as waiver_module
 from tradesense_policies.floors import FLOORS
+from tradesense_policies.governance import RAW_MODE_REASON, WAIVERS_SCOPED
 from tradesense_policies.model import UNKNOWN, Resource, Stack
-from tradesense_policies.registry import NotApplicable, Rule, Unknown, all_rules
+from tradesense_policies.outcomes import NotApplicable, Unknown
+from tradesense_policies.registry import Rule, all_rules
 
 PACK_NAME = "tradesense-security"
 _SEVERITY = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.HIGH, "critical": Severity.CRITICAL}
 _ENFORCEMENT = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY}
 Report = Callable[[str, Any], None]
+Validate = Callable[[Any, ReportViolation], None]
 
 
 def plain(value: Any) -> Any:
@@ -68,7 +81,7 @@ def messages(outcome: Any) -> list[str]:
 class Gate:
     """Reports a violation unless an active waiver covers it (only when `suppress`)."""
 
-    def __init__(self, waivers: Iterable[waiver_module.Waiver], today, suppress: bool) -> None:
+    def __init__(self, waivers: Iterable[waiver_module.Waiver], today: dt.date, suppress: bool) -> None:
         self.waivers = list(waivers)
         self.today = today
         self.suppress = suppress
@@ -83,10 +96,10 @@ class Gate:
         report(message, urn or None)
 
 
-def _resource_validate(rule: Rule, gate: Gate):
+def _resource_validate(rule: Rule, gate: Gate) -> Validate:
     types = frozenset(rule.resource_types)
 
-    def validate(args, report_violation):
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in types:  # CrossGuard calls every policy for every resource
             return
         props = plain(args.props)
@@ -110,7 +123,7 @@ def rule_error(exc: Exception) -> str:
     return f"the policy could not judge this input and fails closed: {type(exc).__name__}: {exc}"
 
 
-_LAST_STACK: list = [None, None]
+_LAST_STACK: list[Any] = [None, None]
 """(the engine's resource list, its plain Resources): every stack policy of one AnalyzeStack call gets
 the same list, so it is converted from the SDK's proxies once, not once per policy."""
 
@@ -135,12 +148,12 @@ def to_stack(resources: Iterable[Any], config: Mapping[str, Any] | None = None) 
     return Stack(_LAST_STACK[1], config)
 
 
-def _stack_validate(rule: Rule, gate: Gate):
-    def validate(args, report_violation):
+def _stack_validate(rule: Rule, gate: Gate) -> Validate:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         stack = to_stack(args.resources, args.get_config())
-        violations = []
+        violations: list[tuple[str, str]] = []
         try:
-            violations = list(rule.check(stack))
+            violations = list(_check_stack(rule, stack, gate))
         except NotApplicable as exc:
             args.not_applicable(exc.reason)
         except Unknown as exc:
@@ -151,6 +164,19 @@ def _stack_validate(rule: Rule, gate: Gate):
             gate(rule.name, urn, message, report_violation)
 
     return validate
+
+
+def _check_stack(rule: Rule, stack: Stack, gate: Gate) -> Iterable[tuple[str, str]]:
+    """A stack rule's violations. `waivers-scoped` judges the waivers this pack applies: under the
+    CLI the gate's; in raw mode none (the caller applies them and refuses a too-broad one itself)."""
+    found: Iterable[tuple[str, str]]
+    if rule.name != WAIVERS_SCOPED:
+        found = rule.check(stack)
+    elif not gate.suppress:
+        raise NotApplicable(RAW_MODE_REASON)
+    else:
+        found = rule.check(stack, gate.waivers)
+    return found
 
 
 def build_policies(gate: Gate) -> list[Policy]:
@@ -196,28 +222,30 @@ PACK_ARGS: dict[str, Any] = dict(
 
 
 def serve() -> None:
-    """Serve the pack. TRADESENSE_POLICY_STOCK=1 uses the SDK's PolicyPack unchanged (tests compare
-    the two); otherwise the type-indexed servicer in `fastpack` answers the same protocol, provided it
-    was written for the installed pulumi-policy (it uses the SDK's private servicer); if not, the
-    SDK's PolicyPack serves and one line on stderr says why."""
+    """Serve the pack.
+
+    Under the CLI (no TRADESENSE_POLICY_RAW=1) the SDK's public PolicyPack always serves: the deploy
+    gate depends on no private SDK name. In raw mode (the offline report and the change review) the
+    type-indexed servicer in `fastpack` answers the same protocol faster, provided it was written for
+    the installed pulumi-policy (it subclasses the SDK's private servicer); if not, the SDK's
+    PolicyPack serves and one line on stderr says why. TRADESENSE_POLICY_STOCK=1 uses the PolicyPack
+    in raw mode too (a test compares the two on prod)."""
     try:
         gate = make_gate()
     except waiver_module.WaiverError as exc:
         sys.stderr.write(f"policy pack {PACK_NAME} refuses to start: {exc}\n")
         raise SystemExit(2) from None
     policies = build_policies(gate)
-    stock = os.environ.get("TRADESENSE_POLICY_STOCK") == "1"
-    problem = "" if stock else _indexed_servicer_problem()
+    fast = not gate.suppress and os.environ.get("TRADESENSE_POLICY_STOCK") != "1"
+    problem = _indexed_servicer_problem() if fast else ""
     if problem:
         sys.stderr.write(f"policy pack {PACK_NAME}: {problem}; serving through the SDK's PolicyPack\n")
-    if stock or problem:
+    if not fast or problem:
         PolicyPack(name=PACK_NAME, policies=policies, **PACK_ARGS)
     else:
         from tradesense_policies.fastpack import serve_indexed
 
-        serve_indexed(
-            PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, gate=gate, **PACK_ARGS
-        )
+        serve_indexed(PACK_NAME, policies, {r.name: r.resource_types for r in all_rules().values()}, **PACK_ARGS)
 
 
 def _indexed_servicer_problem() -> str:

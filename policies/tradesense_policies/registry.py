@@ -154,7 +154,7 @@ def stack_rule(**meta: Any) -> Callable[[_StackCheckT], _StackCheckT]:
 
 def all_rules() -> dict[str, Rule]:
     """Every rule, after importing each domain module once."""
-    from tradesense_policies import rules  # noqa: F401  (registers on import)
+    from tradesense_policies import governance, rules  # noqa: F401  (register on import)
 
     return REGISTRY
 

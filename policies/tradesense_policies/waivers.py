@@ -1,8 +1,9 @@
 """Waivers: a written, approved, expiring exception to one policy (or checkov check) for named resources.
 
 One module decides everything about waivers, so the pack under the CLI and the offline report
-agree: `load` validates the file (a waiver without reason, approver or expiry is refused, naming
-the entry and the field), `match` finds the waiver for a (rule, resource) pair and says whether it
+agree: `load` validates the file through pydantic models of its entries (`Waiver`, `ChangeWaiver`,
+and approvers.yaml's `_ApproverFile`; unknown keys refused): a waiver without reason, approver or
+expiry is refused on one line naming the entry, the field, its value and what is allowed. `match` finds the waiver for a (rule, resource) pair and says whether it
 is still active. An expired waiver waives nothing; it is reported as expired next to the violation.
 A waiver may be scoped to stacks (`stacks: [staging]`): it then covers only resources whose URN
 names one of them, so an exception accepted for staging can never waive the same finding in prod.
@@ -11,43 +12,108 @@ Waivers cannot switch a rule off by accident (`vet`, `breadth_problems`): a waiv
 and a pattern covering every resource of its rule is refused unless the entry says
 `all_resources: true`; it may run at most `max_waiver_days` from today; its approver is one of the
 approvers in policies/approvers.yaml (which, like waivers.yaml, is owned through .github/CODEOWNERS);
-unknown rule or check ids and duplicate YAML keys are refused.
+unknown rule or check ids and duplicate YAML keys are refused. Under the CLI the pack's stack policy
+`waivers-scoped` (governance.py) applies `breadth_problems` to the stack it judges.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import ValidationError as _ValidationError
+from pydantic_core import ErrorDetails
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "waivers.yaml"
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 APPROVERS_PATH = Path(__file__).resolve().parent.parent / "approvers.yaml"
-FIELDS = ("policy", "resources", "reason", "approved_by", "expires", "stacks", "all_resources")
 
 
 class WaiverError(ValueError):
     """The waiver file is unusable; the message names the file, the entry and the field."""
 
 
-@dataclass(frozen=True)
-class Waiver:
-    policy: str
+# -- the files' shapes (pydantic models: unknown keys refused; every refusal one line) ---------------
+def _listed(value: Any) -> Any:
+    """A list as given, or one string as a list of one (`stacks: staging`); anything else is refused."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise ValueError("not a list")
+    return value
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty")
+    return value.strip()
+
+
+def _not_empty(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not values:
+        raise ValueError("empty")
+    return values
+
+
+def _stack_name(value: str) -> str:
+    if not _STACK_NAME.fullmatch(value):
+        raise ValueError("not a stack name")
+    return value
+
+
+def _date(value: Any) -> dt.date:
+    """YAML gives a date (or a datetime), JSON an ISO string; nothing else is a date here."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    raise ValueError("not a date")
+
+
+def _exact_urn(value: str) -> str:
+    if not value.startswith("urn:pulumi:") or any(c in value for c in "*?["):
+        raise ValueError("not one exact URN")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_text)]
+Patterns = Annotated[tuple[Annotated[StrictStr, AfterValidator(_text)], ...], BeforeValidator(_listed)]
+Expiry = Annotated[dt.date, BeforeValidator(_date)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_M = TypeVar("_M", bound=_Model)
+
+
+class Waiver(_Model):
+    """One entry of `waivers:`: an approved, expiring exception to one policy or checkov check."""
+
+    policy: Text
     """Policy name (`s3-bucket-encrypted-with-cmk`) or checkov check id (`CKV_AWS_16`)."""
-    resources: tuple[str, ...]
+    resources: Annotated[Patterns, AfterValidator(_not_empty)]
     """URN patterns (starting `urn:`) or resource-name patterns, fnmatch-style."""
-    reason: str
-    approved_by: str
-    expires: dt.date
-    stacks: tuple[str, ...] = ()
-    """Stacks the waiver applies to; empty means every stack."""
-    all_resources: bool = False
+    reason: Text
+    approved_by: Text
+    expires: Expiry
+    stacks: Annotated[
+        tuple[Annotated[StrictStr, AfterValidator(_stack_name)], ...],
+        BeforeValidator(_listed),
+        AfterValidator(_not_empty),
+    ] = ()
+    """Stacks the waiver applies to; empty (left out) means every stack."""
+    all_resources: StrictBool = False
     """Set explicitly when a pattern is meant to cover every resource of the rule (shown in reports)."""
 
     def covers(self, rule_id: str, urn: str) -> bool:
@@ -78,14 +144,80 @@ class Waiver:
         return data
 
 
-def parse(document: Any, source: str = "waivers.yaml") -> list[Waiver]:
+_WAIVER_NEEDS = "every waiver needs policy, resources, reason, approved_by and expires"
+WAIVER_ALLOWED = {
+    "policy": "must name a policy of the pack or a checkov check id",
+    "resources": "must be a non-empty list of URN or name patterns",
+    "reason": "must say why the policy cannot be met",
+    "approved_by": "must be an approver listed in approvers.yaml",
+    "expires": "is not a date (YYYY-MM-DD)",
+    "stacks": (
+        "must be a non-empty list of stack names (letters, digits, '-', '_', '.'); leave it out to cover every stack"
+    ),
+    "all_resources": "must be true or false",
+}
+
+
+class _WaiverFile(_Model):
+    """waivers.yaml: the policy waivers and the change waivers; no other top-level key."""
+
+    waivers: list[Any] | None = None
+    change_waivers: list[Any] | None = None
+
+
+_FILE_ALLOWED = {
+    "waivers": "must be a list of waivers",
+    "change_waivers": "must be a list of change waivers",
+}
+
+
+# A value that looks like a credential is never echoed (AWS key ids, PEM blocks, long random tokens).
+_SECRET_LIKE = re.compile(r"(AKIA|ASIA)[0-9A-Z]{16}|-----BEGIN|^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)[A-Za-z0-9+/_=.~-]{24,}$")
+
+
+def _shown(value: Any) -> str:
+    """The value as JSON on one line (shortened), or [secret] if a string in it looks like a credential."""
+    text = json.dumps(value, default=str, ensure_ascii=True)
+    strings = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, str) and _SECRET_LIKE.search(v) for v in strings):
+        return "[secret]"
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _refusal(
+    model: type[_Model], label: str, entry: Any, error: ErrorDetails, allowed: Mapping[str, str], needs: str, kind: str
+) -> str:
+    """One pydantic error as one line: `<label>: field '<key>' = <value>: <what is allowed>`."""
+    if not error["loc"]:
+        return f"{label}: must be a mapping with {', '.join(allowed)}"
+    key = str(error["loc"][0])
+    if error["type"] == "extra_forbidden":
+        return f"{label}: field '{key}' is an unknown field; allowed: {', '.join(allowed)}"
+    value = entry.get(key) if isinstance(entry, Mapping) else None
+    if key == "expires" and error["type"] == "missing":
+        return f"{label}: field 'expires' is missing; a {kind} without an expiry date is refused"
+    blank = isinstance(value, str) and not value.strip() and model.model_fields[key].is_required()
+    if error["type"] == "missing" or blank:
+        return f"{label}: field '{key}' is missing or empty; {needs}"
+    return f"{label}: field '{key}' = {_shown(value)}: {allowed[key]}"
+
+
+def _validated(model: type[_M], entry: Any, label: str, allowed: Mapping[str, str], needs: str, kind: str) -> _M:
+    """`entry` as `model`, or WaiverError naming the first problem on one line."""
+    try:
+        return model.model_validate(entry)
+    except _ValidationError as exc:
+        raise WaiverError(_refusal(model, label, entry, exc.errors()[0], allowed, needs, kind)) from None
+
+
+def _waiver_file(document: Any, source: str) -> _WaiverFile:
     if document is None:
-        return []
-    entries = document.get("waivers") if isinstance(document, dict) else None
-    if entries is None:
-        entries = [] if isinstance(document, dict) and not document else None
-    if not isinstance(entries, list):
-        raise WaiverError(f"{source}: expected a top-level `waivers:` list")
+        return _WaiverFile()
+    return _validated(_WaiverFile, document, source, _FILE_ALLOWED, "", "file")
+
+
+def parse(document: Any, source: str = "waivers.yaml") -> list[Waiver]:
+    entries = _waiver_file(document, source).waivers or []
     waivers = [_entry(source, index, entry) for index, entry in enumerate(entries, start=1)]
     vet(waivers, source)
     return waivers
@@ -93,70 +225,9 @@ def parse(document: Any, source: str = "waivers.yaml") -> list[Waiver]:
 
 def _entry(source: str, index: int, entry: Any) -> Waiver:
     label = f"{source}: waiver #{index}"
-    if not isinstance(entry, dict):
-        raise WaiverError(f"{label}: must be a mapping with {', '.join(FIELDS)}")
-    label += f" ({entry.get('policy', '?')})"
-    unknown = sorted(set(entry) - set(FIELDS))
-    if unknown:
-        raise WaiverError(f"{label}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
-    for name in ("policy", "reason", "approved_by"):
-        if not isinstance(entry.get(name), str) or not entry[name].strip():
-            raise WaiverError(
-                f"{label}: field '{name}' is missing or empty; every waiver needs "
-                "policy, resources, reason, approved_by and expires"
-            )
-    resources = entry.get("resources")
-    if isinstance(resources, str):
-        resources = [resources]
-    if not isinstance(resources, list) or not resources or not all(isinstance(r, str) and r for r in resources):
-        raise WaiverError(f"{label}: field 'resources' must be a non-empty list of URN or name patterns")
-    expires = _expiry(label, entry, "waiver")
-    all_resources = entry.get("all_resources", False)
-    if not isinstance(all_resources, bool):
-        raise WaiverError(f"{label}: field 'all_resources' must be true or false")
-    return Waiver(
-        entry["policy"].strip(),
-        tuple(resources),
-        entry["reason"].strip(),
-        entry["approved_by"].strip(),
-        expires,
-        stacks=_stacks(label, entry),
-        all_resources=all_resources,
-    )
-
-
-def _expiry(label: str, entry: dict[str, Any], kind: str) -> dt.date:
-    """The entry's `expires` as a date (YAML gives a date, JSON a string); refused when missing."""
-    expires = entry.get("expires")
-    if isinstance(expires, str):
-        try:
-            expires = dt.date.fromisoformat(expires)
-        except ValueError:
-            raise WaiverError(f"{label}: field 'expires' = {expires!r} is not a date (YYYY-MM-DD)") from None
-    if isinstance(expires, dt.datetime):
-        expires = expires.date()
-    if not isinstance(expires, dt.date):
-        raise WaiverError(f"{label}: field 'expires' is missing; a {kind} without an expiry date is refused")
-    return expires
-
-
-def _stacks(label: str, entry: dict) -> tuple[str, ...]:
-    """The optional `stacks:` scope: a stack name or a non-empty list of them."""
-    if "stacks" not in entry:
-        return ()
-    stacks = entry["stacks"]
-    if isinstance(stacks, str):
-        stacks = [stacks]
-    if (
-        not isinstance(stacks, list)
-        or not stacks
-        or not all(isinstance(s, str) and _STACK_NAME.fullmatch(s) for s in stacks)
-    ):
-        raise WaiverError(
-            f"{label}: field 'stacks' = {entry['stacks']!r} must be a non-empty list of "
-            "stack names (letters, digits, '-', '_', '.'); leave it out to cover every stack"
-        )
-    return tuple(stacks)
+    if isinstance(entry, Mapping):
+        label += f" ({entry.get('policy', '?')})"
+    return _validated(Waiver, entry, label, WAIVER_ALLOWED, _WAIVER_NEEDS, "waiver")
 
 
 def in_stack_scope(stacks: tuple[str, ...], urn: str) -> bool:
@@ -212,8 +283,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last one silently)."""
 
 
-def _unique_mapping(loader, node, deep=False):
-    seen = set()
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
@@ -248,21 +319,27 @@ def _check_approval(
         )
 
 
+class _ApproverFile(_Model):
+    """policies/approvers.yaml: who may approve a waiver, and the longest one may run."""
+
+    approvers: Annotated[tuple[Text, ...], AfterValidator(_not_empty)]
+    max_waiver_days: Annotated[StrictInt, Field(ge=1, le=DEFAULT_MAX_WAIVER_DAYS)] = DEFAULT_MAX_WAIVER_DAYS
+
+
+_APPROVERS_ALLOWED = {
+    "approvers": "must be a non-empty list of e-mail addresses",
+    "max_waiver_days": f"must be a whole number of days, 1-{DEFAULT_MAX_WAIVER_DAYS}",
+}
+
+
 def load_approvers(path: Path | str | None = None) -> tuple[frozenset[str], int]:
     """(the approvers, the longest a waiver may run in days) from policies/approvers.yaml."""
     path = Path(path) if path else APPROVERS_PATH
     if not path.is_file():
         raise WaiverError(f"{path.name}: missing; it lists who may approve a waiver")
-    document = _read_yaml(path) or {}
-    approvers = document.get("approvers") if isinstance(document, dict) else None
-    if not isinstance(approvers, list) or not approvers or not all(isinstance(a, str) and a for a in approvers):
-        raise WaiverError(f"{path.name}: expected `approvers:` as a non-empty list of e-mail addresses")
-    days = document.get("max_waiver_days", DEFAULT_MAX_WAIVER_DAYS)
-    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= DEFAULT_MAX_WAIVER_DAYS:
-        raise WaiverError(
-            f"{path.name}: max_waiver_days = {days!r}: must be a whole number of days, 1-{DEFAULT_MAX_WAIVER_DAYS}"
-        )
-    return frozenset(a.strip().lower() for a in approvers), days
+    needs = "approvers.yaml lists who may approve a waiver"
+    document = _validated(_ApproverFile, _read_yaml(path) or {}, path.name, _APPROVERS_ALLOWED, needs, "file")
+    return frozenset(a.lower() for a in document.approvers), document.max_waiver_days
 
 
 def _universal(pattern: str) -> bool:
@@ -286,6 +363,7 @@ def vet(
 ) -> None:
     """Refuse waivers that could switch a rule off by accident. `today` is the real clock: a test
     override of the date never lengthens what a waiver may run."""
+    from tradesense_policies.governance import WAIVERS_SCOPED
     from tradesense_policies.registry import all_rules
 
     approvers, max_days = load_approvers(approvers_path)
@@ -295,6 +373,8 @@ def vet(
         label = f"{source}: waiver #{index} ({waiver.policy})"
         if waiver.policy not in known and not CHECKOV_ID.match(waiver.policy):
             raise WaiverError(f"{label}: {waiver.policy!r} is neither a policy of the pack nor a checkov check id")
+        if waiver.policy == WAIVERS_SCOPED:
+            raise WaiverError(f"{label}: {WAIVERS_SCOPED} guards the waivers themselves and cannot be waived")
         _check_approval(label, waiver.approved_by, waiver.expires, approvers, max_days, today)
         broad = [p for p in waiver.resources if _universal(p)]
         if broad and not waiver.all_resources:
@@ -330,19 +410,26 @@ def breadth_problems(waivers: Iterable[Waiver], subjects: dict[str, list[str]]) 
 # waiver is the written approval to do so anyway, for exactly one URN (no patterns: a waiver for
 # "every database" is how data gets lost), with reason, approver and expiry, in the same file.
 
-CHANGE_FIELDS = ("urn", "operations", "reason", "approved_by", "expires")
-CHANGE_OPERATIONS = ("delete", "replace")
+Operation = Literal["delete", "replace"]
+CHANGE_OPERATIONS: tuple[Operation, ...] = ("delete", "replace")
 
 
-@dataclass(frozen=True)
-class ChangeWaiver:
-    urn: str
+def _unique(values: tuple[Operation, ...]) -> tuple[Operation, ...]:
+    if not values:
+        raise ValueError("empty")
+    return tuple(dict.fromkeys(values))
+
+
+class ChangeWaiver(_Model):
+    """One entry of `change_waivers:`: the approval to delete or replace exactly one stateful resource."""
+
+    urn: Annotated[StrictStr, AfterValidator(_exact_urn)]
     """The exact URN of the resource, as the review names it."""
-    operations: tuple[str, ...]
+    operations: Annotated[tuple[Operation, ...], BeforeValidator(_listed), AfterValidator(_unique)] = CHANGE_OPERATIONS
     """`delete` and/or `replace`."""
-    reason: str
-    approved_by: str
-    expires: dt.date
+    reason: Text
+    approved_by: Text
+    expires: Expiry
 
     def covers(self, urn: str, operation: str) -> bool:
         return urn == self.urn and operation in self.operations
@@ -351,7 +438,7 @@ class ChangeWaiver:
         return today > self.expires
 
     def to_dict(self, today: dt.date | None = None) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "urn": self.urn,
             "operations": list(self.operations),
             "reason": self.reason,
@@ -363,48 +450,28 @@ class ChangeWaiver:
         return data
 
 
+_CHANGE_NEEDS = "every change waiver needs urn, reason, approved_by and expires"
+CHANGE_ALLOWED = {
+    "urn": "must be one exact resource URN (urn:pulumi:...), no patterns",
+    "operations": "must list delete and/or replace",
+    "reason": "must say why the data may go",
+    "approved_by": "must be an approver listed in approvers.yaml",
+    "expires": "is not a date (YYYY-MM-DD)",
+}
+
+
 def parse_change_waivers(document: Any, source: str = "waivers.yaml") -> list[ChangeWaiver]:
     """The `change_waivers:` list of a waiver file (absent: none)."""
-    if not isinstance(document, dict) or document.get("change_waivers") is None:
-        return []
-    entries = document["change_waivers"]
-    if not isinstance(entries, list):
-        raise WaiverError(f"{source}: `change_waivers:` must be a list")
+    entries = _waiver_file(document, source).change_waivers or []
     return [_change_entry(source, index, entry) for index, entry in enumerate(entries, start=1)]
 
 
 def _change_entry(source: str, index: int, entry: Any) -> ChangeWaiver:
     label = f"{source}: change waiver #{index}"
-    if not isinstance(entry, dict):
-        raise WaiverError(f"{label}: must be a mapping with {', '.join(CHANGE_FIELDS)}")
-    unknown = sorted(set(entry) - set(CHANGE_FIELDS))
-    if unknown:
-        raise WaiverError(f"{label}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(CHANGE_FIELDS)}")
-    urn = entry.get("urn")
-    if not isinstance(urn, str) or not urn.startswith("urn:pulumi:") or any(c in urn for c in "*?["):
-        raise WaiverError(
-            f"{label}: field 'urn' = {urn!r}: must be one exact resource URN (urn:pulumi:...), no patterns"
-        )
-    label += f" ({urn.rsplit('::', 1)[-1]})"
-    for name in ("reason", "approved_by"):
-        if not isinstance(entry.get(name), str) or not entry[name].strip():
-            raise WaiverError(
-                f"{label}: field '{name}' is missing or empty; every change waiver needs "
-                "urn, reason, approved_by and expires"
-            )
-    operations = entry.get("operations", list(CHANGE_OPERATIONS))
-    if isinstance(operations, str):
-        operations = [operations]
-    if (
-        not isinstance(operations, list)
-        or not operations
-        or not all(isinstance(op, str) and op in CHANGE_OPERATIONS for op in operations)
-    ):
-        raise WaiverError(f"{label}: field 'operations' = {operations!r}: must list delete and/or replace")
-    expires = _expiry(label, entry, "change waiver")
-    return ChangeWaiver(
-        urn, tuple(dict.fromkeys(operations)), entry["reason"].strip(), entry["approved_by"].strip(), expires
-    )
+    urn = entry.get("urn") if isinstance(entry, Mapping) else None
+    if isinstance(urn, str) and urn.startswith("urn:pulumi:"):
+        label += f" ({urn.rsplit('::', 1)[-1]})"
+    return _validated(ChangeWaiver, entry, label, CHANGE_ALLOWED, _CHANGE_NEEDS, "change waiver")
 
 
 def load_change_waivers(path: Path | str | None = None) -> list[ChangeWaiver]:

@@ -2,7 +2,9 @@
 Analyzer gRPC protocol (GetAnalyzerInfo, ConfigureStack, Analyze per resource, AnalyzeStack).
 
 The pack is started with TRADESENSE_POLICY_RAW=1 so it reports every violation; waivers are applied
-afterwards by the same waiver module the pack uses under the CLI.
+afterwards by the same waiver module the pack uses under the CLI. In that mode the pack answers through
+its type-indexed servicer (policies/tradesense_policies/fastpack.py); under the Pulumi CLI it always
+serves through the SDK's public PolicyPack, as it does here with TRADESENSE_POLICY_RAW=0.
 """
 
 from __future__ import annotations

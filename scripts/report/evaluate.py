@@ -22,6 +22,7 @@ if str(PACK_DIR) not in sys.path:  # the pack's package, exactly as the CLI impo
     sys.path.insert(0, str(PACK_DIR))
 
 from tradesense_policies import waivers as waiver_module  # noqa: E402
+from tradesense_policies.governance import RAW_MODE_REASON, WAIVERS_SCOPED  # noqa: E402
 from tradesense_policies.model import evidence as extract_evidence  # noqa: E402
 from tradesense_policies.registry import Rule, all_rules  # noqa: E402
 
@@ -182,7 +183,9 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                     "",
                     "not-applicable",
                     enforcement,
-                    "no resource of type "
+                    # A stack rule that said why it does not apply (waivers-scoped in raw mode) is quoted.
+                    analysis.not_applicable.get(stack_key)
+                    or "no resource of type "
                     + ", ".join(rule.resource_types[:4])
                     + (" ..." if len(rule.resource_types) > 4 else "")
                     + where,
@@ -204,6 +207,20 @@ def merge(*groups: Iterable[Finding]) -> list[Finding]:
             seen.add(key)
             merged.append(finding)
     return merged
+
+
+def waiver_scope_judged(findings: Iterable[Finding], waivers: list[waiver_module.Waiver]) -> list[Finding]:
+    """waivers-scoped as the report judged it. In raw mode the pack applies no waiver and leaves that
+    policy to its caller (not applicable, RAW_MODE_REASON); call this once the report has refused
+    every too-broad waiver itself (`breadth_problems` over all findings, checkov's included) on a
+    whole stack: the policy then passed, counted once, by the report."""
+    checked = f"judged by the report: none of the {len(waivers)} waivers covers every resource its policy judges"
+    return [
+        replace(f, status="pass", message=checked)
+        if f.rule_id == WAIVERS_SCOPED and f.status == "not-applicable" and f.message == RAW_MODE_REASON
+        else f
+        for f in findings
+    ]
 
 
 def apply_waivers(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import replace
 
 import pytest
 
 from scripts.report.evaluate import apply_waivers
 from scripts.report.findings import Finding
-from tradesense_policies import waivers
+from tradesense_policies import pack, waivers
+from tradesense_policies.governance import WAIVERS_SCOPED
 from tradesense_policies.pack import Gate
 
 URN = "urn:pulumi:prod::tradesense::tradesense:storage:SecureBucket$aws:s3/bucket:Bucket::audit-bucket"
@@ -200,20 +203,113 @@ def test_the_committed_files_are_owned_through_codeowners():
         assert set(line.split()[1:]) <= approvers
 
 
+def _waiver_file(tmp_path, *entries: tuple[str, str, bool]):
+    """The committed waivers plus one entry per (policy, pattern, all_resources)."""
+    import yaml
+
+    document = yaml.safe_load(waivers.DEFAULT_PATH.read_text())
+    expires = dt.date.today() + dt.timedelta(days=30)
+    for policy, pattern, every in entries:
+        entry = {"policy": policy, "resources": [pattern], "reason": "cost", "approved_by": "ciso@tradesense.io"}
+        document["waivers"].append({**entry, "expires": expires, **({"all_resources": True} if every else {})})
+    path = tmp_path / "waivers.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _with_db_instances(prod_input, **changes):
+    """prod's resources with `changes` set on the inputs (and outputs) of every RDS instance."""
+    import copy
+
+    changed = copy.deepcopy(prod_input)
+    for resource in changed.resources:
+        if resource.type == "aws:rds/instance:Instance":
+            resource.inputs.update(changes)
+            resource.outputs.update(changes) if resource.outputs else None
+    return changed
+
+
 def test_the_cli_pack_blocks_on_a_waiver_covering_every_resource_of_its_rule(prod_input, tmp_path):
-    """Under the CLI the pack applies waivers itself: a pattern covering all five databases for
-    rds-multi-az, without all_resources, is refused as a blocking result, not honoured."""
+    """Under the CLI the pack (the SDK's PolicyPack) applies waivers itself: a pattern covering all
+    five databases for rds-multi-az, without all_resources, is refused by the mandatory stack policy
+    waivers-scoped, not silently honoured."""
     from scripts.report import analyzer
 
-    broad = tmp_path / "waivers.yaml"
-    broad.write_text(
-        "waivers:\n  - policy: rds-multi-az\n    resources: ['*-db-instance']\n    reason: cost\n"
-        f"    approved_by: ciso@tradesense.io\n    expires: {dt.date.today() + dt.timedelta(days=30)}\n"
-    )
+    broad = _waiver_file(tmp_path, ("rds-multi-az", "*-db-instance", False))
     result = analyzer.analyze(prod_input, env={"TRADESENSE_POLICY_RAW": "0", "TRADESENSE_WAIVERS": str(broad)})
     (refused,) = [v for v in result.violations if "refused" in v.message]
-    assert refused.policy == "rds-multi-az" and refused.enforcement == "mandatory"
-    assert "covers every one of its 5 resources" in refused.message
+    assert refused.policy == WAIVERS_SCOPED and refused.enforcement == "mandatory" and refused.urn == ""
+    assert "waiver for rds-multi-az (*-db-instance) covers every one of its 5 resources" in refused.message
+    assert result.policies[WAIVERS_SCOPED]["type"] == "stack"
+
+
+def test_the_cli_pack_honours_a_narrow_waiver_and_one_marked_all_resources(prod_input, tmp_path):
+    """The same pack, the same stack: a waiver naming one database, and one covering every database
+    that says all_resources: true, both waive their violations and waivers-scoped stays silent."""
+    from scripts.report import analyzer
+
+    weakened = _with_db_instances(prod_input, multiAz=False, deletionProtection=False)
+    raw = analyzer.analyze(weakened)  # the violations the two waivers are about, unwaived
+    assert {(v.policy, v.urn.rsplit("::", 1)[-1]) for v in raw.violations} >= {
+        ("rds-multi-az", "auth-db-instance"),
+        ("rds-deletion-protection", "auth-db-instance"),
+        ("rds-deletion-protection", "trading-db-instance"),
+    }
+    waived = _waiver_file(
+        tmp_path,
+        ("rds-multi-az", "*-db-instance", False),  # refused: covers all five
+        ("rds-deletion-protection", "*-db-instance", True),
+    )
+    refused = analyzer.analyze(weakened, env={"TRADESENSE_POLICY_RAW": "0", "TRADESENSE_WAIVERS": str(waived)})
+    # The deploy stops on the refusal (the waivers still silence what they cover; nothing deploys).
+    assert [(v.policy, v.enforcement) for v in refused.violations] == [(WAIVERS_SCOPED, "mandatory")]
+    waived = _waiver_file(
+        tmp_path, ("rds-multi-az", "auth-db-instance", False), ("rds-deletion-protection", "*-db-instance", True)
+    )
+    cli = analyzer.analyze(weakened, env={"TRADESENSE_POLICY_RAW": "0", "TRADESENSE_WAIVERS": str(waived)})
+    assert sorted({v.policy for v in cli.violations}) == ["rds-multi-az"]  # only the four not named
+    assert "auth-db-instance" not in {v.urn.rsplit("::", 1)[-1] for v in cli.violations}
+
+
+def test_waivers_scoped_in_process_judges_the_waivers_against_the_stack(prod_resources):
+    from tests.policies.evaluate import violations
+    from tradesense_policies.governance import waivers_scoped
+    from tradesense_policies.model import Resource, Stack
+
+    rule = pack.all_rules()[WAIVERS_SCOPED]
+    assert rule.kind == "stack" and rule.enforcement == "mandatory"
+    assert violations(rule, prod_resources) == []  # prod with the committed waivers
+    stack = Stack(Resource(r.type, r.urn, r.name, r.state) for r in prod_resources)
+    (broad,) = waivers.parse({"waivers": [{**VALID, "policy": "rds-multi-az", "resources": ["*-db-instance"]}]})
+    ((urn, message),) = waivers_scoped(stack, [broad])
+    assert urn == "" and "covers every one of its 5 resources" in message
+    (narrow,) = waivers.parse({"waivers": [{**VALID, "policy": "rds-multi-az", "resources": ["a*-db-instance"]}]})
+    (marked,) = waivers.parse(
+        {"waivers": [{**VALID, "policy": "rds-multi-az", "resources": ["*-db-instance"], "all_resources": True}]}
+    )
+    assert waivers_scoped(stack, [narrow, marked]) == []
+    # Five instances of the rule's type, four of them dropped: one left is no pattern's "every" (two needed).
+    one_left = Stack(r for r in stack if r.type != "aws:rds/instance:Instance" or r.name == "auth-db-instance")
+    assert waivers_scoped(one_left, [broad]) == []
+
+
+def test_in_raw_mode_the_report_judges_waivers_scoped_once_and_it_cannot_be_waived(prod_report):
+    """The pack applies no waiver in raw mode and says so (not applicable); the report, which refuses a
+    too-broad waiver itself before any result, records the policy as passed: one result, not two."""
+    from scripts.report.evaluate import waiver_scope_judged
+    from tradesense_policies.governance import RAW_MODE_REASON
+
+    (finding,) = [f for f in prod_report.findings if f.rule_id == WAIVERS_SCOPED]
+    assert finding.status == "pass" and finding.message.startswith("judged by the report")
+    assert ("SOC 2", "CC8.1") in finding.compliance
+    raw = Finding(source="policy", rule_id=WAIVERS_SCOPED, title="t", urn="", resource_type="", status="not-applicable")
+    (judged,) = waiver_scope_judged([replace(raw, message=RAW_MODE_REASON)], [])
+    assert judged.status == "pass"
+    # Anything else the pack said about the policy (a refusal under the CLI) is left as it is.
+    refused = replace(raw, status="fail", message="waivers.yaml refused: ...")
+    assert waiver_scope_judged([refused], []) == [refused]
+    with pytest.raises(waivers.WaiverError, match="guards the waivers themselves and cannot be waived"):
+        waivers.parse({"waivers": [{**VALID, "policy": WAIVERS_SCOPED, "resources": ["x"]}]})
 
 
 def test_change_waivers_are_read_like_policy_waivers_duplicate_keys_and_unlisted_approvers_refused(tmp_path):
@@ -232,3 +328,57 @@ def test_change_waivers_are_read_like_policy_waivers_duplicate_keys_and_unlisted
     path.write_text("waivers: []\nchange_waivers:\n" + entry + "    approved_by: ciso@tradesense.io\n")
     (waiver,) = waivers.load_change_waivers(path)
     assert waiver.covers(urn, "replace") and not waiver.covers(urn, "delete")
+
+
+@pytest.mark.parametrize(
+    "change, line",
+    [
+        (
+            {"expires": "next year"},
+            "waiver #1 (rds-backup-retention): field 'expires' = \"next year\": is not a date (YYYY-MM-DD)",
+        ),
+        ({"all_resources": "yes"}, "field 'all_resources' = \"yes\": must be true or false"),
+        ({"resources": 5}, "field 'resources' = 5: must be a non-empty list of URN or name patterns"),
+        ({"stacks": ["prod", 3]}, "field 'stacks' = [\"prod\", 3]: must be a non-empty list of stack names"),
+        ({"approver": "ciso@tradesense.io"}, "field 'approver' is an unknown field; allowed: policy, resources"),
+    ],
+)
+def test_every_refusal_is_one_line_naming_the_field_its_value_and_what_is_allowed(change, line):
+    with pytest.raises(waivers.WaiverError) as info:
+        waivers.parse({"waivers": [{**VALID, **change}]})
+    assert line in str(info.value) and len(str(info.value).splitlines()) == 1
+
+
+def test_a_value_that_looks_like_a_credential_is_never_echoed():
+    key = "AKIA" + "ABCDEFGHIJKLMNOP"
+    with pytest.raises(waivers.WaiverError) as info:
+        waivers.parse({"waivers": [{**VALID, "resources": 7, "stacks": [key]}]})
+    assert "field 'resources' = 7" in str(info.value)
+    with pytest.raises(waivers.WaiverError) as info:
+        waivers.parse({"waivers": [{**VALID, "stacks": [key, "prod!"]}]})
+    assert "field 'stacks' = [secret]" in str(info.value) and key not in str(info.value)
+    with pytest.raises(waivers.WaiverError) as info:
+        waivers.parse({"waivers": [{**VALID, "token": key}]})
+    assert key not in str(info.value)
+
+
+def test_the_file_and_the_approvers_file_refuse_unknown_keys_and_bad_values(tmp_path):
+    with pytest.raises(
+        waivers.WaiverError, match="field 'waiver' is an unknown field; allowed: waivers, change_waivers"
+    ):
+        waivers.parse({"waiver": [VALID]})
+    with pytest.raises(waivers.WaiverError, match="field 'waivers' = 3: must be a list of waivers"):
+        waivers.parse({"waivers": 3})
+    path = tmp_path / "approvers.yaml"
+    for text, line in [
+        ("approvers: []\n", "approvers.yaml: field 'approvers' = []: must be a non-empty list of e-mail addresses"),
+        ("approvers: [ciso@tradesense.io]\nmax_waiver_days: 400\n", "field 'max_waiver_days' = 400: must be a whole"),
+        ("approvers: [ciso@tradesense.io]\nmax_waiver_days: true\n", "field 'max_waiver_days' = true: must be a whole"),
+        ("approvers: [ciso@tradesense.io]\nowners: [x]\n", "field 'owners' is an unknown field"),
+        ("approvers: [a@b]\napprovers: [c@d]\n", "duplicate key 'approvers'"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(waivers.WaiverError, match=re.escape(line)):
+            waivers.load_approvers(path)
+    path.write_text("approvers: [CISO@tradesense.io]\nmax_waiver_days: 30\n")
+    assert waivers.load_approvers(path) == (frozenset({"ciso@tradesense.io"}), 30)
