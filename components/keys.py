@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import policy_document
+from components.limits import KEY_ROTATION_DAYS
 from components.tagging import require_tags, with_purpose
 
 PURPOSES = ("data", "backups", "secrets", "logs")
@@ -145,7 +146,7 @@ class PlatformKeys(pulumi.ComponentResource):
             key_usage="ENCRYPT_DECRYPT",
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             enable_key_rotation=True,
-            rotation_period_in_days=365,
+            rotation_period_in_days=KEY_ROTATION_DAYS,
             deletion_window_in_days=args.deletion_window_days,
             # Explicit: KMS must refuse a policy that would lock the account out of its own key.
             bypass_policy_lockout_safety_check=False,

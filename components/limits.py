@@ -30,6 +30,13 @@ MAX_BACKUP_RETENTION_DAYS = 35
 MIN_LOG_RETENTION_DAYS = 365
 LOG_RETENTION_VALUES = (365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
+# -- KMS -------------------------------------------------------------------------------------------
+# Days between automatic rotations of a customer-managed key: KMS's own default when rotation is
+# enabled ("If no value is specified, the default value is 365 days",
+# https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html), and the pack's
+# maxKeyRotationDays ceiling as shipped (tests/stacks/test_settings.py keeps them equal).
+KEY_ROTATION_DAYS = 365
+
 # -- PostgreSQL ----------------------------------------------------------------------------------
 # The longest statement_timeout a database may have: the policy pack's maxStatementTimeoutMs ceiling
 # as shipped (the pack cannot import this module; tests/stacks/test_settings.py keeps them equal).

@@ -151,6 +151,7 @@ def test_the_stack_limits_and_defaults_are_the_pack_floors():
     # the pack cannot import components/, so where both state a value this keeps the two equal: a
     # config the settings accept, or their defaults, is never blocked by a floor as shipped.
     from components.limits import (
+        KEY_ROTATION_DAYS,
         MAX_STATEMENT_TIMEOUT_MS,
         MIN_BACKUP_RETENTION_DAYS,
         MIN_LOG_RETENTION_DAYS,
@@ -164,6 +165,7 @@ def test_the_stack_limits_and_defaults_are_the_pack_floors():
     assert MAX_STATEMENT_TIMEOUT_MS == DatabaseSettings().statement_timeout_ms == floor["maxStatementTimeoutMs"]
     assert MIN_BACKUP_RETENTION_DAYS == floor["minBackupRetentionDays"]
     assert MIN_LOG_RETENTION_DAYS == floor["minLogRetentionDays"]
+    assert KEY_ROTATION_DAYS <= floor["maxKeyRotationDays"]
     assert RedisSettings().snapshot_retention_days >= floor["minRedisSnapshotDays"]
     edge = EdgeSettings(origin_domain="origin.example.com", public_hostname="www.example.com")
     assert tuple(edge.login_paths) == tuple(floor["loginPaths"])
