@@ -58,7 +58,7 @@ scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m scripts.checkov_bridge.scan $(OUT)/preview.json --out $(OUT)/checkov.json
 	$(PY) -m scripts.checkov_bridge.scan --repo .
 
-## lint: ruff (lint, then the format check) and mypy (strict flags on components/; see pyproject.toml)
+## lint: ruff (lint, then the format check) and mypy (strict on components/, stacks/ and the policy pack; see pyproject.toml)
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
