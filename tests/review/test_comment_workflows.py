@@ -41,6 +41,7 @@ def test_the_fork_comment_workflow_runs_after_the_pull_request_run_and_runs_none
     assert workflow["permissions"] == {"actions": "read", "pull-requests": "write"}
     (job,) = workflow["jobs"].values()
     assert "head_repository.full_name != github.repository" in job["if"]
+    assert "conclusion != 'cancelled'" in job["if"]
     uses = [step.get("uses", "") for step in job["steps"]]
     assert not any(u.startswith("actions/checkout") for u in uses), "never check out the fork's code"
     assert not any("run" in step for step in job["steps"]), "no shell step: the artifact is only read"
