@@ -123,6 +123,16 @@ def statements(document: Document) -> list[dict[str, Any]]:
     return [s for s in (found if isinstance(found, list) else [found]) if isinstance(s, dict)]
 
 
+def camel_keys(value: Any) -> Any:
+    """An AWS API document's PascalCase keys as Pulumi's camelCase inputs, at every depth (WAF rules
+    given as `ruleJson`; the live validator's CloudTrail selectors)."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []

@@ -27,7 +27,7 @@ if str(PACK_DIR) not in sys.path:  # the pack's package, exactly as the CLI (and
     sys.path.insert(0, str(PACK_DIR))
 
 from tradesense_policies.floors import FLOORS, effective  # noqa: E402
-from tradesense_policies.model import Resource  # noqa: E402
+from tradesense_policies.model import Resource, camel_keys  # noqa: E402
 from tradesense_policies.pack import messages, rule_error  # noqa: E402
 from tradesense_policies.registry import NotApplicable, Unknown, all_rules  # noqa: E402
 from tradesense_policies.rules.edge import CREDENTIAL_HEADERS, DEFAULT_WINDOW, REQUIRED_MANAGED_GROUPS  # noqa: E402
@@ -128,4 +128,11 @@ KEY_PURPOSE_LOGS = "logs"
 # The backups key PlatformKeys creates in the DR region (snapshot copies are encrypted with it).
 KEY_PURPOSE_BACKUPS_DR = "backups-dr"
 
-__all__ = [name for name in dir() if name.isupper()] + ["FLOORS", "PackConfig", "floor", "judge", "pack_rule_names"]
+__all__ = [name for name in dir() if name.isupper()] + [
+    "FLOORS",
+    "PackConfig",
+    "camel_keys",
+    "floor",
+    "judge",
+    "pack_rule_names",
+]

@@ -424,22 +424,13 @@ def check_trail(report: Report, found: Discovery, config: expect.PackConfig) -> 
         )
 
 
-def _camel(value: Any) -> Any:
-    """The CloudTrail API's PascalCase as the Pulumi inputs the pack's rules read (camelCase)."""
-    if isinstance(value, dict):
-        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_camel(v) for v in value]
-    return value
-
-
 def _check_management_events(report: Report, ct: Any, trail: dict, status: dict, config: expect.PackConfig) -> None:
     """Judged by the pack's own rule function on the live trail, so plan and account cannot differ."""
     selectors = ct.get_event_selectors(TrailName=trail["TrailARN"])
     props = {
         "enableLogging": bool(status.get("IsLogging")),
-        "eventSelectors": _camel(selectors.get("EventSelectors") or []),
-        "advancedEventSelectors": _camel(selectors.get("AdvancedEventSelectors") or []),
+        "eventSelectors": expect.camel_keys(selectors.get("EventSelectors") or []),
+        "advancedEventSelectors": expect.camel_keys(selectors.get("AdvancedEventSelectors") or []),
     }
     rule = "cloudtrail-logging-management-events"
     problems = expect.judge(rule, expect.TRAIL_TYPE, trail["Name"], props, config.for_rule(rule))

@@ -18,6 +18,7 @@ from tradesense_policies.model import (
     Stack,
     as_list,
     as_number,
+    camel_keys,
     get_path,
     is_unknown,
     refers_to,
@@ -41,15 +42,6 @@ GENERIC_PROBES = ("/", "/api/orders", "/api/auth/login", "/static/app.js")
 API_PROBES = ("/api/orders", "/api/v1/accounts/42")
 
 
-def _camel(value: Any) -> Any:
-    """WAF rules given as `ruleJson` use the API's PascalCase; rules from inputs use camelCase."""
-    if isinstance(value, dict):
-        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_camel(v) for v in value]
-    return value
-
-
 def web_acl_rules(props: Props) -> list[dict[str, Any]]:
     """The ACL's rules in evaluation order (ascending priority, as AWS WAF evaluates them:
     https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-processing-order.html)."""
@@ -60,7 +52,7 @@ def web_acl_rules(props: Props) -> list[dict[str, Any]]:
             rules = json.loads(text)
         except json.JSONDecodeError:
             rules = []
-    rules = [_camel(r) for r in rules if isinstance(r, dict)]
+    rules = [camel_keys(r) for r in rules if isinstance(r, dict)]
     for rule in rules:
         if as_number(rule.get("priority")) is None:
             raise Unknown(f"rules.{rule.get('name')}.priority")
