@@ -7,10 +7,9 @@ must state (`all_resources: true`, with its reason), not a side effect of a loos
 policy `waivers-scoped` reports each such waiver as a mandatory stack violation, so the deploy stops.
 
 Raw mode (TRADESENSE_POLICY_RAW=1: the offline report and the change review): the pack applies no
-waiver there, so there is nothing for this policy to judge; it says so (not applicable). The caller
-applies the waivers itself and refuses a too-broad one before any result (scripts/report/
-policy_report.py: `waivers.breadth_problems` over every finding, checkov's included, exit 2), so
-the report neither counts the refusal twice nor changes its verdict.
+waiver there, but reads the file its caller applies (TRADESENSE_WAIVERS) and judges it the same way.
+The report refuses a too-broad waiver itself as well (exit 2, checkov's findings included), so under
+the report this policy passes whenever a report is written at all.
 
 Change management: a waiver is an approved change to what the gate enforces, so it must say exactly
 what it changes (PCI DSS v4.0 6.5.1 "reason for, and description of, the change" and "documented
@@ -22,17 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tradesense_policies import rules as _rules  # noqa: F401  (every other policy registers first; this one lists last)
+from tradesense_policies import types as t
 from tradesense_policies import waivers as waiver_module
 from tradesense_policies.model import Stack
 from tradesense_policies.registry import PCI, SOC2, all_rules, stack_rule
 
 WAIVERS_SCOPED = "waivers-scoped"
-STACK_TYPE = "pulumi:pulumi:Stack"
-"""The root stack resource: this policy judges the stack as a whole (its waivers), no one resource."""
-RAW_MODE_REASON = (
-    "the pack applies no waiver in raw mode (TRADESENSE_POLICY_RAW=1); the caller applies them and "
-    "refuses a too-broad one itself (scripts.report.policy_report)"
-)
 
 
 @stack_rule(
@@ -41,7 +35,7 @@ RAW_MODE_REASON = (
         "No waiver the pack applies covers every resource its policy judges in the stack, unless the "
         "waiver says all_resources: true."
     ),
-    resource_types=(STACK_TYPE,),
+    resource_types=(t.STACK,),  # the stack as a whole (its waivers), no one resource
     severity="high",
     remediation=(
         "In policies/waivers.yaml name the resources the waiver is for, or set all_resources: true "

@@ -4,9 +4,8 @@ Under the CLI the pack applies waivers itself: a violation covered by an active 
 reported, one covered only by an expired waiver is reported with a note saying so. The offline
 report starts the pack with TRADESENSE_POLICY_RAW=1 to receive every violation and applies the very
 same waiver module, so it can list waived results for auditors. A waiver covering every resource its
-policy judges in the stack (without `all_resources: true`) is reported under the CLI by the mandatory
-stack policy `waivers-scoped` (governance.py); in raw mode that policy is not applicable (the report
-refuses such a waiver itself).
+policy judges in the stack (without `all_resources: true`) is reported by the mandatory stack policy
+`waivers-scoped` (governance.py), in both modes: it judges the waiver file the gate read.
 
 Under the CLI the SDK's public PolicyPack serves; in raw mode the indexed servicer (fastpack.py, on the
 SDK's private servicer, for the pulumi-policy release it was written for) answers the same protocol.
@@ -43,7 +42,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from tradesense_policies import waivers as waiver_module
 from tradesense_policies.floors import FLOORS
-from tradesense_policies.governance import RAW_MODE_REASON, WAIVERS_SCOPED
+from tradesense_policies.governance import WAIVERS_SCOPED
 from tradesense_policies.model import UNKNOWN, Resource, Stack
 from tradesense_policies.outcomes import NotApplicable, Unknown
 from tradesense_policies.registry import Rule, all_rules
@@ -167,15 +166,12 @@ def _stack_validate(rule: Rule, gate: Gate) -> Validate:
 
 
 def _check_stack(rule: Rule, stack: Stack, gate: Gate) -> Iterable[tuple[str, str]]:
-    """A stack rule's violations. `waivers-scoped` judges the waivers this pack applies: under the
-    CLI the gate's; in raw mode none (the caller applies them and refuses a too-broad one itself)."""
-    found: Iterable[tuple[str, str]]
-    if rule.name != WAIVERS_SCOPED:
-        found = rule.check(stack)
-    elif not gate.suppress:
-        raise NotApplicable(RAW_MODE_REASON)
-    else:
-        found = rule.check(stack, gate.waivers)
+    """A stack rule's violations. `waivers-scoped` judges the waiver file the gate read: the one this
+    pack applies under the CLI, and in raw mode the one its caller applies (TRADESENSE_WAIVERS)."""
+    if rule.name == WAIVERS_SCOPED:
+        found: Iterable[tuple[str, str]] = rule.check(stack, gate.waivers)
+        return found
+    found = rule.check(stack)
     return found
 
 

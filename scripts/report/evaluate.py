@@ -22,9 +22,9 @@ if str(PACK_DIR) not in sys.path:  # the pack's package, exactly as the CLI impo
     sys.path.insert(0, str(PACK_DIR))
 
 from tradesense_policies import waivers as waiver_module  # noqa: E402
-from tradesense_policies.governance import RAW_MODE_REASON, WAIVERS_SCOPED  # noqa: E402
 from tradesense_policies.model import evidence as extract_evidence  # noqa: E402
 from tradesense_policies.registry import Rule, all_rules  # noqa: E402
+from tradesense_policies.types import STACK as STACK_TYPE  # noqa: E402
 
 
 def _finding(
@@ -173,6 +173,23 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                     )
                 )
                 continue
+            if STACK_TYPE in rule.resource_types:
+                # A rule about the stack as a whole (waivers-scoped): the engine sends no stack resource
+                # to analyse, so the stack itself is its one subject. A failure was recorded above.
+                if stack_key not in violations:
+                    status = "undecided" if partial else "pass"
+                    findings.append(
+                        _finding(
+                            rule,
+                            "",
+                            STACK_TYPE,
+                            status,
+                            enforcement,
+                            "undecided: " + stack_input.partial if partial else "",
+                            {},
+                        )
+                    )
+                continue
             where = (
                 " among the changed resources this partial document lists" if stack_input.partial else " in this stack"
             )
@@ -183,7 +200,7 @@ def policy_findings(stack_input: StackInput, analysis: AnalysisResult) -> list[F
                     "",
                     "not-applicable",
                     enforcement,
-                    # A stack rule that said why it does not apply (waivers-scoped in raw mode) is quoted.
+                    # A stack rule that said why it does not apply is quoted.
                     analysis.not_applicable.get(stack_key)
                     or "no resource of type "
                     + ", ".join(rule.resource_types[:4])
@@ -207,20 +224,6 @@ def merge(*groups: Iterable[Finding]) -> list[Finding]:
             seen.add(key)
             merged.append(finding)
     return merged
-
-
-def waiver_scope_judged(findings: Iterable[Finding], waivers: list[waiver_module.Waiver]) -> list[Finding]:
-    """waivers-scoped as the report judged it. In raw mode the pack applies no waiver and leaves that
-    policy to its caller (not applicable, RAW_MODE_REASON); call this once the report has refused
-    every too-broad waiver itself (`breadth_problems` over all findings, checkov's included) on a
-    whole stack: the policy then passed, counted once, by the report."""
-    checked = f"judged by the report: none of the {len(waivers)} waivers covers every resource its policy judges"
-    return [
-        replace(f, status="pass", message=checked)
-        if f.rule_id == WAIVERS_SCOPED and f.status == "not-applicable" and f.message == RAW_MODE_REASON
-        else f
-        for f in findings
-    ]
 
 
 def apply_waivers(

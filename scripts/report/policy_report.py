@@ -31,7 +31,7 @@ from scripts.documents.reader import InputError, StackInput, read_input
 from scripts.documents.secrets import redact
 from scripts.report import formats
 from scripts.report.analyzer import REPO_ROOT, PackError, analyze
-from scripts.report.evaluate import apply_waivers, merge, policy_findings, waiver_register, waiver_scope_judged
+from scripts.report.evaluate import apply_waivers, merge, policy_findings, waiver_register
 from scripts.report.findings import Finding
 from tradesense_policies import waivers as waiver_module
 from tradesense_policies.registry import all_rules
@@ -190,8 +190,6 @@ def build_report(
     too_broad = waiver_module.breadth_problems(waivers, subjects)
     if too_broad:
         raise UsageError(too_broad[0])
-    if not stack_input.partial:  # on a partial document "every resource" is not known
-        merged = waiver_scope_judged(merged, waivers)
     findings = apply_waivers(merged, waivers, today)
     return formats.Report(
         findings=findings,

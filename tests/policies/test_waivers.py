@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import replace
 
 import pytest
 
@@ -293,21 +292,20 @@ def test_waivers_scoped_in_process_judges_the_waivers_against_the_stack(prod_res
     assert waivers_scoped(one_left, [broad]) == []
 
 
-def test_in_raw_mode_the_report_judges_waivers_scoped_once_and_it_cannot_be_waived(prod_report):
-    """The pack applies no waiver in raw mode and says so (not applicable); the report, which refuses a
-    too-broad waiver itself before any result, records the policy as passed: one result, not two."""
-    from scripts.report.evaluate import waiver_scope_judged
-    from tradesense_policies.governance import RAW_MODE_REASON
+def test_in_raw_mode_the_pack_judges_the_callers_waivers_once_and_the_policy_cannot_be_waived(
+    prod_report, prod_input, tmp_path
+):
+    """Raw mode (the report, the review): the pack applies no waiver but judges the file its caller
+    applies, as under the CLI; the report shows one result for the policy, passed on prod."""
+    from scripts.report import analyzer
 
     (finding,) = [f for f in prod_report.findings if f.rule_id == WAIVERS_SCOPED]
-    assert finding.status == "pass" and finding.message.startswith("judged by the report")
+    assert finding.status == "pass"
     assert ("SOC 2", "CC8.1") in finding.compliance
-    raw = Finding(source="policy", rule_id=WAIVERS_SCOPED, title="t", urn="", resource_type="", status="not-applicable")
-    (judged,) = waiver_scope_judged([replace(raw, message=RAW_MODE_REASON)], [])
-    assert judged.status == "pass"
-    # Anything else the pack said about the policy (a refusal under the CLI) is left as it is.
-    refused = replace(raw, status="fail", message="waivers.yaml refused: ...")
-    assert waiver_scope_judged([refused], []) == [refused]
+    broad = _waiver_file(tmp_path, ("rds-multi-az", "*-db-instance", False))
+    raw = analyzer.analyze(prod_input, env={"TRADESENSE_WAIVERS": str(broad)})
+    (refused,) = [v for v in raw.violations if v.policy == WAIVERS_SCOPED]
+    assert "covers every one of its 5 resources" in refused.message
     with pytest.raises(waivers.WaiverError, match="guards the waivers themselves and cannot be waived"):
         waivers.parse({"waivers": [{**VALID, "policy": WAIVERS_SCOPED, "resources": ["x"]}]})
 
