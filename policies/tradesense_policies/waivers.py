@@ -389,18 +389,28 @@ def vet(
 
 
 def breadth_problems(waivers: Iterable[Waiver], subjects: dict[str, list[str]]) -> list[str]:
-    """Waivers whose patterns cover every resource the rule judges in this stack (at least two)
-    without `all_resources: true`. `subjects`: rule id -> URNs it judged (pass or fail)."""
-    problems = []
+    """Policies whose waivers, together, cover every resource the rule judges in this stack (at least
+    two) through a pattern, without `all_resources: true`. Judged per policy, not per entry: patterns
+    split over several waivers (`a*`, `[b-z]*`) switch the policy off as surely as one `*` does.
+    `subjects`: rule id -> URNs it judged (pass or fail)."""
+    by_policy: dict[str, list[Waiver]] = {}
     for waiver in waivers:
-        if waiver.all_resources or not any(ch in p for p in waiver.resources for ch in "*?["):
+        if not waiver.all_resources:
+            by_policy.setdefault(waiver.policy, []).append(waiver)
+    problems = []
+    for policy, group in by_policy.items():
+        if not any(ch in p for w in group for p in w.resources for ch in "*?["):
+            continue  # every resource named one by one: a decision written out, not a loose pattern
+        urns = [u for u in subjects.get(policy, []) if u]
+        if len(urns) < 2 or not all(any(w.covers(policy, u) for w in group) for u in urns):
             continue
-        urns = [u for u in subjects.get(waiver.policy, []) if u]
-        if len(urns) >= 2 and all(waiver.covers(waiver.policy, u) for u in urns):
-            problems.append(
-                f"waiver for {waiver.policy} ({', '.join(waiver.resources)}) covers every one of its "
-                f"{len(urns)} resources; name them, or say all_resources: true with the reason"
-            )
+        patterns = ", ".join(p for w in group for p in w.resources)
+        together = "waiver" if len(group) == 1 else f"{len(group)} waivers"
+        covers = "covers" if len(group) == 1 else "together cover"
+        problems.append(
+            f"{together} for {policy} ({patterns}) {covers} every one of its {len(urns)} resources; "
+            "name them, or say all_resources: true with the reason"
+        )
     return problems
 
 

@@ -171,6 +171,26 @@ def test_a_pattern_covering_every_resource_of_its_rule_in_the_stack_is_reported(
     assert not waivers.breadth_problems([marked], {"rds-backup-retention": urns})
 
 
+def test_patterns_split_over_several_waivers_are_judged_together():
+    """`a*` and `[b-z]*` in two entries switch the rule off as surely as one `*`; all names written out
+    one by one is a decision in plain sight, and two patterns that leave a resource out are narrow."""
+    urns = [URN.replace("audit-bucket", name) for name in ("audit-bucket", "billing-bucket", "trading-bucket")]
+    subjects = {"rds-backup-retention": urns}
+
+    def parsed(*resources: list[str]) -> list[waivers.Waiver]:
+        return waivers.parse(
+            {"waivers": [{**VALID, "resources": r, "reason": f"r{i}"} for i, r in enumerate(resources)]}
+        )
+
+    (problem,) = waivers.breadth_problems(parsed(["a*"], ["[b-z]*"]), subjects)
+    assert "2 waivers for rds-backup-retention (a*, [b-z]*) together cover every one of its 3 resources" in problem
+    assert waivers.breadth_problems(parsed(["a*"], ["billing-bucket", "trading-bucket"]), subjects)
+    assert not waivers.breadth_problems(parsed(["audit-bucket"], ["billing-bucket", "trading-bucket"]), subjects)
+    assert not waivers.breadth_problems(parsed(["a*"], ["b*"]), subjects)  # trading-bucket stays judged
+    marked = waivers.parse({"waivers": [{**VALID, "resources": ["*-bucket"], "all_resources": True}]})
+    assert not waivers.breadth_problems([*marked, *parsed(["a*"])], subjects)
+
+
 def test_duplicate_keys_and_duplicate_waivers_are_refused(tmp_path):
     path = tmp_path / "waivers.yaml"
     path.write_text(
